@@ -1,0 +1,385 @@
+"""Lockstep Monte Carlo: all runs of a batch advance together as numpy arrays.
+
+Active runs are kept compacted (finished runs are written to the output records and dropped), so
+every array operation touches only live runs. There is no per-run Python loop here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.errors import SimulationError
+from sim.model import (
+    NOT_YET,
+    PASS,
+    CompiledEffects,
+    CompiledOption,
+    CompiledPolicy,
+    Located,
+    Model,
+)
+from sim.policies import choose
+from sim.streams import BLOCK_SIZE, BlockStreams, block_generator, block_runs
+
+ALL = slice(None)
+
+
+@dataclass
+class RunRecords:
+    """Per-run results of one batch, indexed by run - first run of the batch."""
+
+    first_run: int
+    outcome: np.ndarray  # int16, index into model.outcome_ids
+    steps: np.ndarray  # int32, step in which the run ended
+    peak_rung: np.ndarray  # int16
+    final_rung: np.ndarray  # int16
+    payoffs: np.ndarray  # (actors, runs) float64, discounted sums
+    state: np.ndarray  # (state vars, runs) float64, final values
+    moves: np.ndarray  # (actors, 1 + options, runs) int32; column 0 counts passes
+    rung_path: np.ndarray | None  # (runs, horizon + 1) int8: rung at the end of each step, -1 after
+
+
+@dataclass
+class BatchOutput:
+    """A batch's per-run records and its per-block, per-step rung occupancy."""
+
+    first_block: int
+    block_sizes: list[int]
+    records: RunRecords
+    occupancy: np.ndarray  # (blocks, horizon + 1, rungs): active runs on each rung after step t
+    ended: np.ndarray  # (blocks, horizon + 1, outcomes): runs that ended in step t
+
+
+class _View:
+    """What expressions see: named values for a subset of active runs, and their random draws."""
+
+    __slots__ = ("batch", "idx", "size", "cache", "rng")
+
+    def __init__(self, batch: _Batch, idx: Any, size: int):
+        self.batch = batch
+        self.idx = idx
+        self.size = size
+        self.cache: dict[str, Any] = {}
+        self.rng = self
+
+    def value(self, name: str) -> Any:
+        cached = self.cache.get(name)
+        if cached is not None:
+            return cached
+        kind, where = self.batch.names[name]
+        b = self.batch
+        if kind == "param":
+            value = where
+        elif kind == "state":
+            value = b.state[where][self.idx]
+        elif kind == "rung":
+            value = b.rung[self.idx]
+        elif kind == "peak":
+            value = b.peak[self.idx]
+        elif kind == "step":
+            value = b.step
+        else:
+            value = b.last[where][self.idx]
+        self.cache[name] = value
+        return value
+
+    def draw(self, kind: str, *args: Any) -> np.ndarray:
+        positions = None if self.idx is ALL else self.idx
+        return self.batch.streams.draw(positions, self.size, kind, *args)
+
+    def uniforms(self) -> np.ndarray:
+        positions = None if self.idx is ALL else self.idx
+        return self.batch.streams.uniform01(positions, self.size)
+
+
+def _vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
+    return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
+
+
+class _Batch:
+    """The live state of the active runs of one batch and the records of the finished ones."""
+
+    def __init__(self, model: Model, seed: int, first_block: int, n_blocks: int, runs: int,
+                 record_paths: bool):
+        self.m = model
+        ranges = [block_runs(runs, b) for b in range(first_block, first_block + n_blocks)]
+        self.block_sizes = [hi - lo for lo, hi in ranges]
+        self.first_run = ranges[0][0]
+        n = sum(self.block_sizes)
+        self.n = n
+        self.streams = BlockStreams([block_generator(seed, b) for b, _ in
+                                     zip(range(first_block, first_block + n_blocks), ranges)])
+        self.run = np.arange(self.first_run, self.first_run + n, dtype=np.int64)
+        self.block = (self.run - self.first_run) // BLOCK_SIZE
+        self.streams.set_active(self.block)
+        self.state = np.repeat(model.state_initial[:, None], n, axis=1)
+        self.rung = np.full(n, model.initial_rung, dtype=np.int64)
+        self.peak = self.rung.copy()
+        self.last = np.full((len(model.actors), n), NOT_YET, dtype=np.int64)
+        self.pay = np.zeros((len(model.actors), n))
+        self.moves = np.zeros((len(model.actors), model.max_options + 1, n), dtype=np.int32)
+        self.step = 0
+        self.names = self._name_table()
+        h, n_out = model.horizon, len(model.outcome_ids)
+        self.records = RunRecords(
+            first_run=self.first_run,
+            outcome=np.full(n, -1, dtype=np.int16),
+            steps=np.zeros(n, dtype=np.int32),
+            peak_rung=np.zeros(n, dtype=np.int16),
+            final_rung=np.zeros(n, dtype=np.int16),
+            payoffs=np.zeros((len(model.actors), n)),
+            state=np.zeros((len(model.state_names), n)),
+            moves=np.zeros_like(self.moves),
+            rung_path=np.full((n, h + 1), -1, dtype=np.int8) if record_paths else None,
+        )
+        self.occupancy = np.zeros((n_blocks, h + 1, model.n_rungs), dtype=np.int64)
+        self.ended = np.zeros((n_blocks, h + 1, n_out), dtype=np.int64)
+        self._record_occupancy(0)
+
+    def _name_table(self) -> dict[str, tuple[str, Any]]:
+        m = self.m
+        names: dict[str, tuple[str, Any]] = {k: ("param", v) for k, v in m.parameters.items()}
+        names.update({k: ("state", i) for i, k in enumerate(m.state_names)})
+        names.update({"rung": ("rung", None), "peak_rung": ("peak", None), "step": ("step", None)})
+        names.update({f"last_{a}": ("last", i) for i, a in enumerate(m.actors)})
+        return names
+
+    @property
+    def active(self) -> int:
+        return self.run.shape[0]
+
+    def view(self, idx: Any = ALL) -> _View:
+        size = self.active if idx is ALL else idx.shape[0]
+        return _View(self, idx, size)
+
+    # --- the step -------------------------------------------------------------------------
+
+    def simulate(self) -> None:
+        m = self.m
+        moves_made = [0] * len(m.actors)
+        for step in range(1, m.horizon + 1):
+            self.step = step
+            weight = m.discount ** (step - 1)
+            for actor in m.turn_order:
+                self.move(actor, moves_made[actor], weight)
+                moves_made[actor] += 1
+                self.check_terminals(weight)
+                if not self.active:
+                    return
+            view = self.view()
+            self.add_payoffs(m.step_payoffs, view, ALL, weight)
+            self.apply_effects(m.step_effects, view, ALL)
+            self.check_terminals(weight)
+            if not self.active:
+                return
+            self._record_occupancy(step)
+        self.finish(np.ones(self.active, dtype=bool), np.full(self.active, m.end_outcome),
+                    m.horizon, m.discount ** (m.horizon - 1), horizon=True)
+
+    def move(self, actor: int, move_number: int, weight: float) -> None:
+        m = self.m
+        menu = m.options[actor]
+        policy = m.policies[actor]
+        n = self.active
+        if not menu or policy is None:
+            chosen = np.full(n, PASS, dtype=np.int64)
+        else:
+            view = self.view()
+            available = self.availability(menu, view)
+            if actor in m.forced_first and move_number == 0:
+                policy = CompiledPolicy("fixed", option=m.forced_first[actor])
+            utilities = None
+            if policy.kind == "logit":
+                utilities = lambda: np.stack(  # noqa: E731
+                    [_vector(u(view), n) for u in policy.utilities])
+            latest = self.last[policy.respond_to] if policy.kind == "table" else None
+            chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
+        self.moves[actor, chosen + 1, np.arange(n)] += 1
+        counts = np.bincount(chosen + 1, minlength=len(menu) + 1)
+        for code in np.flatnonzero(counts[1:]):
+            idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
+            self.apply_option(actor, menu[code], idx, weight)
+        self.last[actor] = chosen
+        np.maximum(self.peak, self.rung, out=self.peak)
+
+    def availability(self, menu: tuple[CompiledOption, ...], view: _View) -> np.ndarray | None:
+        if all(o.requires is None for o in menu):
+            return None
+        n = view.size
+        available = np.ones((len(menu), n), dtype=bool)
+        for o in menu:
+            if o.requires is not None:
+                available[o.index] = _vector(o.requires(view), n, bool)
+        return available
+
+    def apply_option(self, actor: int, option: CompiledOption, idx: Any, weight: float) -> None:
+        view = self.view(idx)
+        self.add_payoffs(option.payoffs, view, idx, weight)
+        if option.effects:
+            self.apply_effects(option.effects, view, idx)
+        if not option.branches:
+            if option.rung is not None:
+                self.rung[idx] = option.rung
+            return
+        view = self.view(idx)
+        branch = self.draw_branch(actor, option, view)
+        counts = np.bincount(branch, minlength=len(option.branches))
+        for j in np.flatnonzero(counts):
+            b = option.branches[j]
+            if counts[j] == view.size:
+                sub = idx
+            else:
+                sel = np.flatnonzero(branch == j)
+                sub = sel if idx is ALL else idx[sel]
+            bview = self.view(sub)
+            self.add_payoffs(b.payoffs, bview, sub, weight)
+            if b.effects:
+                self.apply_effects(b.effects, bview, sub)
+            rung = b.rung if b.rung is not None else option.rung
+            if rung is not None:
+                self.rung[sub] = rung
+
+    def draw_branch(self, actor: int, option: CompiledOption, view: _View) -> np.ndarray:
+        m = view.size
+        if option.constant_cumulative is not None:
+            cumulative = option.constant_cumulative[:-1, None]
+        else:
+            cumulative = self.branch_cumulative(actor, option, view)
+        u = view.uniforms()
+        return (u[None, :] >= cumulative).sum(axis=0).reshape(m)
+
+    def branch_cumulative(self, actor: int, option: CompiledOption, view: _View) -> np.ndarray:
+        n = view.size
+        probs = np.zeros((len(option.branches), n))
+        remainder = None
+        where = f"option '{option.id}' of {self.m.actors[actor]}"
+        for j, b in enumerate(option.branches):
+            if b.p is None:
+                remainder = j
+                continue
+            p = _vector(b.p(view), n)
+            bad = ~((p >= 0) & (p <= 1))
+            if bad.any():
+                raise SimulationError(
+                    f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
+                    f"[0, 1] at step {self.step}")
+            probs[j] = p
+        total = probs.sum(axis=0)
+        if remainder is None:
+            off = np.abs(total - 1) > 1e-9
+            if off.any():
+                raise SimulationError(
+                    f"{option.branches[0].p.where}: {where}: branch probabilities sum to "
+                    f"{total[off][0]:.12g}, not 1, at step {self.step} (never renormalised)")
+        else:
+            rest = 1 - total
+            if (rest < -1e-9).any():
+                raise SimulationError(
+                    f"{where}: branch probabilities sum to {total[rest < -1e-9][0]:.12g} > 1, "
+                    f"leaving a negative remainder for branch '{option.branches[remainder].id}' "
+                    f"at step {self.step}")
+            probs[remainder] = np.maximum(rest, 0)
+        return np.cumsum(probs, axis=0)[:-1]
+
+    def add_payoffs(self, payoffs: tuple[tuple[int, Located], ...], view: _View, idx: Any,
+                    weight: float) -> None:
+        for actor, expr in payoffs:
+            value = expr(view)
+            if not np.isscalar(value) or not np.isfinite(value):
+                value = np.asarray(value, dtype=float)
+                if not np.isfinite(value).all():
+                    raise SimulationError(f"{expr.where}: payoff evaluated to "
+                                          f"{value[~np.isfinite(value)].ravel()[0]}")
+            self.pay[actor, idx] += weight * value
+
+    def apply_effects(self, effects: CompiledEffects, view: _View, idx: Any) -> None:
+        if not effects:
+            return
+        m = self.m
+        new = []
+        for var, expr in effects.set:
+            new.append((var, np.array(_vector(expr(view), view.size), dtype=float), expr))
+        for var, expr in effects.add:
+            new.append((var, view.value(m.state_names[var]) + expr(view), expr))
+        for var, value, expr in new:
+            value = np.asarray(value, dtype=float)
+            if not np.isfinite(value).all():
+                raise SimulationError(
+                    f"{expr.where}: effect on '{m.state_names[var]}' evaluated to "
+                    f"{value[~np.isfinite(value)].ravel()[0]} at step {self.step}")
+            if m.state_integer[var]:
+                value = np.rint(value)
+            self.state[var, idx] = np.clip(value, m.state_min[var], m.state_max[var])
+
+    def check_terminals(self, weight: float) -> None:
+        m = self.m
+        if not m.terminals or not self.active:
+            return
+        n = self.active
+        view = self.view()
+        outcome = np.full(n, -1, dtype=np.int64)
+        for terminal in m.terminals:
+            hit = _vector(terminal.when(view), n, bool)
+            outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
+        done = outcome >= 0
+        if done.any():
+            self.finish(done, outcome, self.step, weight)
+
+    def finish(self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float,
+               horizon: bool = False) -> None:
+        m = self.m
+        for terminal in m.terminals:
+            if terminal.payoffs:
+                sub = np.flatnonzero(done & (outcome == terminal.outcome))
+                if sub.size:
+                    self.add_payoffs(terminal.payoffs, self.view(sub), sub, weight)
+        rec = self.records
+        local = self.run[done] - self.first_run
+        rec.outcome[local] = outcome[done]
+        rec.steps[local] = step
+        rec.peak_rung[local] = self.peak[done]
+        rec.final_rung[local] = self.rung[done]
+        rec.payoffs[:, local] = self.pay[:, done]
+        rec.state[:, local] = self.state[:, done]
+        rec.moves[:, :, local] = self.moves[:, :, done]
+        if rec.rung_path is not None:
+            rec.rung_path[local, step] = self.rung[done]
+        n_out = len(m.outcome_ids)
+        counts = np.bincount(self.block[done] * n_out + outcome[done],
+                             minlength=len(self.block_sizes) * n_out)
+        self.ended[:, step, :] += counts.reshape(len(self.block_sizes), n_out)
+        if horizon:
+            self.run = self.run[:0]
+            return
+        keep = ~done
+        self.run = self.run[keep]
+        self.block = self.block[keep]
+        self.state = self.state[:, keep]
+        self.rung = self.rung[keep]
+        self.peak = self.peak[keep]
+        self.last = self.last[:, keep]
+        self.pay = self.pay[:, keep]
+        self.moves = self.moves[:, :, keep]
+        self.streams.set_active(self.block)
+
+    def _record_occupancy(self, step: int) -> None:
+        r = self.m.n_rungs
+        counts = np.bincount(self.block * r + self.rung, minlength=len(self.block_sizes) * r)
+        self.occupancy[:, step, :] = counts.reshape(len(self.block_sizes), r)
+        if self.records.rung_path is not None:
+            self.records.rung_path[self.run - self.first_run, step] = self.rung
+
+    def output(self, first_block: int) -> BatchOutput:
+        return BatchOutput(first_block, self.block_sizes, self.records, self.occupancy, self.ended)
+
+
+def simulate_batch(model: Model, seed: int, first_block: int, n_blocks: int, runs: int,
+                   record_paths: bool = False) -> BatchOutput:
+    """Simulate whole blocks [first_block, first_block + n_blocks) of a `runs`-run experiment."""
+    batch = _Batch(model, seed, first_block, n_blocks, runs, record_paths)
+    with np.errstate(all="ignore"):
+        batch.simulate()
+    return batch.output(first_block)

@@ -1,0 +1,76 @@
+"""How actors choose, vectorised over every active run: fixed, sequence, table, logit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.model import PASS, CompiledPolicy
+
+Uniforms = Callable[[], np.ndarray]
+"""Draws one uniform number in [0, 1) per active run from the runs' own block streams."""
+
+
+def choose(
+    policy: CompiledPolicy,
+    available: np.ndarray | None,
+    n: int,
+    move_number: int,
+    latest: np.ndarray | None,
+    utilities: Callable[[], np.ndarray] | None,
+    uniforms: Uniforms,
+) -> np.ndarray:
+    """Option index chosen in each run (PASS where nothing is available).
+
+    `available` is a boolean (options, runs) matrix, or None when every option is available.
+    """
+    if policy.kind == "fixed":
+        return _preferred(policy.option, available, n)
+    if policy.kind == "sequence":
+        seq = policy.sequence
+        return _preferred(seq[min(move_number, len(seq) - 1)], available, n)
+    if policy.kind == "table":
+        weights = policy.rows[policy.row_of_code[latest + 2]].T
+        if available is not None:
+            weights = weights * available
+        return _sample(weights, uniforms())
+    weights = _logit_weights(policy.rationality, utilities(), available)
+    return _sample(weights, uniforms())
+
+
+def _preferred(option: int, available: np.ndarray | None, n: int) -> np.ndarray:
+    """The preferred option where available, else the first available one in menu order."""
+    if available is None:
+        return np.full(n, option, dtype=np.int64)
+    first = np.argmax(available, axis=0)
+    first = np.where(available.any(axis=0), first, PASS)
+    return np.where(available[option], option, first).astype(np.int64)
+
+
+def _sample(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Draw an option per run with probability proportional to its weight (PASS if all zero)."""
+    cumulative = np.cumsum(weights, axis=0)
+    total = cumulative[-1]
+    choice = (cumulative <= u * total).sum(axis=0)
+    return np.where(total > 0, np.minimum(choice, len(weights) - 1), PASS).astype(np.int64)
+
+
+def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndarray | None):
+    """Softmax weights exp(lambda * u), unavailable options left out, stable for large lambda."""
+    z = rationality * utilities
+    if available is not None:
+        z = np.where(available, z, -np.inf)
+    top = z.max(axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.exp(z - top)
+
+
+def logit_probabilities(
+    rationality: float, utilities: np.ndarray, available: np.ndarray | None = None
+) -> np.ndarray:
+    """Choice probabilities of a logit policy (options, runs); all zero where nothing is available."""
+    w = _logit_weights(rationality, np.asarray(utilities, dtype=float), available)
+    total = w.sum(axis=0)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)

@@ -1,0 +1,289 @@
+"""Pydantic models of the scenario format (DESIGN.md section 2) and its JSON Schema export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sim.errors import did_you_mean
+
+POLICY_KINDS = ("fixed", "sequence", "table", "logit")
+LATER_POLICY_KINDS = {
+    "strategic": "the strategic (look-ahead) policy is not available in this version yet",
+    "human": "the human policy (for `escalation play`) is not available in this version yet",
+}
+RESERVED_OPTION_IDS = ("pass", "none")
+
+
+def _expression(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise PydanticCustomError(
+        "expression_type",
+        "expected a number, true/false or an expression string, got {got}",
+        {"got": type(value).__name__},
+    )
+
+
+Expr = Annotated[
+    Union[bool, float, str],
+    BeforeValidator(_expression, json_schema_input_type=Union[bool, float, str]),
+]
+"""A number or an expression string (see docs/scenario-format.md)."""
+
+ParamNumber = Union[float, str]
+"""A number, or a parameter name / expression of parameters alone."""
+
+Rung = Union[int, str]
+"""A rung index (0 = lowest) or a ladder name."""
+
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+FileSlug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class Strict(BaseModel):
+    """Base model: immutable, unknown keys rejected with a did-you-mean suggestion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = [f.alias or name for name, f in cls.model_fields.items()]
+            for key in data:
+                if key not in allowed:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "unknown key '{key}'{hint}; allowed here: {allowed}",
+                        {
+                            "key": str(key),
+                            "hint": did_you_mean(str(key), allowed),
+                            "allowed": ", ".join(allowed),
+                        },
+                    )
+        return data
+
+
+class Parameter(Strict):
+    """A named knob: used in expressions, overridden by --set, swept."""
+
+    value: float
+    min: float | None = None
+    max: float | None = None
+    doc: str = ""
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Parameter:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("range", "min {lo} is greater than max {hi}",
+                                      {"lo": self.min, "hi": self.max})
+        return self
+
+
+class StateVar(Strict):
+    """A named numeric variable of the crisis."""
+
+    initial: float
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    doc: str = ""
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _in_range(self) -> StateVar:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("range", "min {lo} is greater than max {hi}",
+                                      {"lo": self.min, "hi": self.max})
+        return self
+
+
+def _short_parameter(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"value": value}
+    return value
+
+
+def _short_state(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"initial": value}
+    return value
+
+
+ParameterField = Annotated[
+    Parameter,
+    BeforeValidator(_short_parameter, json_schema_input_type=Union[float, Parameter]),
+]
+StateField = Annotated[
+    StateVar, BeforeValidator(_short_state, json_schema_input_type=Union[float, StateVar])
+]
+
+
+class Actor(Strict):
+    label: str
+    doc: str = ""
+
+
+class Effects(Strict):
+    """Deterministic state changes; all right-hand sides read the state before the change."""
+
+    add: dict[str, Expr] = Field(default_factory=dict)
+    set: dict[str, Expr] = Field(default_factory=dict)
+
+
+class Branch(Strict):
+    """A stochastic outcome branch of an option; one is drawn per move."""
+
+    id: Slug
+    label: str | None = None
+    doc: str = ""
+    p: Expr | None = None
+    rung: Rung | None = None
+    effects: Effects = Field(default_factory=Effects)
+    payoffs: dict[str, Expr] = Field(default_factory=dict)
+
+
+class Option(Strict):
+    """One entry of an actor's menu."""
+
+    id: Slug
+    label: str | None = None
+    doc: str = ""
+    rung: Rung | None = None
+    requires: Expr = True
+    payoffs: dict[str, Expr] = Field(default_factory=dict)
+    effects: Effects = Field(default_factory=Effects)
+    outcomes: list[Branch] = Field(default_factory=list)
+
+
+class FixedPolicy(Strict):
+    kind: Literal["fixed"]
+    option: str
+
+
+class SequencePolicy(Strict):
+    kind: Literal["sequence"]
+    options: list[str] = Field(min_length=1)
+
+
+class TablePolicy(Strict):
+    kind: Literal["table"]
+    respond_to: str
+    table: dict[str, dict[str, ParamNumber]]
+
+
+class LogitPolicy(Strict):
+    kind: Literal["logit"]
+    rationality: ParamNumber = 1.0
+    utilities: dict[str, Expr]
+
+
+def _policy_kind(value: Any) -> Any:
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        if kind is None:
+            raise PydanticCustomError(
+                "policy_kind", "a policy needs a 'kind': one of {kinds}",
+                {"kinds": ", ".join(POLICY_KINDS)},
+            )
+        if kind in LATER_POLICY_KINDS:
+            raise PydanticCustomError(
+                "policy_kind", "policy kind '{kind}': {why}; use one of {kinds}",
+                {"kind": kind, "why": LATER_POLICY_KINDS[kind], "kinds": ", ".join(POLICY_KINDS)},
+            )
+        if kind not in POLICY_KINDS:
+            raise PydanticCustomError(
+                "policy_kind", "unknown policy kind '{kind}'{hint}; use one of {kinds}",
+                {"kind": str(kind), "hint": did_you_mean(str(kind), POLICY_KINDS),
+                 "kinds": ", ".join(POLICY_KINDS)},
+            )
+    return value
+
+
+Policy = Annotated[
+    Union[FixedPolicy, SequencePolicy, TablePolicy, LogitPolicy],
+    Field(discriminator="kind"),
+    BeforeValidator(_policy_kind),
+]
+
+
+class EveryStep(Strict):
+    """Applied after all actors moved in a step: running effects and payoffs."""
+
+    effects: Effects = Field(default_factory=Effects)
+    payoffs: dict[str, Expr] = Field(default_factory=dict)
+
+
+class Terminal(Strict):
+    """A terminal condition, checked after every move; the first match ends the run."""
+
+    when: Expr
+    label: str | None = None
+    doc: str = ""
+    payoffs: dict[str, Expr] = Field(default_factory=dict)
+
+
+class Scenario(Strict):
+    """A whole scenario file, validated and immutable."""
+
+    schema_version: Literal[1] = Field(alias="schema")
+    id: FileSlug
+    title: str
+    summary: str = ""
+    sources: list[str] = Field(default_factory=list)
+    teaching_notes: str = ""
+    horizon: int = Field(gt=0, le=100_000)
+    step_label: str = "step"
+    discount: float = Field(default=1.0, gt=0, le=1)
+    ladder: list[str] = Field(min_length=1)
+    initial_rung: Rung = 0
+    parameters: dict[str, ParameterField] = Field(default_factory=dict)
+    state: dict[str, StateField] = Field(default_factory=dict)
+    actors: dict[str, Actor] = Field(min_length=1)
+    turn_order: list[str] = Field(min_length=1)
+    options: dict[str, list[Option]]
+    policies: dict[str, Policy]
+    alternatives: dict[str, dict[str, Policy]] = Field(default_factory=dict)
+    every_step: EveryStep = Field(default_factory=EveryStep)
+    outcomes: dict[str, Terminal] = Field(default_factory=dict)
+    end: Slug = "ongoing"
+
+    _source: Any = PrivateAttr(default=None)
+
+    @property
+    def outcome_ids(self) -> list[str]:
+        """Terminal outcomes in check order, then the horizon outcome `end` if it is new."""
+        ids = list(self.outcomes)
+        if self.end not in ids:
+            ids.append(self.end)
+        return ids
+
+    def outcome_label(self, outcome: str) -> str:
+        terminal = self.outcomes.get(outcome)
+        if terminal is not None and terminal.label:
+            return terminal.label
+        return outcome.replace("_", " ").capitalize()
+
+    def rung_index(self, rung: Rung) -> int:
+        """A rung given as index or ladder name, as an index (validated by the loader)."""
+        if isinstance(rung, int):
+            return rung
+        return self.ladder.index(rung)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 7) of the scenario format, for editor completion."""
+    schema = Scenario.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
+    schema["definitions"] = schema.pop("$defs", {})
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
