@@ -160,6 +160,8 @@ def _fold(value: Any, col: int) -> _Node:
     if isinstance(value, (bool, np.bool_)):
         v = bool(value)
         return _Node(lambda ctx: v, BOOL, v)
+    if isinstance(value, complex):  # e.g. (-1) ** 0.5 in Python
+        raise ExpressionError("constant sub-expression is undefined (complex result)", col)
     try:
         v = float(value)
     except (OverflowError, ValueError) as exc:
@@ -267,27 +269,36 @@ class _Compiler:
 
     def _Compare(self, node: ast.Compare, depth: int) -> _Node:
         operands = [node.left, *node.comparators]
-        pieces = []
-        for op, a, b in zip(node.ops, operands, operands[1:]):
-            pieces.append(self._compare_pair(node, op, a, b, depth))
-        if len(pieces) == 1:
-            return pieces[0]
-        fns = [p.fn for p in pieces]
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise self.fail(node, f"comparison {type(op).__name__} is not allowed")
+        nodes = [self.compile(a, depth) for a in operands]
+        if len(nodes) == 2:
+            return self._compare_pair(node, node.ops[0], nodes[0], nodes[1], *operands)
+        # Chained (a < b < c): like Python, evaluate each operand once (a random draw in the
+        # middle is drawn once), then compare neighbouring values.
+        slots = [
+            _Node(lambda vals, i=i: vals[i], n.type, n.const, n.choice_actor)
+            for i, n in enumerate(nodes)
+        ]
+        pieces = [
+            self._compare_pair(node, op, slots[i], slots[i + 1], *operands[i : i + 2])
+            for i, op in enumerate(node.ops)
+        ]
+        fns = [n.fn for n in nodes]
+        pfns = [p.fn for p in pieces]
 
         def run(ctx: Context) -> Any:
-            result = fns[0](ctx)
-            for f in fns[1:]:
-                result = np.logical_and(result, f(ctx))
+            vals = [f(ctx) for f in fns]
+            result = pfns[0](vals)
+            for f in pfns[1:]:
+                result = np.logical_and(result, f(vals))
             return result
 
         return _Node(run, BOOL)
 
-    def _compare_pair(self, node: ast.AST, op: ast.cmpop, a: ast.AST, b: ast.AST, depth: int):
-        ufunc = _COMPARE.get(type(op))
-        if ufunc is None:
-            raise self.fail(node, f"comparison {type(op).__name__} is not allowed")
-        left = self.compile(a, depth)
-        right = self.compile(b, depth)
+    def _compare_pair(self, node: ast.AST, op: ast.cmpop, left: _Node, right: _Node, a, b):
+        ufunc = _COMPARE[type(op)]
         if CHOICE in (left.type, right.type) or "string" in (left.type, right.type):
             return self._compare_choice(node, op, left, right, a, b)
         left, right = _as_number(left), _as_number(right)
@@ -344,7 +355,8 @@ class _Compiler:
             raise self.fail(node, "starred arguments are not allowed")
         if name not in FUNCTIONS:
             hint = did_you_mean(name, FUNCTIONS)
-            raise self.fail(node, f"unknown function '{name}'{hint}; allowed: {', '.join(FUNCTIONS)}")
+            allowed = ", ".join(FUNCTIONS)
+            raise self.fail(node, f"unknown function '{name}'{hint}; allowed: {allowed}")
         args = [self._operand(a, depth) for a in node.args]
         if name in RANDOM_DRAWS:
             return self._random(node, name, args)

@@ -27,7 +27,9 @@ def wilson_interval(count: Any, n: int, z: float = Z95) -> tuple[np.ndarray, np.
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    lo = np.where(count <= 0, 0.0, np.clip(centre - half, 0, 1))
+    hi = np.where(count >= n, 1.0, np.clip(centre + half, 0, 1))
+    return lo, hi
 
 
 @dataclass

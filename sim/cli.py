@@ -1,0 +1,243 @@
+"""The `escalation` command line: argument parsing and printing only, no model logic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim import __version__
+from sim.errors import ScenarioError, SimulationError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line usage: reported in one line, exit status 2."""
+
+
+def bundled_scenarios_dir() -> Path:
+    """The scenario library: $ESCALATION_SCENARIOS, else `scenarios/` beside the package."""
+    env = os.environ.get("ESCALATION_SCENARIOS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def resolve_scenario_path(name: str) -> Path:
+    """A path as given, or the id / file stem of a bundled scenario."""
+    path = Path(name)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    library = bundled_scenarios_dir()
+    for candidate in (library / f"{name}.yaml", library / f"{name.replace('-', '_')}.yaml"):
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="escalation",
+        description="Escalation-ladder decision simulator: play out a crisis many times.",
+    )
+    parser.add_argument("--version", action="version", version=f"escalation-sim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("list", help="the bundled scenarios with their titles")
+
+    p = sub.add_parser("validate", help="check scenario files; FILE:LINE:COL: message per problem")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = sub.add_parser("run", help="Monte Carlo: outcome table with 95%% intervals, and charts")
+    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    p.add_argument("--runs", type=_positive_int, default=10_000, help="runs (default 10000)")
+    p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides",
+                   help="override a parameter (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
+    p.add_argument("--out", type=Path, help="chart folder (default reports/<id>/)")
+    p.add_argument("--no-charts", action="store_true", help="do not write charts")
+    p.add_argument("--precision", type=_half_width, metavar="H",
+                   help="add runs until every outcome's 95%% half-width is at most H "
+                   "(stops at --max-runs)")
+    p.add_argument("--max-runs", type=_positive_int, default=None,
+                   help="cap for --precision (default 4,000,000)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="worker processes (results are identical for any number)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the seed must be >= 0")
+    return value
+
+
+def _half_width(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError("the half-width must be between 0 and 0.5")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 2 bad input or usage, 1 internal)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    handler = {"list": cmd_list, "validate": cmd_validate, "run": cmd_run,
+               "schema": cmd_schema}[args.command]
+    try:
+        return handler(args)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INPUT
+    except (UsageError, SimulationError) as exc:
+        print(f"escalation {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal failure: one line, and the details on request
+        if os.environ.get("ESCALATION_DEBUG"):
+            raise
+        print(f"escalation {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(set ESCALATION_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.loader import load_scenario
+
+    library = bundled_scenarios_dir()
+    table = Table(title=f"Bundled scenarios ({library})", title_justify="left")
+    table.add_column("file")
+    table.add_column("id")
+    table.add_column("title")
+    for path in sorted(library.glob("*.yaml")):
+        try:
+            scenario = load_scenario(path)
+            table.add_row(path.name, scenario.id, scenario.title)
+        except ScenarioError as exc:
+            table.add_row(path.name, "-", f"[red]invalid: {exc.problems[0].message}[/red]")
+    Console().print(table)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sim.loader import load_scenario
+
+    status = EXIT_OK
+    for name in args.files:
+        try:
+            load_scenario(resolve_scenario_path(name))
+            print(f"{name}: ok")
+        except ScenarioError as exc:
+            for problem in exc.problems:
+                print(problem)
+            status = EXIT_INPUT
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sim.scenario import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim.loader import load_scenario
+    from sim.model import compile_model, resolve_parameters
+    from sim.runner import PRECISION_CAP, parse_overrides, run_monte_carlo, run_to_precision
+
+    scenario = load_scenario(resolve_scenario_path(args.file))
+    try:
+        overrides = parse_overrides(args.overrides)
+        resolve_parameters(scenario, overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    model = compile_model(scenario, overrides)
+    cap = args.max_runs or PRECISION_CAP
+    total = cap if args.precision else args.runs
+    with _progress(args.quiet, total, scenario.id) as advance:
+        if args.precision:
+            results = run_to_precision(model, args.precision, args.seed, args.runs, cap,
+                                       args.workers, progress=advance)
+        else:
+            results = run_monte_carlo(model, args.runs, args.seed, args.workers,
+                                      progress=advance)
+    charts = []
+    if not args.no_charts:
+        out_dir = args.out or Path("reports") / scenario.id
+        from sim.charts import write_run_charts
+
+        charts = write_run_charts(results, out_dir)
+    if args.json:
+        print(json.dumps(results.to_json(), indent=2))
+    else:
+        from sim.tables import print_run
+
+        print_run(results, charts, overrides)
+    return EXIT_OK
+
+
+class _progress:
+    """A rich progress bar on stderr for long runs; silent when not a terminal or --quiet."""
+
+    def __init__(self, quiet: bool, total: int, label: str):
+        self.enabled = not quiet and sys.stderr.isatty() and total >= 50_000
+        self.total = total
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.completed:,}/{task.total:,} runs"),
+                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,33 @@
+"""Shared fixtures: paths and a builder for small scenarios written inline."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sim.loader import load_text
+from sim.model import Model, compile_model
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+CAMP_TAJI = SCENARIOS / "camp_taji_2020.yaml"
+
+
+def scenario_text(body: str) -> str:
+    """A scenario: the common header plus `body` (YAML, dedented)."""
+    header = "schema: 1\nid: test\ntitle: Test scenario\n"
+    return header + textwrap.dedent(body)
+
+
+def build(body: str, overrides: dict | None = None) -> Model:
+    """Load and compile an inline scenario."""
+    return compile_model(load_text(scenario_text(body), "inline.yaml"), overrides)
+
+
+@pytest.fixture(scope="session")
+def camp_taji() -> Model:
+    from sim.loader import load_scenario
+
+    return compile_model(load_scenario(CAMP_TAJI))

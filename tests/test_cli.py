@@ -1,0 +1,115 @@
+"""The command line: exit statuses, JSON output, overrides, charts, precision mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sim.cli import main
+from tests.conftest import CAMP_TAJI, ROOT
+
+
+def run_json(capsys, *args: str) -> dict:
+    assert main(["run", str(CAMP_TAJI), "--json", "--no-charts", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_run_json_is_reproducible(capsys):
+    a = run_json(capsys, "--runs", "2000", "--seed", "7")
+    b = run_json(capsys, "--runs", "2000", "--seed", "7")
+    assert a == b
+    assert a["runs"] == 2000 and a["seed"] == 7
+
+
+def test_set_overrides_a_parameter_and_moves_the_result(capsys):
+    base = run_json(capsys, "--runs", "8000")
+    safe = run_json(capsys, "--runs", "8000", "--set", "force_protection=0.95")
+    assert safe["parameters"]["force_protection"] == 0.95
+    assert safe["state"]["us_killed"]["mean"] < base["state"]["us_killed"]["mean"]
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("nonsense=1", "unknown parameter 'nonsense'"),
+    ("kh_autonmy=0.5", "did you mean 'kh_autonomy'"),
+    ("kh_autonomy=7", "outside its range"),
+    ("kh_autonomy=high", "is not a number"),
+    ("kh_autonomy", "expects NAME=VALUE"),
+])
+def test_bad_set_exits_2_with_a_clear_message(capsys, setting, message):
+    assert main(["run", str(CAMP_TAJI), "--set", setting, "--no-charts"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_run_writes_the_four_charts(tmp_path, capsys):
+    out = tmp_path / "charts"
+    assert main(["run", str(CAMP_TAJI), "--runs", "2000", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["outcomes.png", "peak_rung.png", "rung_occupancy.png", "steps.png"]
+    for p in out.iterdir():
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "Outcomes" in text and "Regional war" in text and "95% interval" in text
+
+
+def test_bad_scenario_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CAMP_TAJI.read_text().replace("horizon: 26", "horizon: -1"))
+    out = tmp_path / "out"
+    assert main(["run", str(bad), "--out", str(out)]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert f"{bad}:" in err and "horizon" in err
+
+
+def test_precision_adds_runs_until_the_target(capsys):
+    result = run_json(capsys, "--precision", "0.01", "--runs", "4096")
+    assert result["runs"] > 4096 and result["runs"] % 4096 == 0
+    for o in result["outcomes"].values():
+        assert (o["ci95"][1] - o["ci95"][0]) / 2 <= 0.01 + 1e-12
+    same = run_json(capsys, "--runs", str(result["runs"]))
+    assert same["outcomes"] == result["outcomes"]
+
+
+def test_precision_cap_is_stated(capsys):
+    assert main(["run", str(CAMP_TAJI), "--precision", "0.0005", "--max-runs", "8192",
+                 "--no-charts"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT reached (cap 8,192 runs)" in out
+
+
+def test_list_shows_bundled_scenarios(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "camp-taji-2020" in out
+
+
+def test_bundled_scenario_by_id(capsys):
+    assert main(["run", "camp_taji_2020", "--runs", "500", "--json", "--no-charts"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenario"] == "camp-taji-2020"
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["run", str(CAMP_TAJI), "--runs", "0"]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main([]) == 2
+
+
+def test_python_dash_m_sim_and_stdout_is_pure_json():
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "run", str(CAMP_TAJI), "--runs", "1000", "--json",
+         "--no-charts"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["runs"] == 1000
+    assert proc.stderr == ""
+
+
+def test_schema_command_matches_committed_schema(capsys):
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    committed = json.loads((ROOT / "docs" / "scenario.schema.json").read_text())
+    assert printed == committed, "run `escalation schema > docs/scenario.schema.json`"
