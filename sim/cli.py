@@ -14,6 +14,10 @@ from sim.errors import ScenarioError, SimulationError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
+COMMAND_MODULES: tuple[str, ...] = (
+)
+"""Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args)."""
+
 
 class UsageError(Exception):
     """Bad command-line usage: reported in one line, exit status 2."""
@@ -71,7 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
+    for module in _command_modules():
+        module.add_arguments(sub.add_parser(module.COMMAND, help=module.HELP))
     return parser
+
+
+def _command_modules() -> list:
+    import importlib
+
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def _positive_int(text: str) -> int:
@@ -111,8 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    handler = {"list": cmd_list, "validate": cmd_validate, "run": cmd_run,
-               "schema": cmd_schema}[args.command]
+    handlers = {"list": cmd_list, "validate": cmd_validate, "run": cmd_run, "schema": cmd_schema}
+    handlers.update({m.COMMAND: m.run for m in _command_modules()})
+    handler = handlers[args.command]
     try:
         return handler(args)
     except ScenarioError as exc:

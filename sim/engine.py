@@ -7,6 +7,7 @@ every array operation touches only live runs. There is no per-run Python loop he
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,37 @@ from sim.policies import choose
 from sim.streams import BLOCK_SIZE, BlockStreams, block_generator, block_runs
 
 ALL = slice(None)
+
+
+class Observer:
+    """Hooks called as a batch is simulated (for `trace` and `play`); all do nothing by default.
+
+    `runs` are global run indices; `before`/`after` are (state vars, runs) matrices.
+    """
+
+    def chose(self, step: int, actor: int, runs: np.ndarray, chosen: np.ndarray) -> None:
+        """Each run's chosen option index (PASS = -1) for `actor`."""
+
+    def branched(self, step: int, actor: int, option: int, runs: np.ndarray,
+                 branch: np.ndarray) -> None:
+        """The outcome branch drawn in each run that played `option`."""
+
+    def moved(self, step: int, actor: int, runs: np.ndarray, before: np.ndarray,
+              after: np.ndarray, rung: np.ndarray, payoffs: np.ndarray) -> None:
+        """State, rung and accumulated payoffs after `actor`'s move, with the state before it."""
+
+    def stepped(self, step: int, runs: np.ndarray, before: np.ndarray, after: np.ndarray,
+                rung: np.ndarray, payoffs: np.ndarray) -> None:
+        """After `every_step` (state before and after it)."""
+
+    def ended(self, step: int, runs: np.ndarray, outcome: np.ndarray) -> None:
+        """Runs that reached an outcome (index into model.outcome_ids)."""
+
+
+Chooser = Callable[[int, np.ndarray | None, "_View"], np.ndarray]
+"""Chooses for an actor instead of its policy (e.g. a human at the keyboard): given the step,
+the availability matrix (None = all available) and the view of active runs, returns option indices
+(PASS = -1) per active run."""
 
 
 @dataclass
@@ -103,15 +135,18 @@ class _Batch:
     """The live state of the active runs of one batch and the records of the finished ones."""
 
     def __init__(self, model: Model, seed: int, first_block: int, n_blocks: int, runs: int,
-                 record_paths: bool):
+                 record_paths: bool, stream: tuple[int, ...] = (),
+                 observer: Observer | None = None, choosers: Mapping[int, Chooser] | None = None):
         self.m = model
+        self.observer = observer
+        self.choosers = dict(choosers or {})
         ranges = [block_runs(runs, b) for b in range(first_block, first_block + n_blocks)]
         self.block_sizes = [hi - lo for lo, hi in ranges]
         self.first_run = ranges[0][0]
         n = sum(self.block_sizes)
         self.n = n
-        self.streams = BlockStreams([block_generator(seed, b) for b, _ in
-                                     zip(range(first_block, first_block + n_blocks), ranges)])
+        blocks = range(first_block, first_block + n_blocks)
+        self.streams = BlockStreams([block_generator(seed, b, stream) for b in blocks])
         self.run = np.arange(self.first_run, self.first_run + n, dtype=np.int64)
         self.block = (self.run - self.first_run) // BLOCK_SIZE
         self.streams.set_active(self.block)
@@ -164,14 +199,21 @@ class _Batch:
             self.step = step
             weight = m.discount ** (step - 1)
             for actor in m.turn_order:
+                before = self.state.copy() if self.observer else None
                 self.move(actor, moves_made[actor], weight)
                 moves_made[actor] += 1
+                if self.observer:
+                    self.observer.moved(step, actor, self.run, before, self.state, self.rung,
+                                        self.pay)
                 self.check_terminals(weight)
                 if not self.active:
                     return
             view = self.view()
+            before = self.state.copy() if self.observer else None
             self.add_payoffs(m.step_payoffs, view, ALL, weight)
             self.apply_effects(m.step_effects, view, ALL)
+            if self.observer:
+                self.observer.stepped(step, self.run, before, self.state, self.rung, self.pay)
             self.check_terminals(weight)
             if not self.active:
                 return
@@ -184,7 +226,11 @@ class _Batch:
         menu = m.options[actor]
         policy = m.policies[actor]
         n = self.active
-        if not menu or policy is None:
+        if menu and actor in self.choosers:
+            view = self.view()
+            chosen = np.asarray(self.choosers[actor](self.step, self.availability(menu, view),
+                                                     view), dtype=np.int64)
+        elif not menu or policy is None:
             chosen = np.full(n, PASS, dtype=np.int64)
         else:
             view = self.view()
@@ -197,6 +243,8 @@ class _Batch:
                     [_vector(u(view), n) for u in policy.utilities])
             latest = self.last[policy.respond_to] if policy.kind == "table" else None
             chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
+        if self.observer:
+            self.observer.chose(self.step, actor, self.run, chosen)
         self.moves[actor, chosen + 1, np.arange(n)] += 1
         counts = np.bincount(chosen + 1, minlength=len(menu) + 1)
         for code in np.flatnonzero(counts[1:]):
@@ -226,6 +274,9 @@ class _Batch:
             return
         view = self.view(idx)
         branch = self.draw_branch(actor, option, view)
+        if self.observer:
+            runs = self.run if idx is ALL else self.run[idx]
+            self.observer.branched(self.step, actor, option.index, runs, branch)
         counts = np.bincount(branch, minlength=len(option.branches))
         for j in np.flatnonzero(counts):
             b = option.branches[j]
@@ -336,6 +387,8 @@ class _Batch:
                 sub = np.flatnonzero(done & (outcome == terminal.outcome))
                 if sub.size:
                     self.add_payoffs(terminal.payoffs, self.view(sub), sub, weight)
+        if self.observer:
+            self.observer.ended(step, self.run[done], outcome[done])
         rec = self.records
         local = self.run[done] - self.first_run
         rec.outcome[local] = outcome[done]
@@ -377,9 +430,12 @@ class _Batch:
 
 
 def simulate_batch(model: Model, seed: int, first_block: int, n_blocks: int, runs: int,
-                   record_paths: bool = False) -> BatchOutput:
+                   record_paths: bool = False, stream: tuple[int, ...] = (),
+                   observer: Observer | None = None,
+                   choosers: Mapping[int, Chooser] | None = None) -> BatchOutput:
     """Simulate whole blocks [first_block, first_block + n_blocks) of a `runs`-run experiment."""
-    batch = _Batch(model, seed, first_block, n_blocks, runs, record_paths)
+    batch = _Batch(model, seed, first_block, n_blocks, runs, record_paths, stream, observer,
+                   choosers)
     with np.errstate(all="ignore"):
         batch.simulate()
     return batch.output(first_block)

@@ -43,9 +43,9 @@ def _model_from_spec(spec: ModelSpec) -> Model:
     return compile_model(load_text(spec.text, spec.file), dict(spec.overrides))
 
 
-def _batch_task(spec: ModelSpec, seed: int, first: int, count: int, runs: int):
+def _batch_task(spec: ModelSpec, seed: int, first: int, count: int, runs: int, stream=()):
     model = _model_from_spec(spec)
-    return summarise_batch(model, simulate_batch(model, seed, first, count, runs))
+    return summarise_batch(model, simulate_batch(model, seed, first, count, runs, stream=stream))
 
 
 def _batches(first_block: int, last_block: int, per_batch: int) -> list[tuple[int, int]]:
@@ -60,19 +60,22 @@ def simulate_blocks(
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    stream: tuple[int, ...] = (),
 ) -> list[BlockSummary]:
     """Summaries of the given blocks of a `runs`-run experiment."""
     plan = _batches(blocks.start, blocks.stop, max(1, batch_blocks))
     summaries: list[BlockSummary] = []
     if executor is None:
         for first, count in plan:
-            part = summarise_batch(model, simulate_batch(model, seed, first, count, runs))
+            out = simulate_batch(model, seed, first, count, runs, stream=stream)
+            part = summarise_batch(model, out)
             summaries.extend(part)
             if progress:
                 progress(sum(s.runs for s in part))
         return summaries
     spec = ModelSpec.of(model)
-    futures = [executor.submit(_batch_task, spec, seed, first, count, runs) for first, count in plan]
+    futures = [executor.submit(_batch_task, spec, seed, first, count, runs, stream)
+               for first, count in plan]
     for future in futures:
         part = future.result()
         summaries.extend(part)
@@ -93,14 +96,17 @@ def run_monte_carlo(
     workers: int = 1,
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     progress: Progress | None = None,
+    stream: tuple[int, ...] = (),
 ) -> Results:
     """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`."""
     blocks = range(block_count(runs))
     if workers > 1 and len(blocks) > 1:
         with process_pool(workers) as pool:
-            summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, progress)
+            summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, progress,
+                                        stream)
     else:
-        summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, None, progress)
+        summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, None, progress,
+                                    stream)
     return Results.from_blocks(model, seed, summaries)
 
 

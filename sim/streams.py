@@ -1,6 +1,7 @@
 """Random streams per fixed-size block of runs, so results never depend on batching or workers.
 
-Block b draws from `SeedSequence(seed, spawn_key=(b,))`. A batch simulates several whole blocks
+Block b draws from `SeedSequence(seed, spawn_key=(b,))` (or `(*stream, b)` for a named stream,
+such as one point of a sweep). A batch simulates several whole blocks
 in lockstep; every draw is split into per-block segments, so each block consumes its own stream
 exactly as it would if it were simulated alone.
 """
@@ -16,9 +17,10 @@ from sim.errors import SimulationError
 BLOCK_SIZE = 4096
 
 
-def block_generator(seed: int, block: int) -> np.random.Generator:
-    """The generator of one block of runs."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
+def block_generator(seed: int, block: int, stream: tuple[int, ...] = ()) -> np.random.Generator:
+    """The generator of one block of runs; `stream` separates experiments (e.g. sweep points)."""
+    key = (*stream, block)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
 def block_count(runs: int) -> int:

@@ -349,3 +349,50 @@ policies: {a: {kind: fixed, option: go}}
 """)
     with pytest.raises(SimulationError, match=r"inline\.yaml:\d+:\d+: effect on 'x' evaluated to nan"):
         run_monte_carlo(model, 10, seed=1)
+
+
+class _Recorder:
+    def __init__(self, run: int):
+        self.run = run
+        self.events: list[tuple] = []
+
+    def chose(self, step, actor, runs, chosen):
+        hit = runs == self.run
+        if hit.any():
+            self.events.append(("chose", step, actor, int(chosen[hit][0])))
+
+    def branched(self, step, actor, option, runs, branch):
+        hit = runs == self.run
+        if hit.any():
+            self.events.append(("branch", step, actor, option, int(branch[hit][0])))
+
+    def moved(self, *args):
+        pass
+
+    def stepped(self, *args):
+        pass
+
+    def ended(self, step, runs, outcome):
+        hit = runs == self.run
+        if hit.any():
+            self.events.append(("ended", step, int(outcome[hit][0])))
+
+
+def test_observer_sees_one_runs_story_consistent_with_records(camp_taji):
+    run = 4100
+    rec_obs = _Recorder(run)
+    out = simulate_batch(camp_taji, 3, 0, 2, 2 * BLOCK_SIZE, observer=rec_obs)
+    ended = [e for e in rec_obs.events if e[0] == "ended"]
+    assert len(ended) == 1
+    assert ended[0][1] == out.records.steps[run] and ended[0][2] == out.records.outcome[run]
+    chose = [e for e in rec_obs.events if e[0] == "chose"]
+    assert len(chose) == out.records.moves[:, :, run].sum()
+    alone = simulate_batch(camp_taji, 3, 1, 1, 2 * BLOCK_SIZE, observer=_Recorder(run))
+    assert alone.records.outcome[run - BLOCK_SIZE] == out.records.outcome[run]
+
+
+def test_chooser_replaces_the_policy(camp_taji):
+    us = camp_taji.actor_index("us")
+    out = simulate_batch(camp_taji, 3, 0, 1, 200,
+                         choosers={us: lambda step, avail, view: np.zeros(view.size, dtype=int)})
+    assert (out.records.moves[us, 1] == out.records.moves[us].sum(axis=0)).all()
