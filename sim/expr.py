@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ import numpy as np
 from sim.errors import ExpressionError, SimulationError, did_you_mean
 
 MAX_LENGTH = 2000
-MAX_DEPTH = 40
+MAX_DEPTH = 100
 
 NUM, BOOL, CHOICE = "number", "boolean", "choice"
 
@@ -190,7 +191,7 @@ class _Compiler:
             raise self.fail(node, f"expression is nested too deeply (more than {MAX_DEPTH} levels)")
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
-            raise self.fail(node, f"{_describe(node)} is not allowed in an {self.ns.purpose}")
+            raise self.fail(node, f"{_describe(node)} is not allowed in an expression")
         return method(node, depth + 1)
 
     def _Constant(self, node: ast.Constant, depth: int) -> _Node:
@@ -205,6 +206,8 @@ class _Compiler:
 
     def _Name(self, node: ast.Name, depth: int) -> _Node:
         name = node.id
+        if name in ("true", "false"):
+            return _fold(name == "true", self.col(node))
         kind = self.ns.kind_of(name)
         if kind is None:
             if name.startswith("__"):
@@ -451,7 +454,11 @@ def compile_expr(text: str, namespace: Namespace) -> CompiledExpr:
     stripped = source.lstrip()
     lead = len(source) - len(stripped)
     try:
-        tree = ast.parse(stripped, mode="eval")
+        if "#" in stripped:
+            raise ExpressionError("'#' is not allowed in an expression", lead + stripped.index("#"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
         column = (exc.offset or 1) - 1 + lead
         raise ExpressionError(f"syntax error: {exc.msg}", max(column, 0)) from None

@@ -480,3 +480,20 @@ TOKENS = st.sampled_from(
 def test_token_soup_compiles_or_raises_expression_error(text: str) -> None:
     with contextlib.suppress(ExpressionError):
         compile_expr(text, NS)
+
+
+def test_true_false_literals_as_in_yaml():
+    assert compile_expr("true", NS).constant is True
+    assert compile_expr("not false", NS).constant is True
+    assert compile_expr("where(false, 1, 2)", NS).constant == 2.0
+
+
+def test_comment_sign_is_rejected_with_its_column():
+    with pytest.raises(ExpressionError, match="'#' is not allowed") as err:
+        compile_expr("x + 1 # note", NS)
+    assert err.value.offset == 6
+
+
+def test_long_sums_are_not_mistaken_for_deep_nesting():
+    text = " + ".join(["x"] * 60)
+    assert compile_expr(text, NS).names == {"x"}
