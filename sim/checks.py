@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Iterable, Mapping
 
 from sim.errors import Problem, did_you_mean
-from sim.expr import FUNCTIONS
+from sim.expr import FUNCTIONS, MAX_LENGTH
 from sim.scenario import (
     RESERVED_OPTION_IDS,
     Effects,
@@ -32,11 +33,13 @@ class _Checker:
     def error(self, path: Path, message: str, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, message, key))
 
-    def known(self, path: Path, name: str, choices: Iterable[str], what: str, key=False) -> bool:
+    def known(
+        self, path: Path, name: str, choices: Iterable[str], what: str, key=False, where=""
+    ) -> bool:
         choices = list(choices)
         if name in choices:
             return True
-        self.error(path, f"unknown {what} '{name}'{did_you_mean(name, choices)}", key)
+        self.error(path, f"unknown {what} '{name}'{where}{did_you_mean(name, choices)}", key)
         return False
 
     def run(self) -> list[Problem]:
@@ -71,13 +74,15 @@ class _Checker:
         for name in set(s.parameters) & set(s.state):
             self.error(("state", name), f"'{name}' is both a parameter and a state variable", True)
         for name, p in s.parameters.items():
-            lo, hi = p.min, p.max
-            if (lo is not None and p.value < lo) or (hi is not None and p.value > hi):
-                self.error(("parameters", name), f"value {p.value:g} is outside [{lo}, {hi}]")
+            self.bounds(("parameters", name, "value"), "value", p.value, p.min, p.max)
         for name, v in s.state.items():
-            lo, hi = v.min, v.max
-            if (lo is not None and v.initial < lo) or (hi is not None and v.initial > hi):
-                self.error(("state", name), f"initial {v.initial:g} is outside [{lo}, {hi}]")
+            self.bounds(("state", name, "initial"), "initial", v.initial, v.min, v.max)
+
+    def bounds(self, path: Path, what: str, value: float, lo: float | None, hi: float | None):
+        if lo is not None and value < lo:
+            self.error(path, f"{what} {value:g} is below min {lo:g}")
+        elif hi is not None and value > hi:
+            self.error(path, f"{what} {value:g} is above max {hi:g}")
 
     def ladder(self) -> None:
         seen: set[str] = set()
@@ -158,7 +163,7 @@ class _Checker:
 
     def payoffs(self, payoffs: Mapping[str, object], path: Path) -> None:
         for actor in payoffs:
-            self.known(path + (actor,), actor, self.s.actors, "actor in payoffs", key=True)
+            self.known(path + (actor,), actor, self.s.actors, "actor", True, " in payoffs")
 
     def effects(self, effects: Effects, path: Path) -> None:
         for kind in ("add", "set"):
@@ -168,13 +173,15 @@ class _Checker:
     def policy(self, actor: str, policy: object, path: Path) -> None:
         menu = [o.id for o in self.s.options.get(actor, [])]
         if isinstance(policy, FixedPolicy):
-            self.known(path + ("option",), policy.option, menu, f"option of {actor}")
+            self.known(path + ("option",), policy.option, menu, "option", where=f" of {actor}")
         elif isinstance(policy, SequencePolicy):
             for i, option in enumerate(policy.options):
-                self.known(path + ("options", i), option, menu, f"option of {actor}")
+                self.known(path + ("options", i), option, menu, "option", where=f" of {actor}")
         elif isinstance(policy, LogitPolicy):
+            self.policy_number(policy.rationality, path + ("rationality",))
             for option in policy.utilities:
-                self.known(path + ("utilities", option), option, menu, f"option of {actor}", True)
+                upath = path + ("utilities", option)
+                self.known(upath, option, menu, "option", True, f" of {actor}")
             missing = [o for o in menu if o not in policy.utilities]
             if missing:
                 self.error(path + ("utilities",), f"logit policy of {actor} needs a utility for "
@@ -191,18 +198,45 @@ class _Checker:
             self.error(path + ("table",), "a table policy needs a 'default' row")
         for row, entries in policy.table.items():
             rpath = path + ("table", row)
-            self.known(rpath, row, rows_allowed, f"option of {other} (table row)", key=True)
+            self.known(rpath, row, rows_allowed, "table row", True, f" (not an option of {other})")
             total, constant = 0.0, True
             for option, p in entries.items():
-                self.known(rpath + (option,), option, menu, f"option of {actor}", key=True)
+                self.known(rpath + (option,), option, menu, "option", True, f" of {actor}")
                 if isinstance(p, str):
                     constant = False
+                    self.policy_number(p, rpath + (option,))
                     continue
                 if not 0 <= p <= 1 or not math.isfinite(p):
                     self.error(rpath + (option,), f"probability {p:g} is outside [0, 1]")
                 total += p
             if constant and abs(total - 1) > PROBABILITY_TOLERANCE:
                 self.error(rpath, f"table row '{row}' sums to {total:g}, not 1")
+
+    def policy_number(self, value: object, path: Path) -> None:
+        """Policy numbers are resolved once from parameters: no state, built-ins or last moves."""
+        if not isinstance(value, str) or len(value) > MAX_LENGTH:
+            return
+        text = value.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+        stripped = text.lstrip()
+        try:
+            tree = ast.parse(stripped, mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return  # the expression compiler reports it, located
+        for node in sorted(
+            (n for n in ast.walk(tree) if isinstance(n, ast.Name)), key=lambda n: n.col_offset
+        ):
+            name = node.id
+            if name in self.s.state:
+                kind = "a state variable"
+            elif name in BUILTIN_NAMES or (name.startswith("last_") and name[5:] in self.s.actors):
+                kind = "a built-in that changes during a run"
+            else:
+                continue  # parameters, functions and undefined names: the compiler checks them
+            column = len(stripped.encode()[: node.col_offset].decode(errors="ignore"))
+            offset = len(text) - len(stripped) + column
+            message = f"policy numbers may only use parameters: '{name}' is {kind}"
+            self.problems.append(self.src.expression_problem(path, offset, message))
+            return
 
 
 def check_references(scenario: Scenario, source: SourceMap) -> list[Problem]:

@@ -15,6 +15,10 @@ from sim.errors import ScenarioError, SimulationError
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "sim.cli_sweep",
+    "sim.cli_compare",
+    "sim.cli_trace",
+    "sim.cli_exact",
 )
 """Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args)."""
 
@@ -73,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="worker processes (results are identical for any number)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--exact-check", action="store_true",
+                   help="also solve exactly and report each outcome's z-score against it")
 
     sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
     for module in _command_modules():
@@ -205,6 +211,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     model = compile_model(scenario, overrides)
+    exact = None
+    if args.exact_check:  # solved first: a scenario that cannot be solved fails before the runs
+        from sim.exact import solve
+
+        exact = solve(model)
     cap = args.max_runs or PRECISION_CAP
     total = cap if args.precision else args.runs
     with _progress(args.quiet, total, scenario.id) as advance:
@@ -214,6 +225,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             results = run_monte_carlo(model, args.runs, args.seed, args.workers,
                                       progress=advance)
+    if exact is not None:
+        from sim.exact import exact_check
+
+        results.extra["exact_check"] = exact_check(results, exact)
     charts = []
     if not args.no_charts:
         out_dir = args.out or Path("reports") / scenario.id

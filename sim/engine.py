@@ -14,6 +14,7 @@ import numpy as np
 
 from sim.errors import SimulationError
 from sim.model import (
+    CHOICE_SITE,
     NOT_YET,
     PASS,
     CompiledEffects,
@@ -23,9 +24,11 @@ from sim.model import (
     Model,
 )
 from sim.policies import choose
-from sim.streams import BLOCK_SIZE, BlockStreams, block_generator, block_runs
+from sim.streams import BLOCK_SIZE, RandomField, block_runs
 
 ALL = slice(None)
+UNNAMED_SITE = 2**31 - 1
+"""Site of a draw from an expression compiled without site numbers (not by compile_model)."""
 
 
 class Observer:
@@ -70,8 +73,13 @@ class RunRecords:
     final_rung: np.ndarray  # int16
     payoffs: np.ndarray  # (actors, runs) float64, discounted sums
     state: np.ndarray  # (state vars, runs) float64, final values
-    moves: np.ndarray  # (actors, 1 + options, runs) int32; column 0 counts passes
+    moves_by_run: np.ndarray  # (runs, actors, 1 + options) int32; column 0 counts passes
     rung_path: np.ndarray | None  # (runs, horizon + 1) int8: rung at the end of each step, -1 after
+
+    @property
+    def moves(self) -> np.ndarray:
+        """Move counts as (actors, 1 + options, runs); column 0 counts passes."""
+        return np.moveaxis(self.moves_by_run, 0, -1)
 
 
 @dataclass
@@ -118,13 +126,19 @@ class _View:
         self.cache[name] = value
         return value
 
-    def draw(self, kind: str, *args: Any) -> np.ndarray:
-        positions = None if self.idx is ALL else self.idx
-        return self.batch.streams.draw(positions, self.size, kind, *args)
+    def runs(self) -> np.ndarray:
+        return self.batch.run if self.idx is ALL else self.batch.run[self.idx]
 
-    def uniforms(self) -> np.ndarray:
-        positions = None if self.idx is ALL else self.idx
-        return self.batch.streams.uniform01(positions, self.size)
+    def draw_site(self, site: int, kind: str, *args: Any) -> np.ndarray:
+        b = self.batch
+        return b.rand.draw(kind, self.runs(), b.step, b.turn, site, *args)
+
+    def draw(self, kind: str, *args: Any) -> np.ndarray:
+        return self.draw_site(UNNAMED_SITE, kind, *args)
+
+    def uniforms(self, site: int = CHOICE_SITE) -> np.ndarray:
+        b = self.batch
+        return b.rand.uniforms(self.runs(), b.step, b.turn, site)
 
 
 def _vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
@@ -145,17 +159,16 @@ class _Batch:
         self.first_run = ranges[0][0]
         n = sum(self.block_sizes)
         self.n = n
-        blocks = range(first_block, first_block + n_blocks)
-        self.streams = BlockStreams([block_generator(seed, b, stream) for b in blocks])
+        self.rand = RandomField(seed, stream)
+        self.turn = 0
         self.run = np.arange(self.first_run, self.first_run + n, dtype=np.int64)
         self.block = (self.run - self.first_run) // BLOCK_SIZE
-        self.streams.set_active(self.block)
         self.state = np.repeat(model.state_initial[:, None], n, axis=1)
         self.rung = np.full(n, model.initial_rung, dtype=np.int64)
         self.peak = self.rung.copy()
         self.last = np.full((len(model.actors), n), NOT_YET, dtype=np.int64)
         self.pay = np.zeros((len(model.actors), n))
-        self.moves = np.zeros((len(model.actors), model.max_options + 1, n), dtype=np.int32)
+        self.moves = np.zeros((n, len(model.actors), model.max_options + 1), dtype=np.int32)
         self.step = 0
         self.names = self._name_table()
         h, n_out = model.horizon, len(model.outcome_ids)
@@ -167,7 +180,7 @@ class _Batch:
             final_rung=np.zeros(n, dtype=np.int16),
             payoffs=np.zeros((len(model.actors), n)),
             state=np.zeros((len(model.state_names), n)),
-            moves=np.zeros_like(self.moves),
+            moves_by_run=np.zeros_like(self.moves),
             rung_path=np.full((n, h + 1), -1, dtype=np.int8) if record_paths else None,
         )
         self.occupancy = np.zeros((n_blocks, h + 1, model.n_rungs), dtype=np.int64)
@@ -198,7 +211,8 @@ class _Batch:
         for step in range(1, m.horizon + 1):
             self.step = step
             weight = m.discount ** (step - 1)
-            for actor in m.turn_order:
+            for turn, actor in enumerate(m.turn_order):
+                self.turn = turn
                 before = self.state.copy() if self.observer else None
                 self.move(actor, moves_made[actor], weight)
                 moves_made[actor] += 1
@@ -208,6 +222,7 @@ class _Batch:
                 self.check_terminals(weight)
                 if not self.active:
                     return
+            self.turn = len(m.turn_order)
             view = self.view()
             before = self.state.copy() if self.observer else None
             self.add_payoffs(m.step_payoffs, view, ALL, weight)
@@ -218,6 +233,7 @@ class _Batch:
             if not self.active:
                 return
             self._record_occupancy(step)
+        self.turn = len(m.turn_order) + 1
         self.finish(np.ones(self.active, dtype=bool), np.full(self.active, m.end_outcome),
                     m.horizon, m.discount ** (m.horizon - 1), horizon=True)
 
@@ -245,7 +261,7 @@ class _Batch:
             chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
         if self.observer:
             self.observer.chose(self.step, actor, self.run, chosen)
-        self.moves[actor, chosen + 1, np.arange(n)] += 1
+        self.moves[np.arange(n), actor, chosen + 1] += 1
         counts = np.bincount(chosen + 1, minlength=len(menu) + 1)
         for code in np.flatnonzero(counts[1:]):
             idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
@@ -299,7 +315,7 @@ class _Batch:
             cumulative = option.constant_cumulative[:-1, None]
         else:
             cumulative = self.branch_cumulative(actor, option, view)
-        u = view.uniforms()
+        u = view.uniforms(option.branch_site)
         return (u[None, :] >= cumulative).sum(axis=0).reshape(m)
 
     def branch_cumulative(self, actor: int, option: CompiledOption, view: _View) -> np.ndarray:
@@ -387,36 +403,36 @@ class _Batch:
                 sub = np.flatnonzero(done & (outcome == terminal.outcome))
                 if sub.size:
                     self.add_payoffs(terminal.payoffs, self.view(sub), sub, weight)
+        gone = np.flatnonzero(done)
         if self.observer:
-            self.observer.ended(step, self.run[done], outcome[done])
+            self.observer.ended(step, self.run[gone], outcome[gone])
         rec = self.records
-        local = self.run[done] - self.first_run
-        rec.outcome[local] = outcome[done]
+        local = self.run[gone] - self.first_run
+        rec.outcome[local] = outcome[gone]
         rec.steps[local] = step
-        rec.peak_rung[local] = self.peak[done]
-        rec.final_rung[local] = self.rung[done]
-        rec.payoffs[:, local] = self.pay[:, done]
-        rec.state[:, local] = self.state[:, done]
-        rec.moves[:, :, local] = self.moves[:, :, done]
+        rec.peak_rung[local] = self.peak[gone]
+        rec.final_rung[local] = self.rung[gone]
+        rec.payoffs[:, local] = self.pay.take(gone, axis=1)
+        rec.state[:, local] = self.state.take(gone, axis=1)
+        rec.moves_by_run[local] = self.moves.take(gone, axis=0)
         if rec.rung_path is not None:
-            rec.rung_path[local, step] = self.rung[done]
+            rec.rung_path[local, step] = self.rung[gone]
         n_out = len(m.outcome_ids)
-        counts = np.bincount(self.block[done] * n_out + outcome[done],
+        counts = np.bincount(self.block[gone] * n_out + outcome[gone],
                              minlength=len(self.block_sizes) * n_out)
         self.ended[:, step, :] += counts.reshape(len(self.block_sizes), n_out)
         if horizon:
             self.run = self.run[:0]
             return
-        keep = ~done
+        keep = np.flatnonzero(~done)
         self.run = self.run[keep]
         self.block = self.block[keep]
-        self.state = self.state[:, keep]
+        self.state = self.state.take(keep, axis=1)
         self.rung = self.rung[keep]
         self.peak = self.peak[keep]
-        self.last = self.last[:, keep]
-        self.pay = self.pay[:, keep]
-        self.moves = self.moves[:, :, keep]
-        self.streams.set_active(self.block)
+        self.last = self.last.take(keep, axis=1)
+        self.pay = self.pay.take(keep, axis=1)
+        self.moves = self.moves.take(keep, axis=0)
 
     def _record_occupancy(self, step: int) -> None:
         r = self.m.n_rungs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -173,7 +173,8 @@ def _fold(value: Any, col: int) -> _Node:
 
 
 class _Compiler:
-    def __init__(self, text: str, namespace: Namespace):
+    def __init__(self, text: str, namespace: Namespace, sites: Iterator[int] | None = None):
+        self.sites = sites
         self.text = text
         self.ns = namespace
         self.names: set[str] = set()
@@ -413,9 +414,14 @@ class _Compiler:
             self.random_offset = self.col(node)
         fns = [_as_number(a).fn for a in args]
         out_type = BOOL if name == "bernoulli" else NUM
+        site = next(self.sites) if self.sites is not None else None
 
         def run(ctx: Context) -> Any:
-            return ctx.rng.draw(name, *[f(ctx) for f in fns])
+            rng = ctx.rng
+            values = [f(ctx) for f in fns]
+            if site is not None and hasattr(rng, "draw_site"):
+                return rng.draw_site(site, name, *values)
+            return rng.draw(name, *values)
 
         return _Node(run, out_type)
 
@@ -444,7 +450,9 @@ def _describe(node: ast.AST) -> str:
     return labels.get(type(node).__name__, f"syntax '{type(node).__name__}'")
 
 
-def compile_expr(text: str, namespace: Namespace) -> CompiledExpr:
+def compile_expr(
+    text: str, namespace: Namespace, sites: Iterator[int] | None = None
+) -> CompiledExpr:
     """Check `text` against the allow-list and compile it; raises ExpressionError with a column."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters", 0)
@@ -464,7 +472,7 @@ def compile_expr(text: str, namespace: Namespace) -> CompiledExpr:
         raise ExpressionError(f"syntax error: {exc.msg}", max(column, 0)) from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise ExpressionError(f"expression cannot be parsed ({type(exc).__name__})", 0) from None
-    compiler = _Compiler(stripped, namespace)
+    compiler = _Compiler(stripped, namespace, sites)
     try:
         node = compiler.compile(tree.body)
     except ExpressionError as exc:

@@ -31,7 +31,9 @@ def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         raise ScenarioError([Problem(file, line, col, f"YAML error: {_one_line(what)}")]) from None
     except YAMLError as exc:
         raise ScenarioError([Problem(file, 1, 1, f"YAML error: {_one_line(str(exc))}")]) from None
-    source.values[()] = (1, 1)
+    lc = getattr(doc, "lc", None)  # where the document's top mapping (or list) starts
+    has_start = lc is not None and lc.line is not None
+    source.values[()] = (lc.line + 1, lc.col + 1) if has_start else (1, 1)
     return _plain(doc, (), source), source
 
 
@@ -67,13 +69,15 @@ def _plain(node: Any, path: Path, source: SourceMap) -> Any:
 
 
 def load_text(text: str, file: str = "<string>") -> Scenario:
-    """Validate scenario text completely (format, references, expressions) or raise ScenarioError."""
+    """Validate scenario text completely (format, names, expressions) or raise ScenarioError."""
     from sim.checks import check_references
     from sim.model import compile_model
 
     data, source = read_yaml(text, file)
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(file, 1, 1, "a scenario file must be a YAML mapping")])
+        empty = "the file is empty; " if data is None else ""
+        message = f"{empty}a scenario file must be a YAML mapping"
+        raise ScenarioError([source.problem((), message)])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -107,6 +111,13 @@ def _pydantic_problems(exc: ValidationError, data: Any, source: SourceMap) -> li
             where = path + (ctx["key"],)
             message = err["msg"]
             problem = source.problem(where, message, key=True)
+        elif err["type"] == "policy_kind":
+            where = path + ("kind",) if complete and isinstance(ctx.get("kind"), str) else path
+            problem = source.problem(where, f"{_dotted(path)}: {err['msg']}")
+        elif err["type"] == "literal_error" and tuple(err["loc"]) == ("schema",):
+            version = err["input"]
+            message = f"schema: unsupported format version {version!r} (this version reads 1)"
+            problem = source.problem(path, message)
         elif err["type"] == "missing":
             message = f"missing required key '{err['loc'][-1]}'"
             problem = source.problem(path, f"{_dotted(path)}: {message}" if path else message)
@@ -122,10 +133,9 @@ def _resolve(loc: tuple, data: Any) -> tuple[Path, bool]:
     path: list[Any] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
             path.append(part)
         elif isinstance(part, str) and (part in _UNION_TAGS or "[" in part):

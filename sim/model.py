@@ -7,6 +7,7 @@ arrays and compiled callables.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ PASS = -1
 """Code of the no-op move of an actor whose options are all unavailable."""
 NOT_YET = -2
 """Code of `last_<actor>` before that actor's first move."""
+CHOICE_SITE = 0
+"""Random-number site of every policy choice; other sites are numbered at compile time."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class CompiledOption:
     payoffs: tuple[tuple[int, Located], ...]
     effects: CompiledEffects
     branches: tuple[CompiledBranch, ...]
+    branch_site: int = 0
+    """Random-number site of the branch draw (see sim/streams.py)."""
     constant_cumulative: np.ndarray | None = None
     """Cumulative branch probabilities when every p is a constant (no run-time check needed)."""
 
@@ -148,6 +153,7 @@ class _Compiler:
         self.src: SourceMap = scenario._source or SourceMap("<scenario>")
         self.parameters = parameters
         self.problems: list[Problem] = []
+        self.sites = itertools.count(CHOICE_SITE + 1)
         self.actors = tuple(scenario.actors)
         self.state_names = tuple(scenario.state)
         choices = {
@@ -175,7 +181,7 @@ class _Compiler:
             namespace.allow_random, purpose,
         )
         try:
-            return Located(compile_expr(value, namespace), self.where(path))
+            return Located(compile_expr(value, namespace, self.sites), self.where(path))
         except ExpressionError as exc:
             self.problems.append(self.src.expression_problem(path, exc.offset, str(exc)))
             return None
@@ -238,7 +244,7 @@ class _Compiler:
                 self.rung(option.rung), requires,
                 self.payoffs(option.payoffs, path + ("payoffs",)),
                 self.effects(option.effects, path + ("effects",)),
-                tuple(branches), _constant_cumulative(branches),
+                tuple(branches), next(self.sites), _constant_cumulative(branches),
             ))
         return tuple(menu)
 

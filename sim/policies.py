@@ -50,10 +50,16 @@ def _preferred(option: int, available: np.ndarray | None, n: int) -> np.ndarray:
 
 def _sample(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Draw an option per run with probability proportional to its weight (PASS if all zero)."""
-    cumulative = np.cumsum(weights, axis=0)
-    total = cumulative[-1]
-    choice = (cumulative <= u * total).sum(axis=0)
-    return np.where(total > 0, np.minimum(choice, len(weights) - 1), PASS).astype(np.int64)
+    total = weights[0].copy()
+    for row in weights[1:]:
+        total += row
+    target = u * total
+    running = weights[0].copy()
+    choice = np.zeros(u.shape, dtype=np.int64)
+    for row in weights[1:]:
+        choice += running <= target
+        running += row
+    return np.where(total > 0, choice, PASS)
 
 
 def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndarray | None):

@@ -70,7 +70,7 @@ def summarise_batch(model: Model, out: BatchOutput) -> list[BlockSummary]:
             ended=out.ended[k],
             payoff_mean=mean,
             payoff_m2=m2,
-            moves=rec.moves[:, :, sl].sum(axis=2, dtype=np.int64),
+            moves=rec.moves_by_run[sl].sum(axis=0, dtype=np.int64),
             final_state=np.array(rec.state[:, sl]),
         ))
         start += size
@@ -95,6 +95,10 @@ class Results:
     final_state: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
     precision: dict[str, Any] | None = None
+    exact: bool = False
+    """An exact solution (sim/exact.py): `runs` is 1 and the count arrays hold probabilities."""
+    final_weights: np.ndarray | None = None
+    """Probability of each column of `final_state` (exact solutions); None: each run counts 1."""
 
     @classmethod
     def from_blocks(cls, model: Model, seed: int, blocks: list[BlockSummary]) -> Results:
@@ -126,6 +130,45 @@ class Results:
             final_state=np.concatenate([b.final_state for b in blocks], axis=1),
         )
 
+    @classmethod
+    def from_exact(
+        cls,
+        model: Model,
+        *,
+        outcome_p: np.ndarray,
+        steps_hist: np.ndarray,
+        peak_hist: np.ndarray,
+        occupancy: np.ndarray,
+        ended: np.ndarray,
+        payoff_mean: np.ndarray,
+        payoff_sd: np.ndarray,
+        moves: np.ndarray,
+        final_state: np.ndarray,
+        final_weights: np.ndarray,
+        extra: dict[str, Any] | None = None,
+    ) -> Results:
+        """An exact solution: probabilities (floats) where Monte Carlo has counts, and `runs` 1,
+        so every share (count / runs) is the probability itself; intervals collapse to the point.
+        `moves` holds expected move counts; `final_state` the distinct final states as columns
+        with their probabilities in `final_weights`."""
+        return cls(
+            model=model,
+            seed=None,
+            runs=1,
+            outcome_counts=np.asarray(outcome_p, dtype=float),
+            steps_hist=np.asarray(steps_hist, dtype=float),
+            peak_hist=np.asarray(peak_hist, dtype=float),
+            occupancy=np.asarray(occupancy, dtype=float),
+            ended=np.asarray(ended, dtype=float),
+            payoff_mean=np.asarray(payoff_mean, dtype=float),
+            payoff_sd=np.asarray(payoff_sd, dtype=float),
+            moves=np.asarray(moves, dtype=float),
+            final_state=np.asarray(final_state, dtype=float),
+            extra=dict(extra or {}),
+            exact=True,
+            final_weights=np.asarray(final_weights, dtype=float),
+        )
+
     # --- derived figures ---------------------------------------------------------------
 
     @property
@@ -133,6 +176,9 @@ class Results:
         return self.outcome_counts / max(self.runs, 1)
 
     def intervals(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.exact:
+            p = self.probabilities
+            return p.copy(), p.copy()
         return wilson_interval(self.outcome_counts, self.runs)
 
     def half_widths(self) -> np.ndarray:
@@ -140,6 +186,8 @@ class Results:
         return (hi - lo) / 2
 
     def payoff_interval(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.exact:
+            return self.payoff_mean.copy(), self.payoff_mean.copy()
         half = Z95 * self.payoff_sd / np.sqrt(max(self.runs, 1))
         return self.payoff_mean - half, self.payoff_mean + half
 
@@ -161,8 +209,13 @@ class Results:
             values = self.final_state[i]
             if not values.size:
                 continue
-            q = np.quantile(values, [0.05, 0.5, 0.95], method="inverted_cdf")
             cast = int if m.state_integer[i] else float
+            if self.final_weights is not None:
+                mean, q = _weighted_summary(values, self.final_weights)
+                out[name] = {"mean": mean, "p05": cast(q[0]), "p50": cast(q[1]),
+                             "p95": cast(q[2])}
+                continue
+            q = np.quantile(values, [0.05, 0.5, 0.95], method="inverted_cdf")
             out[name] = {"mean": float(values.mean()), "p05": cast(q[0]), "p50": cast(q[1]),
                          "p95": cast(q[2])}
         return out
@@ -210,6 +263,18 @@ class Results:
         }
         result.update(self.extra)
         return result
+
+
+def _weighted_summary(values: np.ndarray, weights: np.ndarray) -> tuple[float, list[float]]:
+    """Mean and 5/50/95% quantiles (inverted CDF, as for runs) of a weighted distribution."""
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    total = w.sum()
+    if total <= 0:
+        return 0.0, [0.0, 0.0, 0.0]
+    cdf = np.cumsum(w) / total
+    idx = np.minimum(np.searchsorted(cdf, np.array([0.05, 0.5, 0.95]) - 1e-12), len(v) - 1)
+    return float((v * w).sum() / total), [float(v[i]) for i in idx]
 
 
 def _hist_summary(hist: np.ndarray) -> dict[str, float]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sim.errors import Problem
@@ -38,14 +39,71 @@ class SourceMap:
         return Problem(self.file, line, col, message)
 
     def expression_problem(self, path: Path, offset: int, message: str) -> Problem:
-        """A problem inside an expression string: its column counts from the string's start."""
+        """A problem inside an expression string, at the character `offset` of its text."""
         line, col = self.locate(path)
         if path in self.values and 0 < line <= len(self.lines):
-            text = self.lines[line - 1]
-            start = col - 1
-            if start < len(text) and text[start] in "'\"":
-                col += 1
-            elif start < len(text) and text[start] in "|>":
-                return Problem(self.file, line, col, message)
-            col += offset
+            line, col = self._inside_scalar(line, col, offset)
         return Problem(self.file, line, col, message)
+
+    def _inside_scalar(self, line: int, col: int, offset: int) -> tuple[int, int]:
+        """Where the `offset`-th character of the scalar starting at (line, col) is written.
+
+        Follows YAML's quoting, escapes and line folding, so that a problem in a long expression
+        written over several lines, quoted or as a block scalar, is placed on its own token.
+        """
+        text = self.lines[line - 1]
+        start = col - 1
+        if start >= len(text):
+            return line, col
+        first = text[start]
+        if first in "|>":
+            chars = self._block_chars(line - 1)
+        elif first in "'\"":
+            chars = self._flow_chars(line - 1, start + 1, first)
+        else:
+            chars = self._flow_chars(line - 1, start, "")
+        found = next(islice(chars, max(offset, 0), None), None)
+        if found is None:
+            return line, col
+        return found[0] + 1, found[1] + 1
+
+    def _flow_chars(self, row: int, i: int, quote: str) -> Iterator[tuple[int, int]]:
+        """(row, index) of each character of a plain or quoted scalar's value, 0-based."""
+        while row < len(self.lines):
+            chars = self.lines[row]
+            end = len(chars.rstrip())  # trailing blanks fold with the line break
+            while i < end:
+                c = chars[i]
+                if quote and c == quote and not (quote == "'" and chars[i + 1 : i + 2] == "'"):
+                    return  # the closing quote
+                if quote == '"' and c == "\\":
+                    if i + 1 >= end:  # an escaped line break: no character
+                        break
+                    yield row, i
+                    i += 2 + {"x": 2, "u": 4, "U": 8}.get(chars[i + 1], 0)
+                    continue
+                yield row, i
+                i += 2 if quote == "'" and c == "'" else 1
+            else:
+                yield row, end  # the line break, folded into one space
+            row += 1
+            while row < len(self.lines) and not self.lines[row].strip():
+                row += 1
+            if row < len(self.lines):
+                i = len(self.lines[row]) - len(self.lines[row].lstrip())
+
+    def _block_chars(self, header: int) -> Iterator[tuple[int, int]]:
+        """(row, index) of each character of a literal (|) or folded (>) block scalar."""
+        indent = None
+        for row in range(header + 1, len(self.lines)):
+            chars = self.lines[row]
+            if not chars.strip():
+                yield row, 0
+                continue
+            lead = len(chars) - len(chars.lstrip())
+            indent = lead if indent is None else indent
+            if lead < indent:
+                return
+            for i in range(indent, len(chars)):
+                yield row, i
+            yield row, len(chars)  # the line break (a newline, or a space when folded)

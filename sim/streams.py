@@ -1,9 +1,18 @@
-"""Random streams per fixed-size block of runs, so results never depend on batching or workers.
+"""Position-addressed random numbers: each draw is a function of (seed, stream, step, turn, site, run).
 
-Block b draws from `SeedSequence(seed, spawn_key=(b,))` (or `(*stream, b)` for a named stream,
-such as one point of a sweep). A batch simulates several whole blocks
-in lockstep; every draw is split into per-block segments, so each block consumes its own stream
-exactly as it would if it were simulated alone.
+A run's uniform at a draw site is a counter-based hash (SplitMix64's finaliser over a Weyl
+sequence, as in Steele et al., "Fast splittable pseudorandom number generators", 2014), keyed by
+a 64-bit key derived from `SeedSequence(seed, spawn_key=stream)` and the (step, turn, site)
+coordinates, and indexed by the global run number. So:
+
+- results never depend on batch size, block grouping or worker count;
+- a run's random numbers do not depend on which other runs are still active;
+- two experiments with the same seed (the columns of `compare`) use the same number for the same
+  run at the same decision point: common random numbers that stay aligned even when the columns'
+  histories differ.
+
+Other distributions are made from these uniforms by inversion (inverse CDF), which keeps them
+aligned across experiments too.
 """
 
 from __future__ import annotations
@@ -15,12 +24,24 @@ import numpy as np
 from sim.errors import SimulationError
 
 BLOCK_SIZE = 4096
+"""Runs per block: the unit of aggregation, batching and work distribution."""
+
+_M64 = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15
+_C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
-def block_generator(seed: int, block: int, stream: tuple[int, ...] = ()) -> np.random.Generator:
-    """The generator of one block of runs; `stream` separates experiments (e.g. sweep points)."""
-    key = (*stream, block)
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+def _mix_int(z: int) -> int:
+    z &= _M64
+    z = ((z ^ (z >> 30)) * _C1) & _M64
+    z = ((z ^ (z >> 27)) * _C2) & _M64
+    return z ^ (z >> 31)
+
+
+def _mix_array(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_C1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_C2)
+    return z ^ (z >> np.uint64(31))
 
 
 def block_count(runs: int) -> int:
@@ -33,81 +54,104 @@ def block_runs(runs: int, block: int) -> tuple[int, int]:
     return start, min(runs, start + BLOCK_SIZE)
 
 
-class BlockStreams:
-    """The generators of the blocks of one batch and where each block sits among active runs."""
+class RandomField:
+    """Uniforms and other draws addressed by (step, turn, site) and global run index."""
 
-    def __init__(self, generators: list[np.random.Generator]):
-        self.generators = generators
-        self.bounds = np.zeros(len(generators) + 1, dtype=np.int64)
+    def __init__(self, seed: int, stream: tuple[int, ...] = ()):
+        state = np.random.SeedSequence(seed, spawn_key=stream).generate_state(2, np.uint64)
+        self.key = (int(state[0]) << 1 | 1) ^ int(state[1])
 
-    def set_active(self, block_of_run: np.ndarray) -> None:
-        """Record block boundaries of the (sorted) active runs after they change."""
-        self.bounds = np.searchsorted(block_of_run, np.arange(len(self.generators) + 1))
+    def _call_key(self, step: int, turn: int, site: int) -> np.uint64:
+        z = _mix_int(self.key ^ _mix_int(step * 0x100000001B3 + 1))
+        z = _mix_int(z ^ _mix_int(turn * 0x9FB21C651E98DF25 + 7))
+        return np.uint64(_mix_int(z ^ _mix_int(site * 0xC2B2AE3D27D4EB4F + 13)))
 
-    def segments(self, idx: np.ndarray | None) -> list[tuple[np.random.Generator, int, int]]:
-        bounds = self.bounds if idx is None else np.searchsorted(idx, self.bounds)
-        out = []
-        for b, gen in enumerate(self.generators):
-            lo, hi = int(bounds[b]), int(bounds[b + 1])
-            if hi > lo:
-                out.append((gen, lo, hi))
-        return out
+    def uniforms(self, runs: np.ndarray, step: int, turn: int, site: int) -> np.ndarray:
+        """One uniform in (0, 1) per run."""
+        with np.errstate(over="ignore"):
+            z = self._call_key(step, turn, site) + np.uint64(_GAMMA) * (
+                runs.astype(np.uint64) + np.uint64(1))
+            bits = _mix_array(z) >> np.uint64(11)
+        return (bits.astype(np.float64) + 0.5) * (1.0 / (1 << 53))
 
-    def uniform01(self, idx: np.ndarray | None, size: int) -> np.ndarray:
-        segs = self.segments(idx)
-        if len(segs) == 1:
-            return segs[0][0].random(size)
-        out = np.empty(size)
-        for gen, lo, hi in segs:
-            out[lo:hi] = gen.random(hi - lo)
-        return out
-
-    def draw(self, idx: np.ndarray | None, size: int, kind: str, *args: Any) -> np.ndarray:
-        segs = self.segments(idx)
-        args = [np.asarray(a, dtype=float) for a in args]
-        dtype = bool if kind == "bernoulli" else float
-        out = np.empty(size, dtype=dtype)
-        for gen, lo, hi in segs:
-            part = [a if a.ndim == 0 else a[lo:hi] for a in args]
-            out[lo:hi] = _draw(gen, kind, part, hi - lo)
-        return out
+    def draw(self, kind: str, runs: np.ndarray, step: int, turn: int, site: int,
+             *args: Any) -> np.ndarray:
+        """A draw of `kind` per run, by inversion of the run's uniform."""
+        u = self.uniforms(runs, step, turn, site)
+        params = [np.asarray(a, dtype=float) for a in args]
+        return invert(kind, u, params)
 
 
-def _draw(gen: np.random.Generator, kind: str, args: list[np.ndarray], n: int) -> np.ndarray:
-    try:
-        if kind == "bernoulli":
-            (p,) = args
-            _check_probability(p, "bernoulli(p)")
-            return gen.random(n) < p
-        if kind == "poisson":
-            (lam,) = args
-            if np.any(lam < 0) or not np.all(np.isfinite(lam)):
-                raise SimulationError(f"poisson(lam) needs a finite lam >= 0, got {_first_bad(lam)}")
-            return gen.poisson(lam, n).astype(float)
-        if kind == "binomial":
-            count, p = args
-            _check_probability(p, "binomial(n, p)")
-            if np.any(count < 0) or not np.all(np.isfinite(count)):
-                raise SimulationError("binomial(n, p) needs a finite n >= 0")
-            return gen.binomial(np.floor(count).astype(np.int64), p, n).astype(float)
-        if kind == "uniform":
-            low, high = args
-            return gen.uniform(low, high, n)
-        if kind == "normal":
-            mu, sd = args
-            if np.any(sd < 0):
-                raise SimulationError(f"normal(mu, sd) needs sd >= 0, got {_first_bad(sd)}")
-            return gen.normal(mu, sd, n)
-    except ValueError as exc:
-        raise SimulationError(f"{kind}(): {exc}") from None
+def invert(kind: str, u: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
+    """Transform uniforms into draws of `kind` (inverse CDF), with clear errors for bad params."""
+    if kind == "bernoulli":
+        (p,) = params
+        _check_probability(p, "bernoulli(p)")
+        return u < p
+    if kind == "uniform":
+        low, high = params
+        return low + (high - low) * u
+    if kind == "normal":
+        mu, sd = params
+        if np.any(sd < 0):
+            raise SimulationError(f"normal(mu, sd) needs sd >= 0, got {_first(sd, sd < 0)}")
+        from scipy.special import ndtri
+
+        return mu + sd * ndtri(u)
+    if kind == "poisson":
+        (lam,) = params
+        if np.any(lam < 0) or not np.all(np.isfinite(lam)):
+            raise SimulationError(
+                f"poisson(lam) needs a finite lam >= 0, got {_first(lam, ~(lam >= 0))}")
+        return _poisson_inverse(u, np.broadcast_to(lam, u.shape))
+    if kind == "binomial":
+        count, p = params
+        _check_probability(p, "binomial(n, p)")
+        if np.any(count < 0) or not np.all(np.isfinite(count)):
+            raise SimulationError("binomial(n, p) needs a finite n >= 0")
+        n = np.floor(np.broadcast_to(count, u.shape))
+        return _binomial_inverse(u, n, np.broadcast_to(p, u.shape))
     raise SimulationError(f"unknown random draw {kind}")
 
 
+_SMALL = 30.0
+
+
+def _poisson_inverse(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Smallest k with CDF(k) >= u: a vectorised search for small lam, scipy for large."""
+    out = np.zeros(u.shape)
+    big = lam > _SMALL
+    if big.any():
+        from scipy.stats import poisson
+
+        out[big] = poisson.ppf(u[big], lam[big])
+    small = ~big
+    if small.any():
+        uu, ll = u[small], lam[small]
+        k = np.zeros(uu.shape)
+        pmf = np.exp(-ll)
+        cdf = pmf.copy()
+        todo = uu > cdf
+        while todo.any():
+            k = np.where(todo, k + 1, k)
+            pmf = np.where(todo, pmf * ll / np.maximum(k, 1), pmf)
+            cdf = np.where(todo, cdf + pmf, cdf)
+            todo = todo & (uu > cdf) & (pmf > 0)
+        out[small] = k
+    return out
+
+
+def _binomial_inverse(u: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    from scipy.stats import binom
+
+    return binom.ppf(u, n, p)
+
+
 def _check_probability(p: np.ndarray, what: str) -> None:
-    if np.any(p < 0) or np.any(p > 1) or np.any(np.isnan(p)):
-        bad = p[(p < 0) | (p > 1) | np.isnan(p)] if p.ndim else p
-        raise SimulationError(f"{what} needs p in [0, 1], got {float(np.ravel(bad)[0]):g}")
+    bad = (p < 0) | (p > 1) | np.isnan(p)
+    if np.any(bad):
+        raise SimulationError(f"{what} needs p in [0, 1], got {_first(p, bad)}")
 
 
-def _first_bad(a: np.ndarray) -> float:
-    return float(np.ravel(a)[0]) if a.ndim == 0 else float(a[(a < 0) | ~np.isfinite(a)][0])
+def _first(a: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.ravel(a)[0]) if a.ndim == 0 else float(a[mask][0])

@@ -28,8 +28,13 @@ def print_run(results: Results, charts: list[Path], overrides: Mapping[str, floa
     s = m.scenario
     console.print(f"[bold]{s.title}[/bold]  ({s.id})")
     settings = ", ".join(f"{k}={v:g}" for k, v in overrides.items()) or "scenario defaults"
-    console.print(f"{results.runs:,} runs, seed {results.seed}, parameters: {settings}; "
-                  f"sha256 {m.sha256[:12]}, escalation-sim {__version__}")
+    if results.exact:
+        console.print(f"exact solution (no sampling error), parameters: {settings}; "
+                      f"sha256 {m.sha256[:12]}, escalation-sim {__version__}")
+        _print_exact_size(results, console)
+    else:
+        console.print(f"{results.runs:,} runs, seed {results.seed}, parameters: {settings}; "
+                      f"sha256 {m.sha256[:12]}, escalation-sim {__version__}")
     if results.precision:
         pr = results.precision
         state = "reached" if pr["reached"] else f"NOT reached (cap {pr['cap']:,} runs)"
@@ -42,6 +47,10 @@ def print_run(results: Results, charts: list[Path], overrides: Mapping[str, floa
         table.add_column(col, justify=justify)
     lo, hi = results.intervals()
     for i, oid in enumerate(m.outcome_ids):
+        if results.exact:
+            table.add_row(f"{s.outcome_label(oid)} ({oid})", _exact_pct(results.probabilities[i]),
+                          "exact", "-")
+            continue
         table.add_row(f"{s.outcome_label(oid)} ({oid})", _pct(results.probabilities[i]),
                       f"{_pct(lo[i])} - {_pct(hi[i])}", f"{int(results.outcome_counts[i]):,}")
     console.print(table)
@@ -75,8 +84,49 @@ def print_run(results: Results, charts: list[Path], overrides: Mapping[str, floa
     shares = results.move_shares()
     for a, actor in enumerate(m.actors):
         moves = ", ".join(f"{k} {_pct(v)}" for k, v in shares.get(actor, {}).items() if v)
-        table.add_row(s.actors[actor].label, _num(results.payoff_mean[a]),
-                      f"{_num(plo[a])} to {_num(phi[a])}", moves)
+        interval = "exact" if results.exact else f"{_num(plo[a])} to {_num(phi[a])}"
+        table.add_row(s.actors[actor].label, _num(results.payoff_mean[a]), interval, moves)
     console.print(table)
     if charts:
         console.print("Charts: " + ", ".join(str(c) for c in charts))
+    if "exact_check" in results.extra:
+        print_exact_check(results, results.extra["exact_check"], console)
+
+
+def _exact_pct(x: float) -> str:
+    return f"{100 * x:.4f}%"
+
+
+def _print_exact_size(results: Results, console: Console) -> None:
+    info = results.extra.get("exact")
+    if not info:
+        return
+    console.print(f"reachable states: {info['reachable_states']:,} in all, at most "
+                  f"{info['max_states']:,} at once ({info['widest_at']}); "
+                  f"solve time {info['solve_seconds']:.3f} s")
+
+
+def print_exact_check(results: Results, check: Mapping, console: Console | None = None) -> None:
+    """`run --exact-check`: each outcome and mean payoff against the exact value, as z-scores."""
+    console = console or Console()
+    m = results.model
+    s = m.scenario
+    table = Table(title=f"Exact check ({check['runs']:,} runs against the exact solution, "
+                  f"{check['reachable_states']:,} reachable states)", title_justify="left")
+    for col in ("", "Monte Carlo", "exact", "std. error", "z"):
+        table.add_column(col, justify="left" if not col else "right")
+    for oid, row in check["outcomes"].items():
+        table.add_row(f"{s.outcome_label(oid)} ({oid})", _exact_pct(row["p"]),
+                      _exact_pct(row["exact"]), _exact_pct(row["se"]), _z(row["z"]))
+    for actor, row in check["payoffs"].items():
+        table.add_row(f"payoff: {s.actors[actor].label}", f"{row['mean']:,.4f}",
+                      f"{row['exact']:,.4f}", f"{row['se']:,.4f}", _z(row["z"]))
+    console.print(table)
+    worst = check["max_abs_z"]
+    verdict = ("an outcome the exact solution calls impossible occurred" if worst is None
+               else f"largest |z| {worst:.2f}" + (" (beyond 5: suspicious)" if worst > 5 else ""))
+    console.print(f"Exact check: {verdict}")
+
+
+def _z(z: float | None) -> str:
+    return "impossible" if z is None else f"{z:+.2f}"

@@ -1,0 +1,47 @@
+"""`escalation trace`: one run told as a story, move by move."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+COMMAND = "trace"
+HELP = "one run told as a story, move by move"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sim.cli import _seed
+
+    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    p.add_argument("--seed", type=_seed, default=1)
+    p.add_argument("--run", type=int, default=0,
+                   help="index of the run (default 0): the same run as in `escalation run`")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides")
+    p.add_argument("--json", action="store_true", help="print the story as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.cli import UsageError, resolve_scenario_path
+    from sim.loader import load_scenario
+    from sim.model import compile_model, resolve_parameters
+    from sim.runner import parse_overrides
+    from sim.trace import story_lines, trace_run
+
+    scenario = load_scenario(resolve_scenario_path(args.file))
+    try:
+        overrides = parse_overrides(args.overrides)
+        resolve_parameters(scenario, overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.run < 0:
+        raise UsageError(f"--run must be >= 0, got {args.run}")
+    story = trace_run(compile_model(scenario, overrides), args.seed, args.run)
+    if args.json:
+        print(json.dumps(story.to_json(), indent=2))
+        return 0
+    console = Console(highlight=False)
+    for line in story_lines(story):
+        console.print(line)
+    return 0
