@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim.cli_compare",
     "sim.cli_trace",
     "sim.cli_exact",
+    "sim.cli_play",
+    "sim.cli_report",
 )
 """Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args)."""
 

@@ -1,4 +1,4 @@
-"""`escalation sweep`: batch sweeps over scenario parameters (argument parsing and printing only)."""
+"""`escalation sweep`: batch sweeps over scenario parameters (parsing and printing only)."""
 
 from __future__ import annotations
 
@@ -22,31 +22,67 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "interrupted sweep can be finished with --resume."
     )
     p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
-    p.add_argument("--vary", action="append", metavar="NAME=LO:HI:N", default=[],
-                   help="a parameter to vary over [LO, HI], with N grid levels (repeatable; "
-                   "lhs and sobol ignore N)")
-    p.add_argument("--method", choices=("grid", "lhs", "sobol"), default="grid",
-                   help="full factorial grid (default), scrambled Latin hypercube, or a Saltelli "
-                   "design with Sobol sensitivity indices")
-    p.add_argument("--samples", type=_positive_int, metavar="M",
-                   help="lhs: number of points; sobol: base sample (a power of 2; the design has "
-                   "M x (parameters + 2) points); default 64")
+    p.add_argument(
+        "--vary",
+        action="append",
+        metavar="NAME=LO:HI:N",
+        default=[],
+        help="a parameter to vary over [LO, HI], with N grid levels (repeatable; "
+        "lhs and sobol ignore N)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("grid", "lhs", "sobol"),
+        default="grid",
+        help="full factorial grid (default), scrambled Latin hypercube, or a Saltelli "
+        "design with Sobol sensitivity indices",
+    )
+    p.add_argument(
+        "--samples",
+        type=_positive_int,
+        metavar="M",
+        help="lhs: number of points; sobol: base sample (a power of 2; the design has "
+        "M x (parameters + 2) points); default 64",
+    )
     p.add_argument("--runs", type=_positive_int, default=2000, help="runs per point (default 2000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides",
-                   help="fix a parameter that is not varied (repeatable)")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="K",
-                   help="worker processes (default: all cores); results are identical for any K")
-    p.add_argument("--executor", choices=("process", "dask"), default="process",
-                   help="a local process pool (default) or a Dask LocalCluster of K workers")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        dest="overrides",
+        help="fix a parameter that is not varied (repeatable)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="worker processes (default: all cores); results are identical for any K",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("process", "dask"),
+        default="process",
+        help="a local process pool (default) or a Dask LocalCluster of K workers",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786",
+    )
     p.add_argument("--out", type=Path, help="output folder (default reports/<id>/sweep/)")
-    p.add_argument("--resume", action="store_true",
-                   help="finish an interrupted sweep in --out (same scenario, seed and design)")
-    p.add_argument("--metric", metavar="OUTCOME",
-                   help="what the heatmap and Sobol charts show: an outcome id (default: the "
-                   "first outcome) or a column such as payoff_us or peak_rung_mean")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted sweep in --out (same scenario, seed and design)",
+    )
+    p.add_argument(
+        "--metric",
+        metavar="OUTCOME",
+        help="what the heatmap and Sobol charts show: an outcome id (default: the "
+        "first outcome) or a column such as payoff_us or peak_rung_mean",
+    )
     p.add_argument("--no-charts", action="store_true", help="do not write charts")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -95,11 +131,20 @@ def _run(args: argparse.Namespace, spec, out_dir: Path, workers: int):
         _check_metric(spec, args.metric)
     command = _command(args, workers)
     try:
-        with open_executor(workers, args.executor, args.scheduler) as executor, _Bar(
-            args.quiet, len(spec.design.points), spec.design.method
-        ) as advance:
-            return run_sweep(spec, out_dir, executor, workers, args.resume, advance, command,
-                             notify=lambda note: print(note, file=sys.stderr))
+        with (
+            open_executor(workers, args.executor, args.scheduler) as executor,
+            _Bar(args.quiet, len(spec.design.points), spec.design.method) as advance,
+        ):
+            return run_sweep(
+                spec,
+                out_dir,
+                executor,
+                workers,
+                args.resume,
+                advance,
+                command,
+                notify=lambda note: print(note, file=sys.stderr),
+            )
     except SweepError as exc:
         raise UsageError(str(exc)) from None
 
@@ -110,12 +155,14 @@ def _check_metric(spec, metric: str) -> None:
     from sim.sweep import metric_columns
 
     model = compile_model(load_text(spec.text, spec.file), dict(spec.fixed))
-    if metric in model.outcome_ids or metric in metric_columns(model):
-        if not metric.endswith(("_lo", "_hi")):
-            return
-    raise UsageError(f"--metric: unknown metric '{metric}' (choose from an outcome id: "
-                     f"{', '.join(model.outcome_ids)}; or payoff_<actor>, steps_mean, "
-                     "peak_rung_mean)")
+    known = metric in model.outcome_ids or metric in metric_columns(model)
+    if known and not metric.endswith(("_lo", "_hi")):
+        return
+    raise UsageError(
+        f"--metric: unknown metric '{metric}' (choose from an outcome id: "
+        f"{', '.join(model.outcome_ids)}; or payoff_<actor>, steps_mean, "
+        "peak_rung_mean)"
+    )
 
 
 def _command(args: argparse.Namespace, workers: int) -> str:
@@ -163,9 +210,16 @@ class _Bar:
                 speed = task.finished_speed or task.speed
                 return Text(f"{speed:.1f} points/s" if speed else "- points/s")
 
-        self.bar = Progress(TextColumn(f"{self.label} sweep"), BarColumn(),
-                            MofNCompleteColumn(), TextColumn("points"), Rate(),
-                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.bar = Progress(
+            TextColumn(f"{self.label} sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("points"),
+            Rate(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self.bar.start()
         task = self.bar.add_task(self.label, total=self.total)
         return lambda n: self.bar.advance(task, n)
@@ -181,13 +235,15 @@ def _print(result, charts: list[Path], metric: str | None) -> None:
 
     from sim import __version__
 
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     spec, s = result.spec, result.scenario
     design = spec.design
     console.print(f"[bold]{s.title}[/bold]  ({s.id})")
-    console.print(f"{design.method} sweep of {', '.join(design.names)}: {len(design.points):,} "
-                  f"points x {spec.runs:,} runs, seed {spec.seed}; sha256 "
-                  f"{result.model.sha256[:12]}, escalation-sim {__version__}")
+    console.print(
+        f"{design.method} sweep of {', '.join(design.names)}: {len(design.points):,} "
+        f"points x {spec.runs:,} runs, seed {spec.seed}; sha256 "
+        f"{result.model.sha256[:12]}, escalation-sim {__version__}"
+    )
     outcomes = result.model.outcome_ids
     if len(design.points) <= TABLE_ROWS:
         table = Table(title="Outcome probabilities by point", title_justify="left")
@@ -204,30 +260,43 @@ def _print(result, charts: list[Path], metric: str | None) -> None:
         for o in outcomes:
             p = result.column(f"p_{o}")
             lo, hi = int(p.argmin()), int(p.argmax())
-            table.add_row(s.outcome_label(o), f"{100 * p[lo]:.1f}%", _where(design, lo),
-                          f"{100 * p[hi]:.1f}%", _where(design, hi))
+            table.add_row(
+                o,
+                f"{100 * p[lo]:.1f}%",
+                _where(design, lo),
+                f"{100 * p[hi]:.1f}%",
+                _where(design, hi),
+            )
     console.print(table)
     if result.sobol is not None:
         from sim.sweep_charts import metric_column
 
         column = metric_column(result, metric)
-        table = Table(title=f"Sobol indices of {column} (95% bootstrap intervals)",
-                      title_justify="left")
+        table = Table(
+            title=f"Sobol indices of {column} (95% bootstrap intervals)", title_justify="left"
+        )
         for col in ("parameter", "first order S1", "total order ST"):
             table.add_column(col, justify="left" if col == "parameter" else "right")
         for r in result.sobol:
             if r["metric"] == column:
-                table.add_row(r["parameter"], f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
-                              f"{r['ST']:.3f} ± {r['ST_conf']:.3f}")
+                table.add_row(
+                    r["parameter"],
+                    f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
+                    f"{r['ST']:.3f} ± {r['ST_conf']:.3f}",
+                )
         console.print(table)
     rate = result.computed / result.seconds if result.seconds else 0
     reused = len(design.points) - result.computed
-    console.print(f"computed {result.computed:,} points in {result.seconds:.1f} s "
-                  f"({rate:.1f} points/s, {result.workers} workers)"
-                  + (f"; {reused:,} from the journal" if reused else ""))
+    console.print(
+        f"computed {result.computed:,} points in {result.seconds:.1f} s "
+        f"({rate:.1f} points/s, {result.workers} workers)"
+        + (f"; {reused:,} from the journal" if reused else "")
+    )
     for path in [*result.files, *charts]:
         console.print(f"wrote {path}", soft_wrap=True)
 
 
 def _where(design, index: int) -> str:
-    return ", ".join(f"{n}={v:.3g}" for n, v in zip(design.names, design.points[index]))
+    return ", ".join(
+        f"{n}={v:.3g}" for n, v in zip(design.names, design.points[index], strict=True)
+    )

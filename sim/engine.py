@@ -161,14 +161,16 @@ class _Batch:
         self.n = n
         self.rand = RandomField(seed, stream)
         self.turn = 0
-        self.run = np.arange(self.first_run, self.first_run + n, dtype=np.int64)
-        self.block = (self.run - self.first_run) // BLOCK_SIZE
-        self.state = np.repeat(model.state_initial[:, None], n, axis=1)
-        self.rung = np.full(n, model.initial_rung, dtype=np.int64)
-        self.peak = self.rung.copy()
-        self.last = np.full((len(model.actors), n), NOT_YET, dtype=np.int64)
-        self.pay = np.zeros((len(model.actors), n))
-        self.moves = np.zeros((n, len(model.actors), model.max_options + 1), dtype=np.int32)
+        n_state, n_actors = len(model.state_names), len(model.actors)
+        self.floats = np.zeros((n_state + n_actors, n))
+        self.floats[:n_state] = model.state_initial[:, None]
+        self.ints = np.empty((4 + n_actors, n), dtype=np.int64)
+        self.ints[0] = np.arange(self.first_run, self.first_run + n)
+        self.ints[1] = np.arange(n) // BLOCK_SIZE
+        self.ints[2:4] = model.initial_rung
+        self.ints[4:] = NOT_YET
+        self._bind_rows()
+        self.moves = np.zeros((n, n_actors, model.max_options + 1), dtype=np.int32)
         self.step = 0
         self.names = self._name_table()
         h, n_out = model.horizon, len(model.outcome_ids)
@@ -425,14 +427,18 @@ class _Batch:
             self.run = self.run[:0]
             return
         keep = np.flatnonzero(~done)
-        self.run = self.run[keep]
-        self.block = self.block[keep]
-        self.state = self.state.take(keep, axis=1)
-        self.rung = self.rung[keep]
-        self.peak = self.peak[keep]
-        self.last = self.last.take(keep, axis=1)
-        self.pay = self.pay.take(keep, axis=1)
+        self.floats = self.floats.take(keep, axis=1)
+        self.ints = self.ints.take(keep, axis=1)
         self.moves = self.moves.take(keep, axis=0)
+        self._bind_rows()
+
+    def _bind_rows(self) -> None:
+        """Named views of the rows of the live matrices (compaction moves whole matrices)."""
+        n_state = len(self.m.state_names)
+        self.state = self.floats[:n_state]
+        self.pay = self.floats[n_state:]
+        self.run, self.block, self.rung, self.peak = self.ints[:4]
+        self.last = self.ints[4:]
 
     def _record_occupancy(self, step: int) -> None:
         r = self.m.n_rungs

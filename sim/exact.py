@@ -514,13 +514,11 @@ class _Solver:
         if np.any(count < 0) or not np.all(np.isfinite(count)):
             raise SimulationError(f"{e.where}: binomial(n, p) needs a finite n >= 0 "
                                   f"at step {self.step}")
-        from scipy.stats import binom
-
         trials = np.floor(count).astype(np.int64)
         sizes = trials + 1
         src = np.repeat(np.arange(n), sizes)
         k = np.arange(src.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        probs = binom.pmf(k, trials[src], p[src])
+        probs = binomial_pmf(k, trials[src], p[src])
         keep = probs > 0
         return src[keep], k[keep].astype(float), probs[keep]
 
@@ -597,6 +595,29 @@ class _Solver:
             final_weights=self.final_w[0],
             extra=extra,
         )
+
+
+_SMALL_N = 50
+_COMB = np.array([[math.comb(a, b) for b in range(_SMALL_N + 1)] for a in range(_SMALL_N + 1)],
+                 dtype=float)
+
+
+def binomial_pmf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """P(Binomial(n, p) = k), elementwise: the direct product for n <= 50, else via logs."""
+    out = np.empty(k.shape)
+    small = n <= _SMALL_N
+    ks, ns, ps = k[small], n[small], p[small]
+    out[small] = _COMB[ns, ks] * ps**ks * (1 - ps) ** (ns - ks)
+    big = ~small
+    if big.any():
+        kb, nb, pb = k[big], n[big], p[big]
+        top = int(nb.max())
+        log_fact = np.array([math.lgamma(i + 1) for i in range(top + 1)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = np.where(kb > 0, kb * np.log(pb), 0.0)
+            log_q = np.where(nb - kb > 0, (nb - kb) * np.log1p(-pb), 0.0)
+        out[big] = np.exp(log_fact[nb] - log_fact[kb] - log_fact[nb - kb] + log_p + log_q)
+    return out
 
 
 def draw_columns(source: str) -> list[tuple[str, int]]:

@@ -468,7 +468,10 @@ def compile_expr(
             warnings.simplefilter("ignore")
             tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
-        column = (exc.offset or 1) - 1 + lead
+        offset = exc.offset or 0
+        if offset <= 1 and exc.msg == "invalid syntax":
+            offset = len(stripped.rstrip()) + 1
+        column = max(offset, 1) - 1 + lead
         raise ExpressionError(f"syntax error: {exc.msg}", max(column, 0)) from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise ExpressionError(f"expression cannot be parsed ({type(exc).__name__})", 0) from None

@@ -10,8 +10,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from sim.errors import Problem, ScenarioError
-from sim.scenario import Scenario
+from sim.errors import Problem, ScenarioError, did_you_mean
+from sim.scenario import Scenario, allowed_keys
 from sim.source import Path, SourceMap
 
 _UNION_TAGS = {"fixed", "sequence", "table", "logit", "bool", "float", "str", "int"}
@@ -107,10 +107,13 @@ def _pydantic_problems(exc: ValidationError, data: Any, source: SourceMap) -> li
     for err in exc.errors(include_url=False):
         path, complete = _resolve(err["loc"], data)
         ctx = err.get("ctx") or {}
-        if err["type"] == "unknown_key":
-            where = path + (ctx["key"],)
-            message = err["msg"]
-            problem = source.problem(where, message, key=True)
+        if err["type"] == "extra_forbidden":
+            key = str(err["loc"][-1])
+            allowed = allowed_keys(tuple(err["loc"][:-1]))
+            message = f"unknown key '{key}'{did_you_mean(key, allowed)}"
+            if allowed:
+                message += f"; allowed here: {', '.join(allowed)}"
+            problem = source.problem(path if complete else path + (key,), message, key=True)
         elif err["type"] == "policy_kind":
             where = path + ("kind",) if complete and isinstance(ctx.get("kind"), str) else path
             problem = source.problem(where, f"{_dotted(path)}: {err['msg']}")

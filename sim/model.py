@@ -208,7 +208,8 @@ class _Compiler:
         both = set(effects.add) & set(effects.set)
         for name in sorted(both):
             self.problems.append(
-                self.src.problem(path + ("set", name), f"'{name}' is both added to and set")
+                self.src.problem(path + ("set", name), f"'{name}' is both added to and set",
+                                 key=True)
             )
         return CompiledEffects(tuple(parts["add"]), tuple(parts["set"]))
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markdown import Markdown
+from rich.padding import Padding
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
@@ -58,6 +59,16 @@ def stream_reader(stream: TextIO, echo: TextIO | None = None) -> LineReader:
 
 
 @dataclass
+class PolicyRuns:
+    """A Monte Carlo experiment with the actor's per-run outcome, steps and payoff kept."""
+
+    results: Results
+    outcome: np.ndarray
+    steps: np.ndarray
+    payoffs: np.ndarray
+
+
+@dataclass
 class Comparison:
     """The student's game against the Monte Carlo distribution of the actor's own policy."""
 
@@ -79,17 +90,24 @@ class Comparison:
         return float(np.mean((self.payoffs < self.payoff) & ~tie)), float(np.mean(tie))
 
 
-def simulate_policy(model: Model, runs: int, seed: int, actor: int) -> tuple[Results, np.ndarray]:
-    """`run_monte_carlo(model, runs, seed)` (the same blocks and numbers), keeping the actor's
-    per-run payoffs for percentiles."""
-    summaries, payoffs = [], []
+def simulate_policy(model: Model, runs: int, seed: int, actor: int) -> PolicyRuns:
+    """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
+    outcome, steps and the actor's payoff. Run 0 has the same dice as a game with that seed."""
+    summaries, outcome, steps, payoffs = [], [], [], []
     blocks = block_count(runs)
     for first in range(0, blocks, DEFAULT_BATCH_BLOCKS):
         count = min(DEFAULT_BATCH_BLOCKS, blocks - first)
         out = simulate_batch(model, seed, first, count, runs)
         summaries += summarise_batch(model, out)
+        outcome.append(out.records.outcome)
+        steps.append(out.records.steps)
         payoffs.append(out.records.payoffs[actor])
-    return Results.from_blocks(model, seed, summaries), np.concatenate(payoffs)
+    return PolicyRuns(
+        Results.from_blocks(model, seed, summaries),
+        np.concatenate(outcome),
+        np.concatenate(steps),
+        np.concatenate(payoffs),
+    )
 
 
 class _Now:
@@ -114,36 +132,54 @@ class _Now:
 class Game(Observer):
     """One crisis played by a student as `actor`; `play()` returns the exit status (always 0)."""
 
-    def __init__(self, model: Model, actor: str, seed: int, input: LineReader | TextIO,
-                 output: TextIO, *, compare_runs: int = DEFAULT_COMPARE_RUNS,
-                 width: int | None = None, color: bool | None = None):
+    def __init__(
+        self,
+        model: Model,
+        actor: str,
+        seed: int,
+        input: LineReader | TextIO,
+        output: TextIO,
+        *,
+        compare_runs: int = DEFAULT_COMPARE_RUNS,
+        width: int | None = None,
+        color: bool | None = None,
+    ):
         self.m = model
         self.s = model.scenario
         self.me = model.actor_index(actor)
         self.seed = seed
         self.compare_runs = compare_runs
         self.out = output
-        self.console = Console(file=output, width=width, highlight=False, force_terminal=color,
-                               no_color=color is False, emoji=False)
+        self.console = Console(
+            file=output,
+            width=width,
+            highlight=False,
+            force_terminal=color,
+            no_color=color is False,
+            emoji=False,
+        )
         self.readline = input if callable(input) else stream_reader(input, output)
         self.menu = model.options[self.me]
         self.state = model.state_initial.copy()
         self.seen_state = self.state.copy()
         self.rung = self.peak = model.initial_rung
         self.pay = np.zeros(len(model.actors))
-        self.step = 0
-        self.shown_step = 0
-        self.turns = 0
+        self.step = self.shown_step = self.turns = 0
         self.pending: tuple[int, int | None] = (PASS, None)
         self.my_moves: list[int] = []
+
+    def say(self, *parts: str | Text, style: str = "") -> None:
+        """Print plain text (never rich markup: scenario text may hold brackets)."""
+        self.console.print(Text.assemble(*parts, style=style))
 
     # --- the game ----------------------------------------------------------------------------
 
     def play(self) -> int:
         try:
             self.intro()
-            out = simulate_batch(self.m, self.seed, 0, 1, 1, observer=self,
-                                 choosers={self.me: self.choose})
+            out = simulate_batch(
+                self.m, self.seed, 0, 1, 1, observer=self, choosers={self.me: self.choose}
+            )
         except QuitGame as exc:
             self.stopped(str(exc))
             return 0
@@ -151,13 +187,12 @@ class Game(Observer):
             self.stopped("interrupted")
             return 0
         rec = out.records
-        outcome, payoffs = int(rec.outcome[0]), rec.payoffs[:, 0]
-        self.finale(outcome, int(rec.steps[0]), int(rec.peak_rung[0]), payoffs)
+        outcome, steps, peak = int(rec.outcome[0]), int(rec.steps[0]), int(rec.peak_rung[0])
+        self.finale(outcome, steps, peak, rec.payoffs[:, 0])
         try:
-            self.compare(outcome, float(payoffs[self.me]), int(rec.steps[0]),
-                         int(rec.peak_rung[0]))
+            self.compare(outcome, float(rec.payoffs[self.me, 0]), steps, peak)
         except KeyboardInterrupt:
-            self.console.print("\nComparison interrupted.")
+            self.say("\nComparison interrupted.")
             return 0
         if self.s.teaching_notes.strip():
             self.console.print(Rule("Teaching notes"))
@@ -168,34 +203,43 @@ class Game(Observer):
         label = self.s.actors[self.m.actors[actor]].label
         return f"You ({label})" if actor == self.me else label
 
+    def ended_as(self, outcome: int, steps: int | None = None) -> str:
+        """'ended in Regional war (in week 9)' or 'was still going after 26 weeks (Ongoing)'."""
+        s, oid = self.s, self.m.outcome_ids[outcome]
+        if oid == s.end and oid not in s.outcomes:
+            return f"was still going after {s.horizon} {s.step_label}s ({s.outcome_label(oid)})"
+        when = "" if steps is None else f" in {s.step_label} {steps}"
+        return f"ended in {s.outcome_label(oid)}{when}"
+
     def intro(self) -> None:
-        s, c = self.s, self.console
-        c.print(Rule(s.title))
+        s, me = self.s, self.m.actors[self.me]
+        self.console.print(Rule(Text(s.title)))
         if s.summary:
-            c.print(s.summary)
-        order = ", then ".join(self.s.actors[a].label for a in s.turn_order)
-        c.print(f"\nYou play [bold]{s.actors[self.m.actors[self.me]].label}[/bold]. Each "
-                f"{s.step_label}, {order} move; the crisis lasts at most {s.horizon} "
-                f"{s.step_label}s.")
-        c.print("How it can end:")
-        me = self.m.actors[self.me]
+            self.say(s.summary)
+        order = ", then ".join(s.actors[a].label for a in s.turn_order)
+        self.say(
+            "\nYou play ",
+            (s.actors[me].label, "bold"),
+            f". Each {s.step_label}: {order}. "
+            f"The crisis lasts at most {s.horizon} {s.step_label}s. How it can end:",
+        )
         for oid in self.m.outcome_ids:
             terminal = s.outcomes.get(oid)
             if terminal is None:
-                c.print(f"  - {s.outcome_label(oid)}: still going after {s.horizon} "
-                        f"{s.step_label}s")
+                self.say(
+                    f"  - {s.outcome_label(oid)}: still going after {s.horizon} {s.step_label}s"
+                )
                 continue
             pay = terminal.payoffs.get(me)
             yours = "" if pay is None else f"; your payoff {_expr_text(pay, signed=True)}"
-            c.print(f"  - {s.outcome_label(oid)}: when {_expr_text(terminal.when)}{yours}")
-        c.print(f"Seed {self.seed} (replay this crisis with --seed {self.seed}).")
+            self.say(f"  - {s.outcome_label(oid)}: when {_expr_text(terminal.when)}{yours}")
+        self.say(f"Seed {self.seed}: replay this crisis with --seed {self.seed}.")
 
     def enter(self, step: int) -> None:
         self.step = step
         if step > self.shown_step:
             self.shown_step = step
-            self.console.print(Rule(f"{self.s.step_label.capitalize()} {step} of "
-                                    f"{self.s.horizon}"))
+            self.console.print(Rule(f"{self.s.step_label.capitalize()} {step} of {self.s.horizon}"))
 
     # --- the Chooser -------------------------------------------------------------------------
 
@@ -203,7 +247,7 @@ class Game(Observer):
         self.enter(step)
         ok = [True] * len(self.menu) if available is None else [bool(a) for a in available[:, 0]]
         if not any(ok):
-            self.console.print("You have no available option: you pass.")
+            self.say("You have no available option: you pass.")
             return np.full(view.size, PASS, dtype=np.int64)
         self.turns += 1
         self.show_situation(full=self.turns == 1)
@@ -214,7 +258,7 @@ class Game(Observer):
 
     def ask(self, ok: list[bool], view: Any) -> int:
         n = len(self.menu)
-        prompt = f"Your move [1-{n}, ? or ?N for details, s for the state, q to quit]: "
+        prompt = f"Your move [1-{n}, ?N explains option N, s the state, q quits]: "
         while True:
             try:
                 line = self.readline(prompt)
@@ -229,27 +273,27 @@ class Game(Observer):
                 raise QuitGame("you quit")
             if text in ("s", "state"):
                 self.show_state(full=True)
-                continue
-            if text in ("?", "h", "help") or text.startswith("?") or text.endswith("?"):
+            elif text in ("h", "help") or text.startswith("?") or text.endswith("?"):
                 which = text.strip("?").strip()
-                if text in ("h", "help") or not which:
+                if which in ("", "h", "help"):
                     for i in range(n):
                         self.explain(i, ok[i], view)
                 elif which.isdigit() and 1 <= int(which) <= n:
                     self.explain(int(which) - 1, ok[int(which) - 1], view)
                 else:
-                    self.console.print(f"There is no option {which}: options are 1 to {n}.")
-                continue
-            index = self.option_number(text)
-            if index is None:
-                self.console.print(f"Please type a number from 1 to {n} (? for details, q to "
-                                   "quit).")
-            elif not ok[index]:
-                option = self.menu[index]
-                self.console.print(f"Option {index + 1} ({option.label}) is not available now: "
-                                   f"it needs {_requires_text(option)}.")
+                    self.say(f"There is no option {which}: the options are 1 to {n}.")
             else:
-                return index
+                index = self.option_number(text)
+                if index is not None and ok[index]:
+                    return index
+                if index is None:
+                    self.say(f"Please type a number from 1 to {n} (?N explains option N, q quits).")
+                else:
+                    option = self.menu[index]
+                    self.say(
+                        f"Option {index + 1} ({option.label}) is not available now: it "
+                        f"needs {_requires_text(option)}."
+                    )
 
     def option_number(self, text: str) -> int | None:
         if text.isdigit() and 1 <= int(text) <= len(self.menu):
@@ -262,14 +306,13 @@ class Game(Observer):
     # --- what the student sees -----------------------------------------------------------------
 
     def ladder(self) -> Text:
-        text = Text()
+        text = Text("ladder\n", style="bold")
         for r in reversed(range(self.m.n_rungs)):
             line = f"{r} {self.s.ladder[r]}"
             if r == self.rung:
                 text.append(f"▶ {line} ◀ now", style="bold reverse")
             elif r == self.peak:
-                text.append(f"  {line}", style="yellow")
-                text.append("  (peak)", style="dim")
+                text.append(f"  {line} (peak)", style="yellow")
             else:
                 text.append(f"  {line}", style="dim" if r > self.peak else "")
             text.append("\n")
@@ -277,19 +320,19 @@ class Game(Observer):
         return text
 
     def state_table(self, full: bool) -> Table:
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("state")
         table.add_column("now", justify="right")
         table.add_column("change", justify="right")
         if full:
-            table.add_column("meaning", style="dim", ratio=1)
+            table.add_column("meaning", style="dim")
         for i, name in enumerate(self.m.state_names):
             var = self.s.state[name]
             delta = self.state[i] - self.seen_state[i]
             change = "" if abs(delta) < 1e-12 else fmt_signed(delta)
-            row = [var.label or name, fmt(self.state[i]), change]
+            row = [Text(var.label or name), fmt(self.state[i]), change]
             if full:
-                row.append(var.doc)
+                row.append(Text(var.doc))
             table.add_row(*row, style="bold" if change else "")
         return table
 
@@ -298,55 +341,65 @@ class Game(Observer):
             self.console.print(self.state_table(full))
 
     def show_situation(self, full: bool) -> None:
-        c = self.console
         if full or not self.m.state_names:
-            c.print(Text("Ladder", style="bold"))
-            c.print(self.ladder())
+            self.console.print(self.ladder())
             self.show_state(full)
         else:
             grid = Table.grid(padding=(0, 4))
-            grid.add_column()
-            grid.add_column()
             grid.add_row(self.ladder(), self.state_table(False))
-            c.print(grid)
-        c.print(f"Your payoff so far: {fmt(self.pay[self.me])}")
+            self.console.print(grid)
+        self.say(f"Your payoff so far: {fmt(self.pay[self.me])}")
 
     def show_options(self, ok: list[bool]) -> None:
-        table = Table(box=None, show_header=False, pad_edge=False, title="Your options",
-                      title_justify="left", title_style="bold")
+        table = Table(
+            box=None,
+            show_header=False,
+            pad_edge=False,
+            title="Your options",
+            title_justify="left",
+            title_style="bold",
+        )
         table.add_column(justify="right")
         table.add_column()
-        table.add_column(style="dim")
-        for option, available in zip(self.menu, ok):
-            where = ("rung unchanged" if option.rung is None
-                     else f"→ {option.rung} {self.s.ladder[option.rung]}")
+        for option, available in zip(self.menu, ok, strict=True):
+            where = "" if option.rung is None else f" → {self.s.ladder[option.rung]}"
             if available:
-                table.add_row(str(option.index + 1), option.label, where)
+                table.add_row(str(option.index + 1), Text.assemble(option.label, (where, "dim")))
             else:
-                table.add_row("-", Text(option.label, style="dim strike"),
-                              f"not available now: needs {_requires_text(option)}")
+                table.add_row(
+                    "-",
+                    Text.assemble(
+                        (option.label, "dim strike"),
+                        (f" (not available now: needs {_requires_text(option)})", "dim"),
+                    ),
+                )
         self.console.print(table)
 
     def explain(self, index: int, available: bool, view: Any) -> None:
-        option = self.menu[index]
-        now = _Now(view)
-        lines = [Text(f"{index + 1}. {option.label} ({option.id})", style="bold")]
+        option, now = self.menu[index], _Now(view)
+        lines: list[Any] = [Text(f"{index + 1}. {option.label} ({option.id})", style="bold")]
         if option.doc:
-            lines.append(Text(f"   {option.doc}"))
+            lines.append(Text(option.doc, style="italic"))
         if not available:
-            lines.append(Text(f"   Not available now: needs {_requires_text(option)}."))
-        if option.rung is None:
-            lines.append(Text("   Leaves the crisis on its current rung."))
-        else:
-            lines.append(Text(f"   Moves the crisis to rung {option.rung} "
-                              f"({self.s.ladder[option.rung]})."))
+            lines.append(Text(f"Not available now: needs {_requires_text(option)}."))
+        lines.append(
+            Text(
+                "Leaves the crisis on its rung."
+                if option.rung is None
+                else f"Moves the crisis to rung {option.rung} ({self.s.ladder[option.rung]})."
+            )
+        )
         if option.payoffs:
-            lines.append(Text(f"   Immediate payoffs: {self.payoff_text(option.payoffs, now)}."))
+            lines.append(Text(f"Immediate payoffs: {self.payoff_text(option.payoffs, now)}."))
         if option.effects:
-            lines.append(Text(f"   Effects: {self.effects_text(option.effects, now)}."))
+            lines.append(Text(f"Effects: {self.effects_text(option.effects, now)}."))
         if option.branches:
-            lines.append(Text("   Then one of:"))
-            for branch, p in zip(option.branches, _branch_probabilities(option, now)):
+            lines.append(Text("Then one of:"))
+            branches = Table.grid(padding=(0, 2, 0, 0))
+            branches.add_column(justify="right")
+            branches.add_column()
+            lines.append(Padding(branches, (0, 0, 0, 2)))
+            for branch, p in zip(option.branches, _branch_probabilities(option, now), strict=True):
                 parts = []
                 if branch.rung is not None and branch.rung != option.rung:
                     parts.append(f"rung {branch.rung} ({self.s.ladder[branch.rung]})")
@@ -355,9 +408,9 @@ class Game(Observer):
                 if branch.effects:
                     parts.append(self.effects_text(branch.effects, now))
                 what = f": {'; '.join(parts)}" if parts else ""
-                lines.append(Text(f"     {p:>8}  {branch.label}{what}"))
-        for line in lines:
-            self.console.print(line)
+                branches.add_row(p, Text(f"{branch.label}{what}"))
+        self.console.print(lines[0])
+        self.console.print(Padding(Group(*lines[1:]), (0, 0, 0, 3)))
 
     def payoff_text(self, payoffs: tuple, now: _Now) -> str:
         return ", ".join(f"{self.name(a)} {_value_text(e, now, signed=True)}" for a, e in payoffs)
@@ -381,125 +434,157 @@ class Game(Observer):
 
     def moved(self, step, actor, runs, before, after, rung, payoffs) -> None:
         option, branch = self.pending
-        who = Text(self.name(actor), style="bold cyan" if actor == self.me else "bold magenta")
-        text = Text.assemble(who, ": ")
+        who = (self.name(actor), "bold cyan" if actor == self.me else "bold magenta")
         if option == PASS:
-            text.append("passes (no option available)")
+            text = Text.assemble(who, " passes (no option available)")
         else:
             chosen = self.m.options[actor][option]
-            text.append(chosen.label)
+            text = Text.assemble(who, ": ", chosen.label)
             if branch is not None:
                 text.append(f" → {chosen.branches[branch].label}", style="bold")
         details = self.changes(after[:, 0], int(rung[0]), payoffs[:, 0])
-        if details:
-            text.append(f". {details}", style="")
+        text.append(f". {details}." if details else ".")
         self.console.print(text)
 
     def stepped(self, step, runs, before, after, rung, payoffs) -> None:
         details = self.changes(after[:, 0], int(rung[0]), payoffs[:, 0])
         if details:
-            label = f"End of {self.s.step_label} {step}"
-            self.console.print(Text(f"{label}: {details}", style="dim"))
+            self.say(f"End of {self.s.step_label} {step}: {details}.", style="dim")
 
     def ended(self, step, runs, outcome) -> None:
-        label = self.s.outcome_label(self.m.outcome_ids[int(outcome[0])])
-        self.console.print(Text(f"The crisis ends in {self.s.step_label} {step}: {label}.",
-                                style="bold"))
+        self.say(f"The crisis {self.ended_as(int(outcome[0]), step)}.", style="bold")
 
     def changes(self, state: np.ndarray, rung: int, pay: np.ndarray) -> str:
-        """What moved since the last event (rung, state, the student's payoff); tracks them."""
+        """What changed since the last event (rung, state, the student's payoff); tracks it."""
         parts = []
         if rung != self.rung:
-            arrow = "up" if rung > self.rung else "down"
-            parts.append(f"rung {arrow} to {rung} ({self.s.ladder[rung]})")
+            parts.append(
+                f"rung {'up' if rung > self.rung else 'down'} to {rung} ({self.s.ladder[rung]})"
+            )
         for i, name in enumerate(self.m.state_names):
             if abs(state[i] - self.state[i]) > 1e-12:
-                parts.append(f"{self.s.state[name].label or name} {fmt(self.state[i])}→"
-                             f"{fmt(state[i])}")
+                label = self.s.state[name].label or name
+                parts.append(f"{label} {fmt(self.state[i])}→{fmt(state[i])}")
         delta = pay[self.me] - self.pay[self.me]
         if abs(delta) > 1e-12:
             parts.append(f"your payoff {fmt_signed(delta)}")
-        self.state = state.copy()
-        self.rung = rung
-        self.peak = max(self.peak, rung)
-        self.pay = pay.copy()
+        self.state, self.pay = state.copy(), pay.copy()
+        self.rung, self.peak = rung, max(self.peak, rung)
         return ", ".join(parts)
 
     # --- the end -------------------------------------------------------------------------------
 
     def stopped(self, reason: str) -> None:
-        where = (f"{self.s.step_label} {self.step} of {self.s.horizon}" if self.step
-                 else "before the first move")
+        where = (
+            f"in {self.s.step_label} {self.step} of {self.s.horizon}"
+            if self.step
+            else "before the first move"
+        )
         self.console.print(
-            f"Game over ({reason}): stopped {where} at rung {self.rung} "
-            f"({self.s.ladder[self.rung]}), no outcome yet; your payoff so far "
-            f"{fmt(self.pay[self.me])}. Replay with --seed {self.seed}.", soft_wrap=True)
+            Text(
+                f"Game over ({reason}): stopped {where} on rung {self.rung} "
+                f"({self.s.ladder[self.rung]}) with no outcome yet; your payoff so far "
+                f"{fmt(self.pay[self.me])}. Replay with --seed {self.seed}."
+            ),
+            soft_wrap=True,
+        )
 
     def finale(self, outcome: int, steps: int, peak: int, payoffs: np.ndarray) -> None:
-        s, c = self.s, self.console
-        c.print(Rule("The crisis is over"))
-        c.print(f"Outcome: [bold]{s.outcome_label(self.m.outcome_ids[outcome])}[/bold] in "
-                f"{s.step_label} {steps} of {s.horizon}; highest rung {peak} "
-                f"({s.ladder[peak]}).")
-        table = Table(title="Payoffs (the sum over the crisis)", title_justify="left",
-                      title_style="bold", box=None, show_header=False, pad_edge=False)
+        s = self.s
+        self.console.print(Rule("The crisis is over"))
+        self.say(
+            f"Your crisis {self.ended_as(outcome, steps)}; the highest rung was {peak} "
+            f"({s.ladder[peak]})."
+        )
+        self.say("Payoffs, summed over the crisis:", style="bold")
+        table = Table(box=None, show_header=False, pad_edge=False)
         table.add_column()
         table.add_column(justify="right")
         for a in range(len(self.m.actors)):
-            table.add_row(self.name(a), fmt(payoffs[a]), style="bold" if a == self.me else "")
-        c.print(table)
+            table.add_row(Text(self.name(a)), fmt(payoffs[a]), style="bold" if a == self.me else "")
+        self.console.print(table)
 
     def compare(self, outcome: int, payoff: float, steps: int, peak: int) -> None:
-        c, s, m = self.console, self.s, self.m
-        actor = m.actors[self.me]
-        label = s.actors[actor].label
-        if self.compare_runs <= 0 or m.policies[self.me] is None:
+        s, m, me = self.s, self.m, self.me
+        if self.compare_runs <= 0 or m.policies[me] is None:
             return
-        c.print(Rule("How your line of play compares"))
-        results, payoffs = simulate_policy(m, self.compare_runs, self.seed, self.me)
-        cmp = Comparison(results, payoffs, outcome, payoff)
+        self.console.print(Rule("How your line of play compares"))
+        sim = simulate_policy(m, self.compare_runs, self.seed, me)
+        results = sim.results
+        cmp = Comparison(results, sim.payoffs, outcome, payoff)
         p, lo, hi = cmp.probability
-        runs = f"{results.runs:,} runs"
-        policy = f"the scenario's own policy for {label} ({describe_policy(s, actor)})"
-        c.print(f"Your crisis ended in [bold]{s.outcome_label(m.outcome_ids[outcome])}[/bold]; "
-                f"with {policy} that happens in [bold]{_pct(p)} ({_pct(lo)}-{_pct(hi)})[/bold] "
-                f"of {runs}.")
-        mean = results.payoff_mean[self.me]
+        label = s.actors[m.actors[me]].label
+        policy = describe_policy(s, m.actors[me], parameters=m.parameters)
+        self.say(
+            f"The scenario's own policy for {label}: {policy}. Played {results.runs:,} "
+            f"times (seed {self.seed}):"
+        )
+        self.say(
+            f"- Your crisis {self.ended_as(outcome)}; with that policy this happens in ",
+            (f"{_pct(p)} ({_pct(lo)}-{_pct(hi)})", "bold"),
+            f" of {results.runs:,} runs.",
+        )
+        mean = results.payoff_mean[me]
         plo, phi = results.payoff_interval()
-        q05, q50, q95 = np.quantile(payoffs, [0.05, 0.5, 0.95], method="inverted_cdf")
+        q05, q50, q95 = np.quantile(sim.payoffs, [0.05, 0.5, 0.95], method="inverted_cdf")
         below, tie = cmp.payoff_rank
-        ties = f", as well in {_pct(tie)}" if tie >= 0.0005 else ""
-        c.print(f"Your payoff: [bold]{fmt(payoff)}[/bold]. With that policy {label} averages "
-                f"{fmt(mean)} (95% interval {fmt(plo[self.me])} to {fmt(phi[self.me])}; median "
-                f"{fmt(q50)}, 90% of runs between {fmt(q05)} and {fmt(q95)}): it does worse "
-                f"than you in {_pct(below)} of the runs{ties}.")
+        ties = f" (as well as you in {_pct(tie)})" if tie >= 0.0005 else ""
+        self.say(
+            "- Your payoff: ",
+            (fmt(payoff), "bold"),
+            f". With that policy {label} "
+            f"averages {fmt(mean)} (95% interval {fmt(plo[me])} to {fmt(phi[me])}; median "
+            f"{fmt(q50)}, 90% of runs between {fmt(q05)} and {fmt(q95)}). You did better "
+            f"than {_pct(below)} of the runs{ties}.",
+        )
         st = results.steps_summary()
-        c.print(f"Your crisis lasted {steps} {s.step_label}s and peaked at rung {peak}; with "
-                f"that policy the median run lasts {st['p50']} {s.step_label}s and the mean peak "
-                f"rung is {results.peak_mean():.2f}.")
-        mine = np.bincount(np.array(self.my_moves, dtype=np.int64) + 1,
-                           minlength=len(self.menu) + 1)
-        c.print(f"Your moves: {_shares(mine, self.menu)}.")
-        c.print(f"The policy's moves: {_shares(results.moves[self.me], self.menu)}.")
-        table = Table(title=f"Outcomes with the scenario's own policy ({runs}, seed {self.seed})",
-                      title_justify="left", title_style="bold")
-        for col, justify in (("outcome", "left"), ("probability", "right"),
-                             ("95% interval", "right"), ("", "left")):
+        self.say(
+            f"- Your crisis lasted {steps} {s.step_label}s and peaked at rung {peak}; with "
+            f"that policy the median run lasts {st['p50']} {s.step_label}s and the mean "
+            f"peak rung is {results.peak_mean():.2f}."
+        )
+        same = int(sim.outcome[0])
+        self.say(
+            f"- With the same dice (run 0 of seed {self.seed}), that policy's crisis "
+            f"{self.ended_as(same, int(sim.steps[0]))}, payoff "
+            f"{fmt(sim.payoffs[0])}."
+        )
+        mine = np.bincount(
+            np.array(self.my_moves, dtype=np.int64) + 1, minlength=len(self.menu) + 1
+        )
+        self.say(
+            f"- Your moves: {_shares(mine, self.menu)}. The policy's moves: "
+            f"{_shares(results.moves[me], self.menu)}."
+        )
+        table = Table(title="Outcomes with that policy", title_justify="left", title_style="bold")
+        for col, justify in (
+            ("outcome", "left"),
+            ("probability", "right"),
+            ("95% interval", "right"),
+            ("", "left"),
+        ):
             table.add_column(col, justify=justify)
         lo_all, hi_all = results.intervals()
         for i, oid in enumerate(m.outcome_ids):
-            yours = i == outcome
-            table.add_row(s.outcome_label(oid), _pct(results.probabilities[i]),
-                          f"{_pct(lo_all[i])}-{_pct(hi_all[i])}", "◀ yours" if yours else "",
-                          style="bold" if yours else "")
-        c.print(table)
-        c.print(f"Reproduce these numbers: {self.run_command(results.runs)}", soft_wrap=True)
+            table.add_row(
+                Text(s.outcome_label(oid)),
+                _pct(results.probabilities[i]),
+                f"{_pct(lo_all[i])}-{_pct(hi_all[i])}",
+                "◀ yours" if i == outcome else "",
+                style="bold" if i == outcome else "",
+            )
+        self.console.print(table)
+        self.console.print(
+            Text(f"Reproduce these numbers: {self.run_command(results.runs)}"), soft_wrap=True
+        )
 
     def run_command(self, runs: int) -> str:
         source = self.s._source
         file = source.file if source is not None else self.s.id
-        return (f"escalation run {shlex.quote(file)} --runs {runs} --seed {self.seed}"
-                f"{overrides_text(self.m)}")
+        return (
+            f"escalation run {shlex.quote(file)} --runs {runs} --seed {self.seed}"
+            f"{overrides_text(self.m)}"
+        )
 
 
 # --- formatting helpers ---------------------------------------------------------------------
@@ -515,7 +600,8 @@ def _shares(counts: np.ndarray, menu: tuple[CompiledOption, ...]) -> str:
         return "none"
     names = ["pass"] + [o.id for o in menu]
     order = sorted(range(len(counts)), key=lambda k: -counts[k])
-    return ", ".join(f"{names[k]} {_pct(counts[k] / total)}" for k in order if counts[k])
+    shares = [(names[k], counts[k] / total) for k in order if counts[k]]
+    return ", ".join(f"{name} {'<0.1%' if x < 0.0005 else _pct(x)}" for name, x in shares)
 
 
 def _expr_text(value: Any, signed: bool = False) -> str:
@@ -556,10 +642,10 @@ def _value_text(expr: Any, now: _Now, signed: bool = False) -> str:
 
 def _branch_probabilities(option: CompiledOption, now: _Now) -> list[str]:
     values = [None if b.p is None else _value_now(b.p, now) for b in option.branches]
-    given = [v for b, v in zip(option.branches, values) if b.p is not None]
+    given = [v for b, v in zip(option.branches, values, strict=True) if b.p is not None]
     rest = None if None in given else max(0.0, 1 - sum(given))
     out = []
-    for branch, v in zip(option.branches, values):
+    for branch, v in zip(option.branches, values, strict=True):
         if branch.p is None:
             out.append("the rest" if rest is None else _pct(rest))
         else:

@@ -29,9 +29,9 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 CHART_CAPTIONS = {
     "outcomes.png": "How the crisis ends: probability of each outcome, bars show 95% Wilson "
-                    "intervals.",
+    "intervals.",
     "rung_occupancy.png": "Where the runs are, step by step: the rung of the runs still going and "
-                          "the outcomes of those that ended.",
+    "the outcomes of those that ended.",
     "steps.png": "When the runs end, by outcome.",
     "peak_rung.png": "The highest rung each run reached.",
 }
@@ -61,7 +61,8 @@ thead th { background: var(--soft); border-bottom: 2px solid #b9bec7; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.current td { font-weight: 600; background: #fff4e5; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .86em;
-  background: var(--soft); padding: .05em .3em; border-radius: 3px; overflow-wrap: anywhere; }
+  background: var(--soft); padding: .05em .3em; border-radius: 3px; overflow-wrap: break-word; }
+td:first-child code { white-space: nowrap; }
 pre { background: var(--soft); padding: .7rem 1rem; border-radius: 6px; overflow-x: auto;
   white-space: pre-wrap; }
 pre code { background: none; padding: 0; }
@@ -106,8 +107,13 @@ def fmt_signed(x: float) -> str:
     return text if text.startswith("-") or text == "0" else f"+{text}"
 
 
-def describe_policy(scenario: Scenario, actor: str, policy: Any = None) -> str:
-    """How an actor chooses, in words."""
+def describe_policy(
+    scenario: Scenario,
+    actor: str,
+    policy: Any = None,
+    parameters: Mapping[str, float] | None = None,
+) -> str:
+    """How an actor chooses, in words (with the values of parameter names, when given)."""
     policy = policy if policy is not None else scenario.policies.get(actor)
     if policy is None:
         return "no policy: it never moves"
@@ -119,7 +125,12 @@ def describe_policy(scenario: Scenario, actor: str, policy: Any = None) -> str:
         other = scenario.actors[policy.respond_to].label
         return f"a table of responses to {other}'s latest move"
     rationality = policy.rationality
-    shown = fmt(rationality) if isinstance(rationality, (int, float)) else rationality
+    if isinstance(rationality, (int, float)):
+        shown = fmt(rationality)
+    elif parameters and rationality in parameters:
+        shown = f"{rationality} = {fmt(parameters[rationality])}"
+    else:
+        shown = rationality
     return f"a quantal-response (logit) choice over its utilities, rationality {shown}"
 
 
@@ -151,20 +162,26 @@ def markdown_html(text: str) -> str:
     return md.renderer.render(tokens, md.options, {})
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], num: Sequence[int] = (),
-           classes: Sequence[str] | None = None) -> str:
+def _table(
+    head: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    num: Sequence[int] = (),
+    classes: Sequence[str] | None = None,
+) -> str:
     """An HTML table; cells are already HTML; columns in `num` are right-aligned numbers."""
 
     def cells(tag: str, values: Sequence[str]) -> str:
-        return "".join(f'<{tag}{" class=num" if i in num else ""}>{v}</{tag}>'
-                       for i, v in enumerate(values))
+        return "".join(
+            f"<{tag}{' class=num' if i in num else ''}>{v}</{tag}>" for i, v in enumerate(values)
+        )
 
     body = []
     for r, row in enumerate(rows):
         cls = f' class="{classes[r]}"' if classes and classes[r] else ""
         body.append(f"<tr{cls}>{cells('td', row)}</tr>")
-    return (f"<table><thead><tr>{cells('th', head)}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (
+        f"<table><thead><tr>{cells('th', head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _pct(x: float) -> str:
@@ -178,8 +195,10 @@ def _png_size(data: bytes) -> tuple[int, int]:
 def figure_html(data: bytes, alt: str, caption: str) -> str:
     width, height = _png_size(data)
     uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    return (f'<figure><img src="{uri}" alt="{esc(alt)}" width="{width}" height="{height}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="{uri}" alt="{esc(alt)}" width="{width}" height="{height}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def render_charts(draw: Any, *args: Any) -> dict[str, bytes]:
@@ -225,8 +244,11 @@ def _option_row(scenario: Scenario, option: Option, utility: Any) -> list[str]:
     if option.outcomes:
         items = []
         for b in option.outcomes:
-            p = "the rest" if b.p is None else (
-                _pct(b.p) if isinstance(b.p, (int, float)) else expr_html(b.p))
+            p = (
+                "the rest"
+                if b.p is None
+                else (_pct(b.p) if isinstance(b.p, (int, float)) else expr_html(b.p))
+            )
             extra = []
             if b.rung is not None:
                 extra.append(f"rung {_rung_html(scenario, b.rung)}")
@@ -257,19 +279,32 @@ def _outcomes_section(results: Results) -> str:
     rows = []
     for i, oid in enumerate(m.outcome_ids):
         terminal = s.outcomes.get(oid)
-        when = (expr_html(terminal.when) if terminal is not None
-                else f"the horizon ({s.horizon} {esc(s.step_label)}s)")
+        when = (
+            expr_html(terminal.when)
+            if terminal is not None
+            else f"the horizon ({s.horizon} {esc(s.step_label)}s)"
+        )
         pays = _payoffs_html(terminal.payoffs) if terminal is not None and terminal.payoffs else ""
-        rows.append([f"<strong>{esc(s.outcome_label(oid))}</strong> <code>{esc(oid)}</code>",
-                     when, pays, _pct(results.probabilities[i]),
-                     f"{_pct(lo[i])} – {_pct(hi[i])}", f"{int(results.outcome_counts[i]):,}"])
-    table = _table(["outcome", "when", "payoffs", "probability", "95% interval", "runs"], rows,
-                   num=(3, 4, 5))
+        rows.append(
+            [
+                f"<strong>{esc(s.outcome_label(oid))}</strong> <code>{esc(oid)}</code>",
+                when,
+                pays,
+                _pct(results.probabilities[i]),
+                f"{_pct(lo[i])} – {_pct(hi[i])}",
+                f"{int(results.outcome_counts[i]):,}",
+            ]
+        )
+    table = _table(
+        ["outcome", "when", "payoffs", "probability", "95% interval", "runs"], rows, num=(3, 4, 5)
+    )
     steps = results.steps_summary()
-    text = (f"<p>{results.runs:,} runs, seed {results.seed}. Conditions are checked after every "
-            f"move, in this order; the first that holds ends the run. {esc(s.step_label).capitalize()}s "
-            f"to the end: mean {steps['mean']:.1f}, median {steps['p50']}, 5%–95% "
-            f"{steps['p05']}–{steps['p95']} (horizon {s.horizon}).</p>")
+    text = (
+        f"<p>{results.runs:,} runs, seed {results.seed}. Conditions are checked after every "
+        "move, in this order; the first that holds ends the run. "
+        f"{esc(s.step_label.capitalize())}s to the end: mean {steps['mean']:.1f}, "
+        f"median {steps['p50']}, 5%–95% {steps['p05']}–{steps['p95']} (horizon {s.horizon}).</p>"
+    )
     return _section("outcomes", "Outcomes", text + table)
 
 
@@ -280,15 +315,31 @@ def _results_detail(results: Results) -> str:
     rows = []
     for a, actor in enumerate(m.actors):
         moves = ", ".join(f"{esc(k)} {_pct(v)}" for k, v in shares.get(actor, {}).items() if v)
-        rows.append([esc(s.actors[actor].label), fmt(results.payoff_mean[a]),
-                     f"{fmt(plo[a])} to {fmt(phi[a])}", moves])
+        rows.append(
+            [
+                esc(s.actors[actor].label),
+                fmt(results.payoff_mean[a]),
+                f"{fmt(plo[a])} to {fmt(phi[a])}",
+                moves,
+            ]
+        )
     body = "<h3>Payoffs and moves</h3>" + _table(
-        ["actor", "mean payoff", "95% interval", "share of its moves"], rows, num=(1, 2))
+        ["actor", "mean payoff", "95% interval", "share of its moves"], rows, num=(1, 2)
+    )
     if m.state_names:
-        rows = [[f"<code>{esc(name)}</code>", fmt(q["mean"]), fmt(q["p05"]), fmt(q["p50"]),
-                 fmt(q["p95"])] for name, q in results.state_summary().items()]
+        rows = [
+            [
+                f"<code>{esc(name)}</code>",
+                fmt(q["mean"]),
+                fmt(q["p05"]),
+                fmt(q["p50"]),
+                fmt(q["p95"]),
+            ]
+            for name, q in results.state_summary().items()
+        ]
         body += "<h3>State at the end of the runs</h3>" + _table(
-            ["variable", "mean", "5%", "median", "95%"], rows, num=(1, 2, 3, 4))
+            ["variable", "mean", "5%", "median", "95%"], rows, num=(1, 2, 3, 4)
+        )
     return body
 
 
@@ -304,12 +355,23 @@ def _parameters_section(model: Model) -> str:
             shown = f"<strong>{shown}</strong> (default {fmt(p.value)})"
         lo = "" if p.min is None else fmt(p.min)
         hi = "" if p.max is None else fmt(p.max)
-        rows.append([f"<code>{esc(name)}</code>", shown,
-                     f"{lo} – {hi}" if lo or hi else "any", esc(p.doc or p.label or "")])
-    text = ("<p>The knobs of the model: change them with <code>--set NAME=VALUE</code>, sweep "
-            "them with <code>escalation sweep</code>.</p>")
-    return _section("parameters", "Parameters", text + _table(
-        ["parameter", "value", "range", "meaning"], rows, num=(1,)))
+        rows.append(
+            [
+                f"<code>{esc(name)}</code>",
+                shown,
+                f"{lo} – {hi}" if lo or hi else "any",
+                esc(p.doc or p.label or ""),
+            ]
+        )
+    text = (
+        "<p>The knobs of the model: change them with <code>--set NAME=VALUE</code>, sweep "
+        "them with <code>escalation sweep</code>.</p>"
+    )
+    return _section(
+        "parameters",
+        "Parameters",
+        text + _table(["parameter", "value", "range", "meaning"], rows, num=(1,)),
+    )
 
 
 def _state_section(scenario: Scenario) -> str:
@@ -320,18 +382,23 @@ def _state_section(scenario: Scenario) -> str:
         lo = "" if v.min is None else fmt(v.min)
         hi = "" if v.max is None else fmt(v.max)
         rng = f"{lo} – {hi}" if lo or hi else "any"
-        rows.append([f"<code>{esc(name)}</code>", fmt(v.initial),
-                     rng + (", whole numbers" if v.integer else ""), esc(v.doc or v.label or "")])
+        rows.append(
+            [
+                f"<code>{esc(name)}</code>",
+                fmt(v.initial),
+                rng + (", whole numbers" if v.integer else ""),
+                esc(v.doc or v.label or ""),
+            ]
+        )
     text = _table(["variable", "initial", "range", "meaning"], rows, num=(1,))
     step = scenario.every_step
-    after = []
-    if step.effects.add or step.effects.set:
-        after.append(f"effects {_effects_html(step.effects)}")
-    if step.payoffs:
-        after.append(f"payoffs {_payoffs_html(step.payoffs)}")
+    after = [f"<li>{part}</li>" for part in _effects_html(step.effects).split("; ") if part]
+    after += [f"<li>payoff {part}</li>" for part in _payoffs_html(step.payoffs).split("; ") if part]
     if after:
-        text += (f"<p>After every {esc(scenario.step_label)}, once all actors have moved: "
-                 f"{'; '.join(after)}.</p>")
+        text += (
+            f"<p>After every {esc(scenario.step_label)}, once all actors have moved (right-hand "
+            f"sides read the state before the change):</p><ul>{''.join(after)}</ul>"
+        )
     return _section("state", "State of the crisis", text)
 
 
@@ -343,48 +410,71 @@ def _ladder_section(results: Results) -> str:
         for option in s.options.get(actor, []):
             if option.rung is not None:
                 on_rung.setdefault(s.rung_index(option.rung), []).append(
-                    f"{esc(s.actors[actor].label)}: {esc(option.label or option.id)}")
+                    f"{esc(s.actors[actor].label)}: {esc(option.label or option.id)}"
+                )
     peak = results.peak_hist / max(results.runs, 1)
     rows, classes = [], []
     for r in reversed(range(len(s.ladder))):
         name = esc(s.ladder[r]) + (" <em>(start)</em>" if r == initial else "")
         rows.append([str(r), name, "<br>".join(on_rung.get(r, [])), _pct(peak[r])])
         classes.append("current" if r == initial else "")
-    text = (f"<p>Rungs from the highest down; the crisis starts on rung {initial}. A move sets the "
-            "rung of the option (or of the branch drawn).</p>")
-    return _section("ladder", "The escalation ladder", text + _table(
-        ["rung", "name", "options that move here", "runs peaking here"], rows, num=(0, 3),
-        classes=classes))
+    text = (
+        f"<p>Rungs from the highest down; the crisis starts on rung {initial}. A move sets the "
+        "rung of the option (or of the branch drawn).</p>"
+    )
+    return _section(
+        "ladder",
+        "The escalation ladder",
+        text
+        + _table(
+            ["rung", "name", "options that move here", "runs peaking here"],
+            rows,
+            num=(0, 3),
+            classes=classes,
+        ),
+    )
 
 
-def _actors_section(scenario: Scenario) -> str:
-    parts = [f"<p>Each {esc(scenario.step_label)} the actors move in this order: "
-             f"{esc(', '.join(scenario.actors[a].label for a in scenario.turn_order))}.</p>"]
+def _actors_section(scenario: Scenario, parameters: Mapping[str, float]) -> str:
+    parts = [
+        f"<p>Each {esc(scenario.step_label)} the actors move in this order: "
+        f"{esc(', '.join(scenario.actors[a].label for a in scenario.turn_order))}.</p>"
+    ]
     for actor, info in scenario.actors.items():
         policy = scenario.policies.get(actor)
         utilities = policy.utilities if policy is not None and policy.kind == "logit" else None
-        parts.append(f'<h3 id="actor-{esc(actor)}">{esc(info.label)} <code>{esc(actor)}</code>'
-                     "</h3>")
+        parts.append(
+            f'<h3 id="actor-{esc(actor)}">{esc(info.label)} <code>{esc(actor)}</code></h3>'
+        )
         if info.doc:
             parts.append(f"<p>{esc(info.doc)}</p>")
-        parts.append(f"<p>Doctrine: {esc(describe_policy(scenario, actor))}.</p>")
+        policy_text = describe_policy(scenario, actor, parameters=parameters)
+        parts.append(f"<p>Doctrine: {esc(policy_text)}.</p>")
         options = scenario.options.get(actor, [])
         if options:
             head = ["option", "rung", "requires", "consequences"]
             if utilities is not None:
                 head.append("utility")
-            rows = [_option_row(scenario, o, None if utilities is None else utilities.get(o.id))
-                    for o in options]
+            rows = [
+                _option_row(scenario, o, None if utilities is None else utilities.get(o.id))
+                for o in options
+            ]
             parts.append(_table(head, rows))
         if policy is not None and policy.kind == "table":
             menu = [o.id for o in options]
-            rows = [[esc(row)] + [expr_html(policy.table[row].get(o, 0)) for o in menu]
-                    for row in policy.table]
-            parts.append(f"<p>Response table (rows: {esc(scenario.actors[policy.respond_to].label)}"
-                         "'s latest move):</p>" + _table(["after", *map(esc, menu)], rows))
+            rows = [
+                [esc(row)] + [expr_html(policy.table[row].get(o, 0)) for o in menu]
+                for row in policy.table
+            ]
+            parts.append(
+                f"<p>Response table (rows: {esc(scenario.actors[policy.respond_to].label)}"
+                "'s latest move):</p>" + _table(["after", *map(esc, menu)], rows)
+            )
         for name, alt in scenario.alternatives.get(actor, {}).items():
-            parts.append(f"<p>Alternative doctrine <code>{esc(name)}</code>: "
-                         f"{esc(describe_policy(scenario, actor, alt))}.</p>")
+            parts.append(
+                f"<p>Alternative doctrine <code>{esc(name)}</code>: "
+                f"{esc(describe_policy(scenario, actor, alt, parameters))}.</p>"
+            )
     return _section("actors", "Actors and their options", "".join(parts))
 
 
@@ -408,32 +498,54 @@ def compare_section(scenario: Scenario, model: Model, runs: int, seed: int) -> s
         comparison = compare_policies(scenario, actor, runs, seed, dict(model.parameters))
         a = model.actor_index(actor)
         cols = comparison.columns
+        named = scenario.alternatives[actor]
         rows = []
         for o, oid in enumerate(model.outcome_ids):
             cells = []
             for col in cols:
                 lo, hi = col.results.intervals()
-                cells.append(f"{_pct(col.results.probabilities[o])}<br><span class=muted>"
-                             f"{_pct(lo[o])} – {_pct(hi[o])}</span>")
+                cells.append(
+                    f"{_pct(col.results.probabilities[o])}<br><span class=muted>"
+                    f"{_pct(lo[o])} – {_pct(hi[o])}</span>"
+                )
             rows.append([esc(s.outcome_label(oid)), *cells])
         pay = []
         for col in cols:
             plo, phi = col.results.payoff_interval()
-            pay.append(f"{fmt(col.results.payoff_mean[a])}<br><span class=muted>{fmt(plo[a])} "
-                       f"to {fmt(phi[a])}</span>")
+            pay.append(
+                f"{fmt(col.results.payoff_mean[a])}<br><span class=muted>{fmt(plo[a])} "
+                f"to {fmt(phi[a])}</span>"
+            )
         rows.append([f"payoff of {esc(s.actors[actor].label)}", *pay])
-        table = _table(["", *[f"<code>{esc(c.name)}</code>" for c in cols]], rows,
-                       num=tuple(range(1, len(cols) + 1)))
+        table = _table(
+            ["", *[f"<code>{esc(c.name)}</code>" for c in cols]],
+            rows,
+            num=tuple(range(1, len(cols) + 1)),
+        )
         rec = comparison.recommendation()
-        text = (f"<p>{runs:,} runs per doctrine, seed {seed}, common random numbers. The highest "
-                f"expected payoff: <code>{esc(rec['best'])}</code> ({fmt(rec['expected_payoff'])})"
-                + ("" if rec.get("separated", True) else
-                   f", not separable from <code>{esc(rec['runner_up'])}</code> at 95%") + ".</p>")
+        doctrines = "".join(
+            f"<li><code>{esc(c.name)}</code>: "
+            + esc(describe_policy(s, actor, named.get(c.name), model.parameters))
+            + "</li>"
+            for c in cols
+        )
+        text = (
+            f"<p>{runs:,} runs per doctrine, seed {seed}, common random numbers. The highest "
+            f"expected payoff: <code>{esc(rec['best'])}</code> ({fmt(rec['expected_payoff'])})"
+            + (
+                ""
+                if rec.get("separated", True)
+                else f", not separable from <code>{esc(rec['runner_up'])}</code> at 95%"
+            )
+            + f".</p><ul>{doctrines}</ul>"
+        )
         figures = ""
         if write_compare_charts is not None:
             charts = render_charts(write_compare_charts, comparison)
-            figures = "".join(figure_html(data, name, f"{s.actors[actor].label}: doctrines "
-                                          "compared") for name, data in charts.items())
+            figures = "".join(
+                figure_html(data, name, f"{s.actors[actor].label}: doctrines compared")
+                for name, data in charts.items()
+            )
         parts.append(f"<h3>{esc(s.actors[actor].label)}</h3>{text}{table}{figures}")
     return "".join(parts)
 
@@ -444,50 +556,80 @@ def compare_section(scenario: Scenario, model: Model, runs: int, seed: int) -> s
 def overrides_text(model: Model) -> str:
     """` --set NAME=VALUE` for every parameter that differs from the scenario's value."""
     defaults = model.scenario.parameters
-    return "".join(f" --set {k}={v:.15g}" for k, v in model.parameters.items()
-                   if v != defaults[k].value)
+    return "".join(
+        f" --set {k}={v:.15g}" for k, v in model.parameters.items() if v != defaults[k].value
+    )
 
 
-def build_report(results: Results, charts: Mapping[str, bytes], file: str,
-                 compare_html: str | None = None) -> str:
+def build_report(
+    results: Results, charts: Mapping[str, bytes], file: str, compare_html: str | None = None
+) -> str:
     """The whole page as a string (no I/O); `file` is the scenario as given on the command line."""
     m, s = results.model, results.model.scenario
     quoted = shlex.quote(file)
-    command = (f"escalation report {quoted} --runs {results.runs} --seed {results.seed}"
-               f"{overrides_text(m)}")
+    command = (
+        f"escalation report {quoted} --runs {results.runs} --seed {results.seed}{overrides_text(m)}"
+    )
     sections = []
-    if s.teaching_notes.strip():
-        sections.append(_section("notes", "Teaching notes",
-                                 f'<div class="notes">{markdown_html(s.teaching_notes)}</div>'))
     if s.sources:
         items = "".join(f"<li><code>{esc(src)}</code></li>" for src in s.sources)
         sections.append(_section("sources", "Sources", f"<ul>{items}</ul>"))
+    if s.teaching_notes.strip():
+        sections.append(
+            _section(
+                "notes",
+                "Teaching notes",
+                f'<div class="notes">{markdown_html(s.teaching_notes)}</div>',
+            )
+        )
     sections.append(_outcomes_section(results))
-    figures = "".join(figure_html(charts[name], name, CHART_CAPTIONS.get(name, name))
-                      for name in charts)
+    figures = "".join(
+        figure_html(charts[name], name, CHART_CAPTIONS.get(name, name)) for name in charts
+    )
     sections.append(_section("charts", "Charts", figures + _results_detail(results)))
     if compare_html:
         sections.append(_section("compare", "Doctrines compared", compare_html))
     sections.append(_ladder_section(results))
-    sections.append(_actors_section(s))
+    sections.append(_actors_section(s, m.parameters))
     sections.append(_parameters_section(m))
     sections.append(_state_section(s))
     play = f"escalation play {quoted} --as {s.turn_order[0]}{overrides_text(m)}"
-    sections.append(_section("reproduce", "Reproduce", (
-        f"<p>This page was made by</p><pre><code>{esc(command)}</code></pre>"
-        f"<p>Seed {results.seed}, {results.runs:,} runs, scenario sha256 <code>{m.sha256}</code>, "
-        f"escalation-sim {esc(__version__)}. The same scenario, parameters, runs and seed give "
-        "the same numbers on any machine, whatever the number of workers. Play the crisis "
-        f"yourself:</p><pre><code>{esc(play)}</code></pre>")))
-    toc = "".join(f'<li><a href="#{anchor}">{esc(title)}</a></li>' for anchor, title in (
-        ("notes", "Teaching notes"), ("sources", "Sources"), ("outcomes", "Outcomes"),
-        ("charts", "Charts"), ("compare", "Doctrines compared"), ("ladder", "Ladder"),
-        ("actors", "Actors and options"), ("parameters", "Parameters"), ("state", "State"),
-        ("reproduce", "Reproduce")) if f'id="{anchor}"' in "".join(sections))
-    header = (f"<header><h1>{esc(s.title)}</h1>"
-              f'<p class="summary">{esc(s.summary)}</p>'
-              f'<p class="meta">Scenario <code>{esc(s.id)}</code> · {results.runs:,} runs · seed '
-              f"{results.seed} · escalation-sim {esc(__version__)}</p></header>")
+    sections.append(
+        _section(
+            "reproduce",
+            "Reproduce",
+            (
+                f"<p>This page was made by</p><pre><code>{esc(command)}</code></pre>"
+                f"<p>Seed {results.seed}, {results.runs:,} runs, scenario sha256 "
+                f"<code>{m.sha256}</code>, escalation-sim {esc(__version__)}. The same scenario, "
+                "parameters, runs and seed give the same numbers on any machine, whatever the "
+                "number of workers. Play the crisis "
+                f"yourself:</p><pre><code>{esc(play)}</code></pre>"
+            ),
+        )
+    )
+    toc = "".join(
+        f'<li><a href="#{anchor}">{esc(title)}</a></li>'
+        for anchor, title in (
+            ("sources", "Sources"),
+            ("notes", "Teaching notes"),
+            ("outcomes", "Outcomes"),
+            ("charts", "Charts"),
+            ("compare", "Doctrines compared"),
+            ("ladder", "Ladder"),
+            ("actors", "Actors and options"),
+            ("parameters", "Parameters"),
+            ("state", "State"),
+            ("reproduce", "Reproduce"),
+        )
+        if f'id="{anchor}"' in "".join(sections)
+    )
+    header = (
+        f"<header><h1>{esc(s.title)}</h1>"
+        f'<p class="summary">{esc(s.summary)}</p>'
+        f'<p class="meta">Scenario <code>{esc(s.id)}</code> · {results.runs:,} runs · seed '
+        f"{results.seed} · escalation-sim {esc(__version__)}</p></header>"
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -497,7 +639,8 @@ def build_report(results: Results, charts: Mapping[str, bytes], file: str,
         '<link rel="icon" href="data:,">'
         f"<title>{esc(s.title)} – escalation-sim report</title><style>{CSS}</style></head>\n"
         f'<body><main>{header}<nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>\n'
-        + "\n".join(sections) + "\n</main></body></html>\n"
+        + "\n".join(sections)
+        + "\n</main></body></html>\n"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -51,27 +51,9 @@ FileSlug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
 class Strict(BaseModel):
-    """Base model: immutable, unknown keys rejected with a did-you-mean suggestion."""
+    """Base model: immutable, unknown keys and non-finite numbers rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = [f.alias or name for name, f in cls.model_fields.items()]
-            for key in data:
-                if key not in allowed:
-                    raise PydanticCustomError(
-                        "unknown_key",
-                        "unknown key '{key}'{hint}; allowed here: {allowed}",
-                        {
-                            "key": str(key),
-                            "hint": did_you_mean(str(key), allowed),
-                            "allowed": ", ".join(allowed),
-                        },
-                    )
-        return data
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Parameter(Strict):
@@ -192,6 +174,11 @@ class LogitPolicy(Strict):
 def _policy_kind(value: Any) -> Any:
     if isinstance(value, dict):
         kind = value.get("kind")
+        if kind is not None and not isinstance(kind, str):
+            raise PydanticCustomError(
+                "policy_kind", "a policy's 'kind' must be one of {kinds}",
+                {"kinds": ", ".join(POLICY_KINDS)},
+            )
         if kind is None:
             raise PydanticCustomError(
                 "policy_kind", "a policy needs a 'kind': one of {kinds}",
@@ -280,6 +267,55 @@ class Scenario(Strict):
         if isinstance(rung, int):
             return rung
         return self.ladder.index(rung)
+
+
+def allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys a mapping at pydantic location `loc` may hold (for did-you-mean suggestions)."""
+    tp: Any = Scenario
+    parts = list(loc)
+    while True:
+        tp = _unwrap(tp)
+        args = get_args(tp)
+        if get_origin(tp) is Union:
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            tagged = {_kind_of(m): m for m in models if _kind_of(m)}
+            if parts and parts[0] in tagged:
+                tp = tagged[parts.pop(0)]
+                continue
+            if len(models) == 1:
+                tp = models[0]
+                continue
+            return []
+        if not parts:
+            break
+        part = parts.pop(0)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {f.alias or name: f for name, f in tp.model_fields.items()}
+            if part not in fields:
+                return []
+            tp = fields[part].annotation
+        elif get_origin(tp) is dict:
+            tp = args[1]
+        elif get_origin(tp) is list:
+            tp = args[0]
+        else:
+            return []
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or name for name, f in tp.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp
+
+
+def _kind_of(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("kind")
+    if field is None or get_origin(field.annotation) is not Literal:
+        return None
+    return get_args(field.annotation)[0]
 
 
 def json_schema() -> dict[str, Any]:

@@ -80,7 +80,9 @@ class Vary:
             try:
                 n = int(parts[2])
             except ValueError:
-                raise ValueError(f"--vary {name}: N must be a whole number, got '{parts[2]}'") from None
+                raise ValueError(
+                    f"--vary {name}: N must be a whole number, got '{parts[2]}'"
+                ) from None
             if n < 1:
                 raise ValueError(f"--vary {name}: N must be at least 1, got {n}")
             if (n == 1) != (lo == hi):
@@ -161,7 +163,7 @@ def make_design(varies: Sequence[Vary], method: str, samples: int | None, seed: 
         total = math.prod(v.n or 1 for v in varies)
         if total > MAX_POINTS:
             raise ValueError(f"the grid has {total:,} points, more than {MAX_POINTS:,}")
-        levels = [[_tidy(x, v) for x in np.linspace(v.lo, v.hi, v.n or 1)] for v in varies]
+        levels = [_levels(v) for v in varies]
         return Design(method, varies, tuple(itertools.product(*levels)))
     samples = samples or DEFAULT_SAMPLES
     lo = np.array([v.lo for v in varies])
@@ -190,9 +192,17 @@ def make_design(varies: Sequence[Vary], method: str, samples: int | None, seed: 
     return Design(method, varies, points, samples)
 
 
-def _tidy(x: float, v: Vary) -> float:
-    """A grid level without binary noise (0.30000000000000004 -> 0.3), kept inside [lo, hi]."""
-    return min(max(float(f"{float(x):.12g}"), v.lo), v.hi)
+def _levels(v: Vary) -> list[float]:
+    """Evenly spaced grid levels, without binary noise (0.30000000000000004 -> 0.3)."""
+    n = v.n or 1
+    if n == 1:
+        return [v.lo]
+    out = []
+    for k in range(n):
+        x = v.lo + (v.hi - v.lo) * k / (n - 1)
+        short = float(f"{x:.15g}")
+        out.append(short if abs(short - x) <= 2 * math.ulp(x) else x)
+    return [min(max(x, v.lo), v.hi) for x in out]
 
 
 def _problem(varies: Sequence[Vary]) -> dict[str, Any]:
@@ -247,12 +257,12 @@ def evaluate_chunk(
     scenario = _scenario(text, file)
     out = []
     for index, values in items:
-        overrides = {**dict(fixed), **dict(zip(names, values))}
+        overrides = {**dict(fixed), **dict(zip(names, values, strict=True))}
         try:
             model = compile_model(scenario, overrides)
             out.append((index, point_metrics(model, runs, seed, index)))
         except (ScenarioError, SimulationError, ValueError) as exc:
-            where = ", ".join(f"{k}={v:g}" for k, v in zip(names, values))
+            where = ", ".join(f"{k}={v:g}" for k, v in zip(names, values, strict=True))
             raise SimulationError(f"point {index} ({where}): {exc}") from None
     return out
 
@@ -475,6 +485,9 @@ def run_sweep(
     start = time.perf_counter()
     model = compile_model(load_text(spec.text, spec.file), dict(spec.fixed))
     design = spec.design
+    clash = sorted(set(design.names) & set(metric_columns(model)))
+    if clash:
+        raise SweepError(f"parameter {clash[0]} has the name of a points.csv column; rename it")
     out_dir.mkdir(parents=True, exist_ok=True)
     header = {
         "scenario_sha256": model.sha256,
@@ -609,7 +622,9 @@ def points_csv(result: SweepResult) -> bytes:
 def _table_csv(rows: list[dict[str, Any]]) -> bytes:
     keys = list(rows[0]) if rows else []
     lines = [",".join(keys)]
-    lines += [",".join(v if isinstance(v, str) else repr(float(v)) for v in r.values()) for r in rows]
+    lines += [
+        ",".join(v if isinstance(v, str) else repr(float(v)) for v in r.values()) for r in rows
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -622,9 +637,10 @@ def write_outputs(result: SweepResult, out_dir: Path, command: str) -> list[Path
     except ImportError:
         pass
     else:
-        columns = {"point": np.arange(len(result.table)), **{
-            c: result.table[:, k] for k, c in enumerate(result.columns)
-        }}
+        columns = {
+            "point": np.arange(len(result.table)),
+            **{c: result.table[:, k] for k, c in enumerate(result.columns)},
+        }
         tmp = out_dir / ".points.parquet.tmp"
         pq.write_table(pa.table(columns), tmp)
         os.replace(tmp, out_dir / "points.parquet")

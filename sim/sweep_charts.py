@@ -93,8 +93,14 @@ def line_chart(result: SweepResult, path: Path) -> Path:
         colour = OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)]
         p, lo, hi = (result.column(f"p_{oid}{s}")[order] for s in ("", "_lo", "_hi"))
         ax.fill_between(x[order], lo, hi, color=colour, alpha=0.2, linewidth=0)
-        ax.plot(x[order], p, color=colour, marker="o", markersize=3,
-                label=result.scenario.outcome_label(oid))
+        ax.plot(
+            x[order],
+            p,
+            color=colour,
+            marker="o",
+            markersize=3,
+            label=result.scenario.outcome_label(oid),
+        )
     ax.set_ylim(0, None)
     _percent_axis(plt, ax.yaxis)
     ax.set_xlabel(_param_label(result, name))
@@ -154,8 +160,10 @@ def marginal_effects(result: SweepResult, name: str, column: str) -> tuple[np.nd
     edges = np.quantile(x, np.linspace(0, 1, MARGINAL_BINS + 1))
     which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, MARGINAL_BINS - 1)
     keep = [b for b in range(MARGINAL_BINS) if np.any(which == b)]
-    return (np.array([x[which == b].mean() for b in keep]),
-            np.array([z[which == b].mean() for b in keep]))
+    return (
+        np.array([x[which == b].mean() for b in keep]),
+        np.array([z[which == b].mean() for b in keep]),
+    )
 
 
 def marginals_chart(result: SweepResult, path: Path) -> Path:
@@ -164,26 +172,41 @@ def marginals_chart(result: SweepResult, path: Path) -> Path:
     names = result.spec.design.names
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows + 0.8), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.3 * rows + 0.8), squeeze=False, sharey=True
+    )
     for k, ax in enumerate(axes.flat):
         if k >= len(names):
             ax.axis("off")
             continue
         for o, oid in enumerate(result.model.outcome_ids):
             xs, ys = marginal_effects(result, names[k], f"p_{oid}")
-            ax.plot(xs, ys, marker="o", markersize=3, color=OUTCOME_COLOURS[o % 7],
-                    label=result.scenario.outcome_label(oid))
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                markersize=3,
+                color=OUTCOME_COLOURS[o % 7],
+                label=result.scenario.outcome_label(oid),
+            )
         ax.set_xlabel(_param_label(result, names[k]))
         _percent_axis(plt, ax.yaxis)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("Mean probability")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(5, len(labels)), fontsize=8,
-               frameon=False, bbox_to_anchor=(0.5, 0.95))
-    fig.suptitle(f"{result.scenario.title}: one-parameter effects (averaged over the others)",
-                 fontsize=11)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=min(5, len(labels)),
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.95),
+    )
+    fig.suptitle(
+        f"{result.scenario.title}: one-parameter effects (averaged over the others)", fontsize=11
+    )
     fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 0.9))
     return _save(fig, path)
@@ -210,17 +233,28 @@ def sobol_chart(result: SweepResult, column: str, path: Path) -> Path:
     names = [r["parameter"] for r in rows]
     y = np.arange(len(names))[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 2))
-    for shift, key, colour, label in ((0.2, "S1", "#1f77b4", "first order (S1)"),
-                                      (-0.2, "ST", "#d62728", "total order (ST)")):
+    for shift, key, colour, label in (
+        (0.2, "S1", "#1f77b4", "first order (S1)"),
+        (-0.2, "ST", "#d62728", "total order (ST)"),
+    ):
         values = np.array([r[key] for r in rows], dtype=float)
         conf = np.array([r[f"{key}_conf"] for r in rows], dtype=float)
-        ax.barh(y + shift, np.nan_to_num(values), height=0.38, xerr=np.nan_to_num(conf),
-                capsize=3, color=colour, alpha=0.85, label=label)
+        ax.barh(
+            y + shift,
+            np.nan_to_num(values),
+            height=0.38,
+            xerr=np.nan_to_num(conf),
+            capsize=3,
+            color=colour,
+            alpha=0.85,
+            label=label,
+        )
     ax.set_yticks(y, [_param_label(result, n) for n in names])
     ax.axvline(0, color="#999999", linewidth=0.8)
     ax.set_xlabel("Share of the variance (bars: 95% bootstrap interval)")
-    ax.set_title(f"{result.scenario.title}\nWhat drives {metric_label(result, column)}: "
-                 "Sobol indices")
+    ax.set_title(
+        f"{result.scenario.title}\nWhat drives {metric_label(result, column)}: Sobol indices"
+    )
     ax.legend(fontsize=8, frameon=False)
     return _finish(fig, result, path)
 

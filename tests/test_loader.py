@@ -264,3 +264,56 @@ def test_published_schema_is_up_to_date():
     assert json.loads(published.read_text(encoding="utf-8")) == json_schema(), (
         "regenerate it: escalation schema > docs/scenario.schema.json"
     )
+
+
+TINY = """\
+horizon: 3
+ladder: [low, high]
+actors: {a: {label: A}}
+turn_order: [a]
+options: {a: [{id: go}]}
+policies: {a: {kind: fixed, option: go}}
+"""
+
+
+def problems_in(text: str) -> list:
+    with pytest.raises(ScenarioError) as err:
+        load_text(scenario_text(text), "x.yaml")
+    return err.value.problems
+
+
+def test_every_unknown_key_at_a_level_is_reported_with_other_problems():
+    found = problems_in(TINY + "horizn: 4\ntitel: x\nladder_x: []\n".replace(
+        "ladder_x: []\n", "") + "discount: 7\n")
+    messages = [p.message for p in found]
+    assert any("unknown key 'horizn' (did you mean 'horizon'?)" in m for m in messages)
+    assert any("unknown key 'titel' (did you mean 'title'?)" in m for m in messages)
+    assert any(m.startswith("discount:") for m in messages)
+
+
+def test_unknown_key_inside_a_policy_suggests_that_policys_keys():
+    text = TINY.replace("{kind: fixed, option: go}", "{kind: fixed, opton: go}")
+    missing, unknown = problems_in(text)
+    assert "missing required key 'option'" in missing.message
+    assert "unknown key 'opton' (did you mean 'option'?)" in unknown.message
+    assert "allowed here: kind, option" in unknown.message
+
+
+def test_policy_kind_that_is_not_a_string_is_a_clear_error():
+    text = TINY.replace("{kind: fixed, option: go}", "{kind: {a: 1}, option: go}")
+    (problem,) = problems_in(text)
+    assert "'kind' must be one of fixed, sequence, table, logit" in problem.message
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_numbers_are_rejected(value):
+    found = problems_in(TINY + f"parameters: {{k: {value}}}\n")
+    assert "finite" in found[0].message
+
+
+def test_syntax_error_at_the_end_points_at_the_end():
+    text = TINY.replace("[{id: go}]", "[{id: go, requires: 'step >'}]")
+    (problem,) = problems_in(text)
+    line = scenario_text(text).splitlines()[problem.line - 1]
+    assert "syntax error" in problem.message
+    assert line[problem.col - 1] == "'"

@@ -1,4 +1,4 @@
-"""`escalation sweep`: designs, identical output for any workers, kill -9 and resume, SALib, Dask."""
+"""`escalation sweep`: designs, identical bytes for any workers, kill -9 and resume, SALib, Dask."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def test_points_csv_is_identical_to_the_byte_for_1_2_and_4_workers(tmp_path, cap
     assert [float(r["iran_resolve"]) for r in rows[::4]] == [0.0, 0.5, 1.0]
     assert [float(r["kh_autonomy"]) for r in rows[:4]] == [0.0, 1 / 3, 2 / 3, 1.0]
     for r in rows:
-        total = sum(float(v) for k, v in r.items() if k.startswith("p_") and k[-3:] not in ("_lo", "_hi"))
+        total = sum(
+            float(v) for k, v in r.items() if k.startswith("p_") and k[-3:] not in ("_lo", "_hi")
+        )
         assert total == pytest.approx(1.0)
         assert float(r["p_war_lo"]) <= float(r["p_war"]) <= float(r["p_war_hi"])
     assert {"payoff_us", "payoff_iran", "payoff_kh", "steps_mean", "peak_rung_mean"} <= set(rows[0])
@@ -66,8 +68,12 @@ def test_points_csv_is_identical_to_the_byte_for_1_2_and_4_workers(tmp_path, cap
 
 def test_every_point_depends_on_seed_and_point_index_alone(tmp_path, capsys):
     out = tmp_path / "s"
-    assert sweep(out, "--vary", "iran_resolve=0.2:0.8:2", "--runs", "300", "--seed", "5",
-                 "--no-charts") == 0
+    assert (
+        sweep(
+            out, "--vary", "iran_resolve=0.2:0.8:2", "--runs", "300", "--seed", "5", "--no-charts"
+        )
+        == 0
+    )
     rows = read_csv(out / "points.csv")
     scenario = load_scenario(CAMP_TAJI)
     for i, value in enumerate((0.2, 0.8)):
@@ -78,28 +84,69 @@ def test_every_point_depends_on_seed_and_point_index_alone(tmp_path, capsys):
 
 def test_sweep_json_records_how_to_reproduce_the_sweep(tmp_path, capsys):
     out = tmp_path / "s"
-    assert sweep(out, "--vary", "kh_autonomy=0:1:3", "--runs", "200", "--seed", "3",
-                 "--set", "iran_resolve=0.9", "--no-charts") == 0
+    assert (
+        sweep(
+            out,
+            "--vary",
+            "kh_autonomy=0:1:3",
+            "--runs",
+            "200",
+            "--seed",
+            "3",
+            "--set",
+            "iran_resolve=0.9",
+            "--no-charts",
+        )
+        == 0
+    )
     meta = json.loads((out / "sweep.json").read_text())
     model = compile_model(load_scenario(CAMP_TAJI))
     assert meta["scenario_sha256"] == model.sha256 and meta["seed"] == 3 and meta["runs"] == 200
     assert meta["version"] and meta["command"].startswith("escalation sweep ")
-    assert "--vary kh_autonomy=0:1:3" in meta["command"] and "--set iran_resolve=0.9" in meta[
-        "command"]
+    assert (
+        "--vary kh_autonomy=0:1:3" in meta["command"]
+        and "--set iran_resolve=0.9" in meta["command"]
+    )
     assert meta["design"]["points"] == [[0.0], [0.5], [1.0]]
     assert meta["fixed"] == {"iran_resolve": 0.9} and meta["parameters"]["iran_resolve"] == 0.9
     assert meta["columns"][0] == "point"
 
 
 def test_kill_9_mid_sweep_then_resume_gives_the_uninterrupted_bytes(tmp_path, capsys):
-    args = ["--vary", "iran_resolve=0:1:6", "--vary", "kh_autonomy=0:1:5", "--runs", "4000",
-            "--seed", "11", "--no-charts"]
+    args = [
+        "--vary",
+        "iran_resolve=0:1:6",
+        "--vary",
+        "kh_autonomy=0:1:5",
+        "--runs",
+        "2000",
+        "--seed",
+        "11",
+        "--no-charts",
+    ]
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "sim", "sweep", str(CAMP_TAJI), *args, "--out", str(killed),
-           "--workers", "2", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim",
+        "sweep",
+        str(CAMP_TAJI),
+        *args,
+        "--out",
+        str(killed),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     try:
         while journal_count(killed / JOURNAL) < 3:
@@ -149,17 +196,20 @@ def test_resume_refuses_a_different_seed_design_or_scenario(tmp_path, capsys):
     assert "computed 0 points" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("vary,message", [
-    ("nonsense=0:1:3", "unknown parameter 'nonsense'"),
-    ("kh_autonmy=0:1:3", "did you mean 'kh_autonomy'"),
-    ("kh_autonomy=0:2:3", "outside the parameter's declared range [0, 1]"),
-    ("kh_autonomy=-0.5:1:3", "outside the parameter's declared range"),
-    ("kh_autonomy=0:1", "a grid needs the number of levels"),
-    ("kh_autonomy=low:1:3", "LO and HI must be numbers"),
-    ("kh_autonomy=0:1:many", "N must be a whole number"),
-    ("kh_autonomy=1:0:3", "LO (1) is above HI (0)"),
-    ("kh_autonomy", "expects NAME=LO:HI:N"),
-])
+@pytest.mark.parametrize(
+    "vary,message",
+    [
+        ("nonsense=0:1:3", "unknown parameter 'nonsense'"),
+        ("kh_autonmy=0:1:3", "did you mean 'kh_autonomy'"),
+        ("kh_autonomy=0:2:3", "outside the parameter's declared range [0, 1]"),
+        ("kh_autonomy=-0.5:1:3", "outside the parameter's declared range"),
+        ("kh_autonomy=0:1", "a grid needs the number of levels"),
+        ("kh_autonomy=low:1:3", "LO and HI must be numbers"),
+        ("kh_autonomy=0:1:many", "N must be a whole number"),
+        ("kh_autonomy=1:0:3", "LO (1) is above HI (0)"),
+        ("kh_autonomy", "expects NAME=LO:HI:N"),
+    ],
+)
 def test_bad_vary_exits_2_with_one_clear_line(tmp_path, capsys, vary, message):
     assert sweep(tmp_path / "s", "--vary", vary) == 2
     err = capsys.readouterr().err
@@ -192,8 +242,20 @@ def test_latin_hypercube_is_seeded_stratified_and_in_range():
 
 def test_sobol_indices_find_the_one_parameter_that_matters(tmp_path, capsys):
     out = tmp_path / "s"
-    args = ["--vary", "hawkishness=0:1", "--vary", "noise_a=0:1", "--vary", "noise_b=0:1",
-            "--method", "sobol", "--samples", "64", "--runs", "500"]
+    args = [
+        "--vary",
+        "hawkishness=0:1",
+        "--vary",
+        "noise_a=0:1",
+        "--vary",
+        "noise_b=0:1",
+        "--method",
+        "sobol",
+        "--samples",
+        "64",
+        "--runs",
+        "500",
+    ]
     assert sweep(out, *args, scenario=ONE_KNOB) == 0
     assert len(read_csv(out / "points.csv")) == 64 * (3 + 2)
     idx = {(r["metric"], r["parameter"]): r for r in read_csv(out / "sobol_indices.csv")}
@@ -211,11 +273,14 @@ def test_sobol_indices_find_the_one_parameter_that_matters(tmp_path, capsys):
     assert "Sobol indices of p_war" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("varies,chart", [
-    (["hawkishness=0:1:5"], "sweep_lines.png"),
-    (["hawkishness=0:1:4", "noise_a=0:1:3"], "sweep_heatmap_p_war.png"),
-    (["hawkishness=0:1:3", "noise_a=0:1:2", "noise_b=0:1:2"], "sweep_marginals.png"),
-])
+@pytest.mark.parametrize(
+    "varies,chart",
+    [
+        (["hawkishness=0:1:5"], "sweep_lines.png"),
+        (["hawkishness=0:1:4", "noise_a=0:1:3"], "sweep_heatmap_p_war.png"),
+        (["hawkishness=0:1:3", "noise_a=0:1:2", "noise_b=0:1:2"], "sweep_marginals.png"),
+    ],
+)
 def test_charts_for_one_two_and_more_parameters(tmp_path, capsys, varies, chart):
     args = [a for v in varies for a in ("--vary", v)]
     assert sweep(tmp_path, *args, "--runs", "200", "--metric", "war", scenario=ONE_KNOB) == 0
@@ -225,8 +290,20 @@ def test_charts_for_one_two_and_more_parameters(tmp_path, capsys, varies, chart)
 
 
 def test_lhs_heatmap_of_a_payoff(tmp_path, capsys):
-    args = ["--vary", "hawkishness=0:1", "--vary", "noise_a=0:1", "--method", "lhs",
-            "--samples", "16", "--runs", "100", "--metric", "payoff_a"]
+    args = [
+        "--vary",
+        "hawkishness=0:1",
+        "--vary",
+        "noise_a=0:1",
+        "--method",
+        "lhs",
+        "--samples",
+        "16",
+        "--runs",
+        "100",
+        "--metric",
+        "payoff_a",
+    ]
     assert sweep(tmp_path, *args, scenario=ONE_KNOB) == 0
     assert (tmp_path / "sweep_heatmap_payoff_a.png").exists()
     assert len(read_csv(tmp_path / "points.csv")) == 16
@@ -236,16 +313,28 @@ def test_lhs_heatmap_of_a_payoff(tmp_path, capsys):
 def test_parquet_holds_the_same_table(tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    assert sweep(tmp_path, "--vary", "hawkishness=0:1:3", "--runs", "100", "--no-charts",
-                 scenario=ONE_KNOB) == 0
+    assert (
+        sweep(
+            tmp_path,
+            "--vary",
+            "hawkishness=0:1:3",
+            "--runs",
+            "100",
+            "--no-charts",
+            scenario=ONE_KNOB,
+        )
+        == 0
+    )
     table = pq.read_table(tmp_path / "points.parquet").to_pydict()
     rows = read_csv(tmp_path / "points.csv")
     assert table["point"] == [0, 1, 2]
     assert table["p_war"] == [float(r["p_war"]) for r in rows]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
-                    reason="dask.distributed not installed (extra [dask])")
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="dask.distributed not installed (extra [dask])",
+)
 def test_dask_local_cluster_equals_the_process_pool(tmp_path, capsys):
     args = [*GRID, "--runs", "300", "--no-charts"]
     assert sweep(tmp_path / "pool", *args, workers=2) == 0

@@ -1,0 +1,62 @@
+"""`escalation report FILE`: one self-contained HTML report (built by sim/report.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+COMMAND = "report"
+HELP = "one self-contained HTML report with every chart"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sim.cli import _positive_int, _seed
+
+    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    p.add_argument("--runs", type=_positive_int, default=20_000, help="runs (default 20000)")
+    p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        dest="overrides",
+        help="override a parameter (repeatable)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="the HTML file to write (default reports/<id>/report.html)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes (results are identical for any number)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.cli import UsageError, resolve_scenario_path
+    from sim.loader import load_scenario
+    from sim.model import compile_model, resolve_parameters
+    from sim.report import make_report, write_atomic
+    from sim.runner import parse_overrides
+
+    scenario = load_scenario(resolve_scenario_path(args.file))
+    try:
+        overrides = parse_overrides(args.overrides)
+        resolve_parameters(scenario, overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = args.out or Path("reports") / scenario.id / "report.html"
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give the HTML file's path")
+    model = compile_model(scenario, overrides)
+    page = make_report(model, args.runs, args.seed, args.file, args.workers)
+    path = write_atomic(out, page)
+    print(
+        f"Report written to {path} ({path.stat().st_size / 1024:,.0f} KiB): open it in any "
+        "browser, no network needed."
+    )
+    return 0

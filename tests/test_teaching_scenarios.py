@@ -1,0 +1,286 @@
+"""The teaching scenarios say what their articles say: directional claims as statistical tests.
+
+Each test runs a teaching scenario (scenarios/chicken.yaml, credibility.yaml, proxy_control.yaml)
+with a fixed seed and checks one claim of the source articles (shared/articles/, cited by file
+name) by more than 4 standard errors, or checks a hand calculation to within 4 standard errors.
+Run with `pytest -s` to see each z-score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import cache
+
+import numpy as np
+import pytest
+
+from sim.loader import load_scenario
+from sim.model import compile_model
+from sim.results import Results
+from sim.runner import run_monte_carlo
+from tests.conftest import SCENARIOS
+
+RUNS = 40_000
+SIGMAS = 4.0
+
+
+@cache
+def scenario(name: str):
+    return load_scenario(SCENARIOS / f"{name}.yaml")
+
+
+def simulate(
+    name: str,
+    seed: int,
+    overrides: Mapping[str, float] | None = None,
+    policies: Mapping[str, str] | None = None,
+    runs: int = RUNS,
+) -> Results:
+    """Run a teaching scenario; `policies` maps an actor to the name of one of its alternatives."""
+    s = scenario(name)
+    chosen = {actor: s.alternatives[actor][alt] for actor, alt in (policies or {}).items()}
+    return run_monte_carlo(compile_model(s, overrides, policies=chosen), runs, seed)
+
+
+def p(results: Results, outcome: str) -> float:
+    return float(results.probabilities[results.model.outcome_ids.index(outcome)])
+
+
+def z_against(p_hat: float, p_exact: float, n: int) -> float:
+    """Distance of a simulated proportion from its exact value, in standard errors."""
+    return (p_hat - p_exact) / math.sqrt(p_exact * (1 - p_exact) / n)
+
+
+def z_proportions(high: Results, low: Results, outcome: str) -> float:
+    """z of P(outcome | high) - P(outcome | low) for two independent experiments."""
+    p1, p2 = p(high, outcome), p(low, outcome)
+    se = math.sqrt(p1 * (1 - p1) / high.runs + p2 * (1 - p2) / low.runs)
+    return (p1 - p2) / se
+
+
+def final_values(results: Results, variable: str) -> np.ndarray:
+    return results.final_state[results.model.state_names.index(variable)]
+
+
+def z_means(high: np.ndarray, low: np.ndarray) -> float:
+    """z of mean(high) - mean(low) for two independent samples."""
+    se = math.sqrt(high.var(ddof=1) / high.size + low.var(ddof=1) / low.size)
+    return float((high.mean() - low.mean()) / se)
+
+
+def report(claim: str, z: float) -> None:
+    print(f"\n{claim}: z = {z:.1f}")
+
+
+# --- chicken.yaml ------------------------------------------------------------------------------
+
+
+def test_chicken_outcomes_match_the_hand_calculation():
+    """Mixed strategies multiply (the game of chicken of article 001's "thread that needle").
+
+    The United States stands firm with p = us_firmness = 0.4 and Iran with q = iran_firmness =
+    0.25, independently (neither table policy looks at the other's move). By hand:
+      P(collision)      = p q             = 0.4 x 0.25 = 0.10
+      P(US prevails)    = p (1 - q)       = 0.4 x 0.75 = 0.30
+      P(Iran prevails)  = (1 - p) q       = 0.6 x 0.25 = 0.15
+      P(both back down) = (1 - p)(1 - q)  = 0.6 x 0.75 = 0.45
+    Each simulated share lies within 4 standard errors of its hand value.
+    """
+    r = simulate("chicken", seed=1)
+    exact = {"collision": 0.10, "us_prevails": 0.30, "iran_prevails": 0.15, "both_back_down": 0.45}
+    for outcome, value in exact.items():
+        z = z_against(p(r, outcome), value, r.runs)
+        report(f"chicken {outcome} vs {value}", z)
+        assert abs(z) < SIGMAS, (outcome, p(r, outcome), value)
+
+
+def test_chicken_collision_probability_with_changed_firmness():
+    """The hand formula P(collision) = p q holds off the defaults too: p = 0.7, q = 0.6 gives 0.42.
+
+    And a firmer United States prevails more often but also collides more often (article 000's
+    warning that escalating "may well ... push the situation toward war"): raising p from 0.4 to
+    0.8 at q = 0.25 raises P(collision) from 0.10 to 0.20 (z > 4).
+    """
+    r = simulate("chicken", seed=2, overrides={"us_firmness": 0.7, "iran_firmness": 0.6})
+    z = z_against(p(r, "collision"), 0.42, r.runs)
+    report("chicken collision at p=0.7, q=0.6 vs 0.42", z)
+    assert abs(z) < SIGMAS
+
+    firm = simulate("chicken", seed=3, overrides={"us_firmness": 0.8})
+    base = simulate("chicken", seed=4)
+    z = z_proportions(firm, base, "collision")
+    report("chicken: firmer US collides more", z)
+    assert z > SIGMAS
+    z = z_proportions(firm, base, "us_prevails")
+    report("chicken: firmer US prevails more", z)
+    assert z > SIGMAS
+
+
+def test_chicken_costlier_war_makes_equilibrium_collisions_rarer():
+    """The costlier the war, the rarer a collision in the mixed equilibrium.
+
+    Article 001: Iran must respond "in a way that doesn't prove to be completely impotent ... but
+    they also don't want to go overboard". If the other side stands firm with probability s,
+    backing down earns -humiliation * s and standing firm prize (1 - s) - crash_cost * s; they are
+    equal at s* = prize / (prize + crash_cost - humiliation). With prize = humiliation = 1,
+    crash_cost 10 gives s* = 1/10 and a collision probability s*^2 = 1/100; crash_cost 30 gives
+    s* = 1/30 and 1/900. The costlier the war, the rarer the collision (z > 4), and both lie
+    within 4 SE of their hand values.
+    """
+    both = {"us": "equilibrium", "iran": "equilibrium"}
+    cheap = simulate("chicken", seed=5, overrides={"crash_cost": 10}, policies=both)
+    dear = simulate("chicken", seed=6, overrides={"crash_cost": 30}, policies=both)
+    for r, exact in ((cheap, 1 / 100), (dear, 1 / 900)):
+        z = z_against(p(r, "collision"), exact, r.runs)
+        report(f"chicken equilibrium collision vs {exact:.5f}", z)
+        assert abs(z) < SIGMAS
+    z = z_proportions(cheap, dear, "collision")
+    report("chicken: costlier war, rarer equilibrium collision", z)
+    assert z > SIGMAS
+
+
+def test_chicken_equilibrium_leaves_the_other_side_indifferent():
+    """Against Iran's equilibrium mix (s* = 0.1), both pure US choices earn the same: -0.1.
+
+    Backing down: -humiliation * s* = -0.1. Standing firm: prize (1 - s*) - crash_cost s* =
+    0.9 - 1.0 = -0.1. The defining property of a mixed equilibrium; the two simulated mean US
+    payoffs lie within 4 standard errors of each other and of -0.1.
+    """
+    firm = simulate("chicken", seed=7, policies={"us": "always_firm", "iran": "equilibrium"})
+    down = simulate("chicken", seed=8, policies={"us": "always_back_down", "iran": "equilibrium"})
+    us = firm.model.actors.index("us")
+    for r in (firm, down):
+        se = r.payoff_sd[us] / math.sqrt(r.runs)
+        z = (r.payoff_mean[us] + 0.1) / se
+        report("chicken: US payoff vs -0.1", z)
+        assert abs(z) < SIGMAS
+    se = math.sqrt(firm.payoff_sd[us] ** 2 / firm.runs + down.payoff_sd[us] ** 2 / down.runs)
+    z = (firm.payoff_mean[us] - down.payoff_mean[us]) / se
+    report("chicken: firm minus back down", z)
+    assert abs(z) < SIGMAS
+
+
+# --- credibility.yaml --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def doctrines() -> dict[str, Results]:
+    """The three US doctrines of credibility.yaml, each with its own seed."""
+    return {
+        name: simulate("credibility", seed=10 + k, policies={"us": name})
+        for k, name in enumerate(("absorb", "one_off", "sustained"))
+    }
+
+
+def test_credibility_sustained_response_lowers_attacks_more_than_one_off(doctrines):
+    """Article 004: a show of force deters only if read "as a signal of resolve, rather than a
+    one-off, which would in fact signal weakness and thus invite a doubling-down".
+
+    Over 12 weeks the militia attacks fewer times when every attack is answered than after a
+    single strike (one-off about 5.3 attacks, sustained about 1.0; z > 4), and it attacks in a
+    smaller share of the weeks it moves.
+    """
+    one_off = final_values(doctrines["one_off"], "attacks")
+    sustained = final_values(doctrines["sustained"], "attacks")
+    z = z_means(one_off, sustained)
+    report("credibility: attacks, one-off minus sustained", z)
+    assert z > SIGMAS
+    rate = {k: doctrines[k].move_shares()["militia"]["attack"] for k in ("one_off", "sustained")}
+    assert rate["sustained"] < rate["one_off"]
+
+
+def test_credibility_sustained_response_restores_deterrence_more_often(doctrines):
+    """Article 004: only a sustained signal creates "a deterrence dividend".
+
+    Four quiet weeks in a row (deterrence restored) come far more often under the sustained
+    doctrine than after a one-off strike (z > 4).
+    """
+    z = z_proportions(doctrines["sustained"], doctrines["one_off"], "deterred")
+    report("credibility: deterred, sustained minus one-off", z)
+    assert z > SIGMAS
+
+
+def test_credibility_one_off_signals_weakness(doctrines):
+    """Article 004: a one-off "would in fact signal weakness and thus invite a doubling-down".
+
+    The militia starts with belief 1 in US resolve; the week-1 strike raises it to 2, but every
+    later attack left unanswered lowers it again. At the end of a one-off run the mean belief is
+    below where it started (z > 4), so the militia attacks more readily than before the strike.
+    """
+    belief = final_values(doctrines["one_off"], "belief")
+    initial = scenario("credibility").state["belief"].initial
+    se = belief.std(ddof=1) / math.sqrt(belief.size)
+    z = float((initial - belief.mean()) / se)
+    report("credibility: one-off, initial minus final belief", z)
+    assert z > SIGMAS
+
+
+def test_credibility_absorbing_offers_no_off_ramp(doctrines):
+    """Article 004: with sanctions alone, "at no point was there any kinetic retribution ...
+    And because of that, at no point did Tehran look for an off-ramp."
+
+    Never striking (absorb) restores deterrence less often than even a one-off strike (z > 4).
+    """
+    z = z_proportions(doctrines["one_off"], doctrines["absorb"], "deterred")
+    report("credibility: deterred, one-off minus absorb", z)
+    assert z > SIGMAS
+
+
+def test_credibility_sustained_strikes_carry_more_spiral_risk(doctrines):
+    """Article 003: a tit-for-tat cycle "has the potential to spark a wider conflict".
+
+    The price of the sustained doctrine: it strikes more often than the one-off, so spirals into
+    open conflict happen more often (z > 4).
+    """
+    z = z_proportions(doctrines["sustained"], doctrines["one_off"], "spiral")
+    report("credibility: spiral, sustained minus one-off", z)
+    assert z > SIGMAS
+
+
+# --- proxy_control.yaml ------------------------------------------------------------------------
+
+
+def test_proxy_autonomy_raises_unintended_escalation():
+    """Article 001: "Iran's allies in Iraq sometimes act without explicit instruction"; article
+    000: "any rogue action would put Iran at risk".
+
+    With Iran ordering calm every week, doubling the proxy's autonomy from 0.3 to 0.6 raises the
+    chance that a rogue salvo kills Americans and the United States strikes Iran (z > 4).
+    """
+    low = simulate("proxy_control", seed=20, overrides={"kh_autonomy": 0.3})
+    high = simulate("proxy_control", seed=21, overrides={"kh_autonomy": 0.6})
+    z = z_proportions(high, low, "unintended_escalation")
+    report("proxy: escalation, autonomy 0.6 minus 0.3", z)
+    assert z > SIGMAS
+
+
+def test_proxy_escalation_matches_the_hand_calculation():
+    """Weekly risk a L r, compounded over 8 weeks (articles 001 and 002).
+
+    The proxy disobeys with a = kh_autonomy = 0.3, a salvo kills Americans with L = 0.5, and the
+    United States then strikes Iran (article 002's red line) with r = 0.3: a weekly chance
+    a L r = 0.045, so P(escalation within 8 weeks) = 1 - (1 - 0.045)^8 = 0.3081. With an obedient
+    proxy (a = 0) a patron who orders calm never sees one.
+    """
+    r = simulate("proxy_control", seed=22)
+    exact = 1 - (1 - 0.3 * 0.5 * 0.3) ** 8
+    z = z_against(p(r, "unintended_escalation"), exact, r.runs)
+    report(f"proxy: escalation vs {exact:.4f}", z)
+    assert abs(z) < SIGMAS
+    obedient = simulate("proxy_control", seed=23, overrides={"kh_autonomy": 0}, runs=8_192)
+    assert p(obedient, "unintended_escalation") == 0
+
+
+def test_proxy_rocket_diplomacy_is_riskier_than_ordering_calm():
+    """Article 001: "rocket diplomacy", "carefully calibrated attacks meant to send a message",
+    still risks a spiral when a message kills (al-Asad wounded seven).
+
+    A patron who green-lights calibrated fire faces a higher chance of a US strike on Iran than one
+    who orders calm, at the same autonomy (hand values 0.421 against 0.308; z > 4).
+    """
+    calm = simulate("proxy_control", seed=24, policies={"iran": "wants_calm"})
+    rockets = simulate("proxy_control", seed=25, policies={"iran": "rocket_diplomacy"})
+    z = z_proportions(rockets, calm, "unintended_escalation")
+    report("proxy: escalation, rocket diplomacy minus calm", z)
+    assert z > SIGMAS
