@@ -22,14 +22,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "wider than --max-states, naming the cause as FILE:LINE:COL (exit status 2)."
     )
     parser.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
-    parser.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides",
-                        help="override a parameter (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        dest="overrides",
+        help="override a parameter (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON result on stdout")
-    parser.add_argument("--max-states", type=_positive_int, default=DEFAULT_MAX_STATES,
-                        metavar="N", help="most distinct states held at once before refusing "
-                        f"(default {DEFAULT_MAX_STATES:,})")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="also write the four `run` charts into DIR")
+    parser.add_argument(
+        "--max-states",
+        type=_positive_int,
+        default=DEFAULT_MAX_STATES,
+        metavar="N",
+        help=f"most distinct states held at once before refusing (default {DEFAULT_MAX_STATES:,})",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="also write the four `run` charts into DIR"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import secrets
 import sys
 
@@ -102,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
         reader = input
     else:
         reader = stream_reader(sys.stdin, echo=sys.stdout)
-    game = Game(model, actor, seed, reader, sys.stdout, compare_runs=args.compare_runs)
+    game = Game(
+        model, actor, seed, reader, sys.stdout, compare_runs=args.compare_runs, file=args.file
+    )
     try:
         return game.play()
-    except BrokenPipeError:  # output piped into `head` and closed
-        return 0
+    except BrokenPipeError:  # output piped into `head` and closed: stop quietly, as rich does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -6,13 +6,12 @@ every array operation touches only live runs. There is no per-run Python loop he
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sim.errors import SimulationError
 from sim.model import (
     CHOICE_SITE,
     NOT_YET,
@@ -24,6 +23,13 @@ from sim.model import (
     Model,
 )
 from sim.policies import choose
+from sim.semantics import (
+    branch_probabilities,
+    effect_updates,
+    payoff_values,
+    terminal_outcomes,
+    vector,
+)
 from sim.streams import BLOCK_SIZE, RandomField, block_runs
 
 ALL = slice(None)
@@ -141,10 +147,6 @@ class _View:
         return b.rand.uniforms(self.runs(), b.step, b.turn, site)
 
 
-def _vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
-    return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
-
-
 class _Batch:
     """The live state of the active runs of one batch and the records of the finished ones."""
 
@@ -258,7 +260,7 @@ class _Batch:
             utilities = None
             if policy.kind == "logit":
                 utilities = lambda: np.stack(  # noqa: E731
-                    [_vector(u(view), n) for u in policy.utilities])
+                    [vector(u(view), n) for u in policy.utilities])
             latest = self.last[policy.respond_to] if policy.kind == "table" else None
             chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
         if self.observer:
@@ -278,7 +280,7 @@ class _Batch:
         available = np.ones((len(menu), n), dtype=bool)
         for o in menu:
             if o.requires is not None:
-                available[o.index] = _vector(o.requires(view), n, bool)
+                available[o.index] = vector(o.requires(view), n, bool)
         return available
 
     def apply_option(self, actor: int, option: CompiledOption, idx: Any, weight: float) -> None:
@@ -316,83 +318,25 @@ class _Batch:
         if option.constant_cumulative is not None:
             cumulative = option.constant_cumulative[:-1, None]
         else:
-            cumulative = self.branch_cumulative(actor, option, view)
+            probs = branch_probabilities(self.m, actor, option, view, self.step)
+            cumulative = np.cumsum(probs, axis=0)[:-1]
         u = view.uniforms(option.branch_site)
         return (u[None, :] >= cumulative).sum(axis=0).reshape(m)
-
-    def branch_cumulative(self, actor: int, option: CompiledOption, view: _View) -> np.ndarray:
-        n = view.size
-        probs = np.zeros((len(option.branches), n))
-        remainder = None
-        where = f"option '{option.id}' of {self.m.actors[actor]}"
-        for j, b in enumerate(option.branches):
-            if b.p is None:
-                remainder = j
-                continue
-            p = _vector(b.p(view), n)
-            bad = ~((p >= 0) & (p <= 1))
-            if bad.any():
-                raise SimulationError(
-                    f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
-                    f"[0, 1] at step {self.step}")
-            probs[j] = p
-        total = probs.sum(axis=0)
-        if remainder is None:
-            off = np.abs(total - 1) > 1e-9
-            if off.any():
-                raise SimulationError(
-                    f"{option.branches[0].p.where}: {where}: branch probabilities sum to "
-                    f"{total[off][0]:.12g}, not 1, at step {self.step} (never renormalised)")
-        else:
-            rest = 1 - total
-            if (rest < -1e-9).any():
-                raise SimulationError(
-                    f"{where}: branch probabilities sum to {total[rest < -1e-9][0]:.12g} > 1, "
-                    f"leaving a negative remainder for branch '{option.branches[remainder].id}' "
-                    f"at step {self.step}")
-            probs[remainder] = np.maximum(rest, 0)
-        return np.cumsum(probs, axis=0)[:-1]
 
     def add_payoffs(self, payoffs: tuple[tuple[int, Located], ...], view: _View, idx: Any,
                     weight: float) -> None:
         for actor, expr in payoffs:
-            value = expr(view)
-            if not np.isscalar(value) or not np.isfinite(value):
-                value = np.asarray(value, dtype=float)
-                if not np.isfinite(value).all():
-                    raise SimulationError(f"{expr.where}: payoff evaluated to "
-                                          f"{value[~np.isfinite(value)].ravel()[0]}")
-            self.pay[actor, idx] += weight * value
+            self.pay[actor, idx] += weight * payoff_values(expr, view)
 
     def apply_effects(self, effects: CompiledEffects, view: _View, idx: Any) -> None:
-        if not effects:
-            return
-        m = self.m
-        new = []
-        for var, expr in effects.set:
-            new.append((var, np.array(_vector(expr(view), view.size), dtype=float), expr))
-        for var, expr in effects.add:
-            new.append((var, view.value(m.state_names[var]) + expr(view), expr))
-        for var, value, expr in new:
-            value = np.asarray(value, dtype=float)
-            if not np.isfinite(value).all():
-                raise SimulationError(
-                    f"{expr.where}: effect on '{m.state_names[var]}' evaluated to "
-                    f"{value[~np.isfinite(value)].ravel()[0]} at step {self.step}")
-            if m.state_integer[var]:
-                value = np.rint(value)
-            self.state[var, idx] = np.clip(value, m.state_min[var], m.state_max[var])
+        if effects:
+            for var, value in effect_updates(self.m, effects, view, self.step):
+                self.state[var, idx] = value
 
     def check_terminals(self, weight: float) -> None:
-        m = self.m
-        if not m.terminals or not self.active:
+        if not self.m.terminals or not self.active:
             return
-        n = self.active
-        view = self.view()
-        outcome = np.full(n, -1, dtype=np.int64)
-        for terminal in m.terminals:
-            hit = _vector(terminal.when(view), n, bool)
-            outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
+        outcome = terminal_outcomes(self.m, self.view())
         done = outcome >= 0
         if done.any():
             self.finish(done, outcome, self.step, weight)

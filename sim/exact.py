@@ -19,12 +19,12 @@ import ast
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim.errors import Problem, ScenarioError, SimulationError
+from sim.exact_states import Dist, enumerate_draw, group_rows, merge, split
 from sim.expr import RANDOM_DRAWS
 from sim.model import (
     NOT_YET,
@@ -40,105 +40,12 @@ from sim.results import Results
 
 DEFAULT_MAX_STATES = 2_000_000
 """Most distinct states held at once before the solver refuses the scenario."""
-ROW_FACTOR = 16
-"""Rows (before merging) may reach this many times the state limit while a move is expanded."""
+ROW_FACTOR = 8
+"""Enumerating a draw may create at most this many times the state limit in rows."""
+MERGE_ROWS = 100_000
+"""A move merges its pieces early once they hold 2 x max(state limit, this) rows."""
 SUPPORTED_POLICIES = ("fixed", "sequence", "table", "logit")
 ENUMERABLE_DRAWS = ("bernoulli", "binomial")
-
-
-@dataclass
-class _Dist:
-    """Weighted distinct states: one column per state, like the live runs of an engine batch."""
-
-    x: np.ndarray  # (state vars, n) float64
-    rung: np.ndarray  # (n,) int64
-    peak: np.ndarray  # (n,) int64
-    last: np.ndarray  # (actors, n) int64
-    w: np.ndarray  # (n,) probability of the state
-    s1: np.ndarray  # (actors, n) sum of weight * accumulated payoff
-    s2: np.ndarray  # (actors, n) sum of weight * accumulated payoff**2
-
-    @property
-    def n(self) -> int:
-        return self.w.shape[0]
-
-    def take(self, idx: np.ndarray, factor: np.ndarray | None = None) -> _Dist:
-        """The states at `idx` (copies), their weights multiplied by `factor`."""
-        w, s1, s2 = self.w[idx], self.s1[:, idx], self.s2[:, idx]
-        if factor is not None:
-            w, s1, s2 = w * factor, s1 * factor, s2 * factor
-        return _Dist(self.x[:, idx], self.rung[idx], self.peak[idx], self.last[:, idx], w, s1, s2)
-
-    def add_payoff(self, actor: int, value: Any) -> None:
-        """Add `value` (already discounted) to every state's accumulated payoff of `actor`."""
-        s1 = self.s1[actor]
-        self.s2[actor] = self.s2[actor] + 2 * value * s1 + self.w * value * value
-        self.s1[actor] = s1 + self.w * value
-
-    @staticmethod
-    def concat(parts: Sequence[_Dist]) -> _Dist:
-        if len(parts) == 1:
-            return parts[0]
-        return _Dist(*(np.concatenate([getattr(p, f) for p in parts], axis=-1)
-                       for f in ("x", "rung", "peak", "last", "w", "s1", "s2")))
-
-    def merge(self) -> _Dist:
-        """Identical states as one, their weights and payoff sums added."""
-        if self.n <= 1:
-            return self
-        first, inverse, count = row_keys([*self.x, self.rung, self.peak, *self.last])
-        if count == self.n:
-            return self
-        out = self.take(first)
-        out.w = np.bincount(inverse, weights=self.w, minlength=count)
-        for a in range(self.s1.shape[0]):
-            out.s1[a] = np.bincount(inverse, weights=self.s1[a], minlength=count)
-            out.s2[a] = np.bincount(inverse, weights=self.s2[a], minlength=count)
-        return out
-
-
-def row_keys(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Group equal rows of the given columns: (a representative row of each group, the group of
-    each row, the number of groups). Groups are numbered in the order of a mixed-radix key."""
-    n = columns[0].shape[0]
-    key = np.zeros(n, dtype=np.int64)
-    size = 1
-    for col in columns:
-        codes, card = _codes(col)
-        if card == 1:
-            continue
-        if size * card >= 1 << 62:
-            _, key, size = _dense(key, size)
-        key = key * card + codes
-        size *= card
-    return _dense(key, size)
-
-
-def _codes(col: np.ndarray) -> tuple[np.ndarray, int]:
-    """Small non-negative integer codes of a column's values, equal values equal codes."""
-    lo, hi = col.min(), col.max()
-    if lo == hi:
-        return np.zeros(col.shape[0], dtype=np.int64), 1
-    span = hi - lo
-    if span < 4 * col.shape[0] + 1024 and (col.dtype.kind in "iu" or np.all(col == np.rint(col))):
-        return (col - lo).astype(np.int64), int(span) + 1
-    uniq, inverse = np.unique(col, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64), len(uniq)
-
-
-def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
-    n = key.shape[0]
-    if size <= 4 * n + 1024:
-        present = np.zeros(size, dtype=bool)
-        present[key] = True
-        code = np.cumsum(present) - 1
-        inverse = code[key]
-        count = int(code[-1]) + 1
-        first = np.empty(count, dtype=np.int64)
-        first[inverse] = np.arange(n)
-        return first, inverse, count
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1), len(first)
 
 
 class _NeedDraw(Exception):
@@ -154,7 +61,7 @@ class _Ctx:
 
     __slots__ = ("solver", "d", "size", "rng", "script", "count")
 
-    def __init__(self, solver: _Solver, d: _Dist, script: list[np.ndarray]):
+    def __init__(self, solver: _Solver, d: Dist, script: list[np.ndarray]):
         self.solver, self.d, self.size, self.rng = solver, d, d.n, self
         self.script, self.count = script, 0
 
@@ -198,8 +105,9 @@ class _Solver:
         self.step = 0
         self.names: dict[str, tuple[str, Any]] = {k: ("param", v) for k, v in m.parameters.items()}
         self.names.update({k: ("state", i) for i, k in enumerate(m.state_names)})
-        self.names.update({"rung": ("rung", None), "peak_rung": ("peak", None),
-                           "step": ("step", None)})
+        self.names.update(
+            {"rung": ("rung", None), "peak_rung": ("peak", None), "step": ("step", None)}
+        )
         self.names.update({f"last_{a}": ("last", i) for i, a in enumerate(m.actors)})
         h, n_out, n_act = m.horizon, len(m.outcome_ids), len(m.actors)
         self.occupancy = np.zeros((h + 1, m.n_rungs))
@@ -214,6 +122,17 @@ class _Solver:
         self.total_states = 0
         self.widest = 0
         self.widest_at = ""
+        integral = [
+            bool(m.state_integer[i])
+            and all(
+                not math.isfinite(v) or float(v).is_integer()
+                for v in (m.state_initial[i], m.state_min[i], m.state_max[i])
+            )
+            for i in range(len(m.state_names))
+        ]
+        self.integral = integral + [True] * (2 + n_act)
+        """Key columns known to hold integers: integer variables with integer bounds, rungs,
+        last moves."""
 
     # --- the game ------------------------------------------------------------------------
 
@@ -221,14 +140,22 @@ class _Solver:
         m = self.m
         for a, policy in enumerate(m.policies):
             if policy is not None and policy.kind not in SUPPORTED_POLICIES and m.options[a]:
-                raise self._refuse(("policies", m.actors[a]),
-                                   f"the exact solver does not support '{policy.kind}' policies "
-                                   f"(actor {m.actors[a]}); it solves "
-                                   f"{', '.join(SUPPORTED_POLICIES)}")
+                raise self._refuse(
+                    ("policies", m.actors[a]),
+                    f"the exact solver does not support '{policy.kind}' policies "
+                    f"(actor {m.actors[a]}); it solves "
+                    f"{', '.join(SUPPORTED_POLICIES)}",
+                )
         n_act = len(m.actors)
-        d = _Dist(m.state_initial[:, None].copy(), np.array([m.initial_rung]),
-                  np.array([m.initial_rung]), np.full((n_act, 1), NOT_YET, dtype=np.int64),
-                  np.ones(1), np.zeros((n_act, 1)), np.zeros((n_act, 1)))
+        d = Dist(
+            m.state_initial[:, None].copy(),
+            np.array([m.initial_rung]),
+            np.array([m.initial_rung]),
+            np.full((n_act, 1), NOT_YET, dtype=np.int64),
+            np.ones(1),
+            np.zeros((n_act, 1)),
+            np.zeros((n_act, 1)),
+        )
         self.occupancy[0, m.initial_rung] = 1.0
         self._count(d, "the start")
         moves_made = [0] * n_act
@@ -250,12 +177,12 @@ class _Solver:
             self.occupancy[step] = np.bincount(d.rung, weights=d.w, minlength=m.n_rungs)
         self._finish(d, m.end_outcome, m.discount ** (m.horizon - 1))
 
-    def _move(self, d: _Dist, actor: int, move_number: int, weight: float) -> _Dist:
+    def _move(self, d: Dist, actor: int, move_number: int, weight: float) -> Dist:
         m = self.m
         menu = m.options[actor]
         policy = m.policies[actor]
         if not menu or policy is None:
-            probs = np.zeros((1, d.n)) + 1.0
+            probs = np.ones((1, d.n))
         else:
             if actor in m.forced_first and move_number == 0:
                 policy = CompiledPolicy("fixed", option=m.forced_first[actor])
@@ -266,29 +193,31 @@ class _Solver:
             if requires:
                 available = np.ones((len(menu), d.n), dtype=bool)
                 rows = [o.index for o in menu if o.requires is not None]
-                for r, v in zip(rows, values[: len(requires)]):
+                for r, v in zip(rows, values[: len(requires)], strict=True):
                     available[r] = _vector(v, d.n, bool)
-            probs = self._choice(actor, policy, available, values[len(requires):], d,
-                                 move_number)
+            probs = self._choice(actor, policy, available, values[len(requires) :], d, move_number)
         pieces = []
-        for k in range(probs.shape[0]):
-            q = probs[k]
-            rows = np.flatnonzero(q > 0)
-            if not rows.size:
-                continue
+        for k, piece in split(d, probs):
             code = k - 1
-            factor = None if np.all(q[rows] == 1) else q[rows]
-            piece = d.take(rows, factor)
             self.moves[actor, k] += piece.w.sum()
             played = self._play(piece, actor, menu[code], weight) if code >= 0 else [piece]
             for p in played:
                 p.last[actor] = code
                 np.maximum(p.peak, p.rung, out=p.peak)
             pieces.extend(played)
-        return _Dist.concat(pieces).merge()
+            if sum(p.n for p in pieces) > 2 * max(self.max_states, MERGE_ROWS):
+                pieces = [merge(pieces, self.integral)]  # bounds memory on wide menus
+        return merge(pieces, self.integral)
 
-    def _choice(self, actor: int, policy: CompiledPolicy, available: np.ndarray | None,
-                utilities: list, d: _Dist, move_number: int) -> np.ndarray:
+    def _choice(
+        self,
+        actor: int,
+        policy: CompiledPolicy,
+        available: np.ndarray | None,
+        utilities: list,
+        d: Dist,
+        move_number: int,
+    ) -> np.ndarray:
         """Probability of each move per state: row 0 is `pass`, row 1 + k option k."""
         n, n_opt = d.n, len(self.m.options[actor])
         probs = np.zeros((n_opt + 1, n))
@@ -313,33 +242,34 @@ class _Solver:
             u = np.stack([_vector(v, n) for v in utilities])
             if not np.isfinite(u).all():
                 bad = policy.utilities[int(np.argmax(~np.isfinite(u).all(axis=1)))]
-                raise SimulationError(f"{bad.where}: utility of {self.m.actors[actor]} evaluated "
-                                      f"to {u[~np.isfinite(u)][0]} at step {self.step}")
+                raise SimulationError(
+                    f"{bad.where}: utility of {self.m.actors[actor]} evaluated "
+                    f"to {u[~np.isfinite(u)][0]} at step {self.step}"
+                )
             probs[1:] = logit_probabilities(policy.rationality, u, available)
         probs[0] = np.where(probs[1:].sum(axis=0) > 0, 0.0, 1.0)
         return probs
 
-    def _play(self, d: _Dist, actor: int, option: CompiledOption, weight: float) -> list[_Dist]:
+    def _play(self, d: Dist, actor: int, option: CompiledOption, weight: float) -> list[Dist]:
         """The move `option` in every state of `d`: payoffs, effects, branch, rung."""
         d = self._payoffs_and_effects(d, option.payoffs, option.effects, weight)
         if not option.branches:
             if option.rung is not None:
                 d.rung[:] = option.rung
             return [d]
+        # The engine draws branch j when cumulative[j-1] <= u < cumulative[j], u uniform in
+        # [0, 1); the cumulative sums are non-decreasing (every p checked >= 0).
         if option.constant_cumulative is not None:
-            cumulative = np.broadcast_to(option.constant_cumulative[:-1, None],
-                                         (len(option.branches) - 1, d.n))
+            edges = np.clip(option.constant_cumulative[:-1], 0, 1)
+            probs = np.diff(np.concatenate([[0.0], edges, [1.0]]))[:, None]
+            probs = np.broadcast_to(probs, (len(option.branches), d.n))
         else:
             d, cumulative = self._branch_cumulative(d, actor, option)
-        edges = np.concatenate([np.zeros((1, d.n)), np.clip(cumulative, 0, 1), np.ones((1, d.n))])
-        probs = np.diff(np.maximum.accumulate(edges, axis=0), axis=0)
+            edges = np.clip(cumulative, 0, 1)
+            probs = np.diff(edges, axis=0, prepend=0.0, append=1.0)
         out = []
-        for j, b in enumerate(option.branches):
-            rows = np.flatnonzero(probs[j] > 0)
-            if not rows.size:
-                continue
-            q = probs[j, rows]
-            sub = d.take(rows, None if np.all(q == 1) else q)
+        for j, sub in split(d, probs):
+            b = option.branches[j]
             sub = self._payoffs_and_effects(sub, b.payoffs, b.effects, weight)
             rung = b.rung if b.rung is not None else option.rung
             if rung is not None:
@@ -347,7 +277,7 @@ class _Solver:
             out.append(sub)
         return out
 
-    def _branch_cumulative(self, d: _Dist, actor: int, option: CompiledOption):
+    def _branch_cumulative(self, d: Dist, actor: int, option: CompiledOption):
         """Cumulative branch probabilities per state, checked exactly as the engine does."""
         branches = option.branches
         d, values = self._evaluate(d, [b.p for b in branches if b.p is not None])
@@ -365,7 +295,8 @@ class _Solver:
             if bad.any():
                 raise SimulationError(
                     f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
-                    f"[0, 1] at step {self.step}")
+                    f"[0, 1] at step {self.step}"
+                )
             probs[j] = p
         total = probs.sum(axis=0)
         if remainder is None:
@@ -373,64 +304,71 @@ class _Solver:
             if off.any():
                 raise SimulationError(
                     f"{branches[0].p.where}: {where}: branch probabilities sum to "
-                    f"{total[off][0]:.12g}, not 1, at step {self.step} (never renormalised)")
+                    f"{total[off][0]:.12g}, not 1, at step {self.step} (never renormalised)"
+                )
         else:
             rest = 1 - total
             if (rest < -1e-9).any():
                 raise SimulationError(
                     f"{where}: branch probabilities sum to {total[rest < -1e-9][0]:.12g} > 1, "
                     f"leaving a negative remainder for branch '{branches[remainder].id}' "
-                    f"at step {self.step}")
+                    f"at step {self.step}"
+                )
             probs[remainder] = np.maximum(rest, 0)
         return d, np.cumsum(probs, axis=0)[:-1]
 
-    def _every_step(self, d: _Dist, weight: float) -> _Dist:
+    def _every_step(self, d: Dist, weight: float) -> Dist:
         m = self.m
         if not m.step_payoffs and not m.step_effects:
             return d
-        return self._payoffs_and_effects(d, m.step_payoffs, m.step_effects, weight).merge()
+        return merge(
+            [self._payoffs_and_effects(d, m.step_payoffs, m.step_effects, weight)], self.integral
+        )
 
-    def _payoffs_and_effects(self, d: _Dist, payoffs, effects: CompiledEffects,
-                             weight: float) -> _Dist:
+    def _payoffs_and_effects(
+        self, d: Dist, payoffs, effects: CompiledEffects, weight: float
+    ) -> Dist:
         """Payoffs and effects, every right-hand side evaluated on the state before."""
         if not payoffs and not effects:
             return d
         exprs = _exprs(payoffs) + _exprs(effects.set) + _exprs(effects.add)
         d, values = self._evaluate(d, exprs)
         k = len(payoffs)
-        for (actor, expr), value in zip(payoffs, values[:k]):
+        for (actor, expr), value in zip(payoffs, values[:k], strict=True):
             self._add_payoff(d, actor, expr, value, weight)
         m = self.m
         new = []
-        for (var, expr), value in zip(effects.set, values[k: k + len(effects.set)]):
+        for (var, expr), value in zip(effects.set, values[k : k + len(effects.set)], strict=True):
             new.append((var, np.array(_vector(value, d.n), dtype=float), expr))
-        for (var, expr), value in zip(effects.add, values[k + len(effects.set):]):
+        for (var, expr), value in zip(effects.add, values[k + len(effects.set) :], strict=True):
             new.append((var, d.x[var] + value, expr))
         for var, value, expr in new:
             value = np.asarray(value, dtype=float)
             if not np.isfinite(value).all():
                 raise SimulationError(
                     f"{expr.where}: effect on '{m.state_names[var]}' evaluated to "
-                    f"{value[~np.isfinite(value)].ravel()[0]} at step {self.step}")
+                    f"{value[~np.isfinite(value)].ravel()[0]} at step {self.step}"
+                )
             if m.state_integer[var]:
                 value = np.rint(value)
             d.x[var] = np.clip(value, m.state_min[var], m.state_max[var])
         return d
 
-    def _add_payoff(self, d: _Dist, actor: int, expr: Located, value: Any, weight: float) -> None:
+    def _add_payoff(self, d: Dist, actor: int, expr: Located, value: Any, weight: float) -> None:
         value = np.asarray(value, dtype=float)
         if not np.isfinite(value).all():
-            raise SimulationError(f"{expr.where}: payoff evaluated to "
-                                  f"{value[~np.isfinite(value)].ravel()[0]}")
+            raise SimulationError(
+                f"{expr.where}: payoff evaluated to {value[~np.isfinite(value)].ravel()[0]}"
+            )
         d.add_payoff(actor, weight * value)
 
-    def _terminals(self, d: _Dist, weight: float) -> _Dist:
+    def _terminals(self, d: Dist, weight: float) -> Dist:
         m = self.m
         if not m.terminals or not d.n:
             return d
         d, hits = self._evaluate(d, [t.when for t in m.terminals])
         outcome = np.full(d.n, -1, dtype=np.int64)
-        for terminal, hit in zip(m.terminals, hits):
+        for terminal, hit in zip(m.terminals, hits, strict=True):
             outcome = np.where((outcome < 0) & _vector(hit, d.n, bool), terminal.outcome, outcome)
         done = outcome >= 0
         if not done.any():
@@ -439,12 +377,12 @@ class _Solver:
             self._finish(d.take(np.flatnonzero(outcome == o)), int(o), weight)
         return d.take(np.flatnonzero(~done))
 
-    def _finish(self, d: _Dist, outcome: int, weight: float) -> None:
+    def _finish(self, d: Dist, outcome: int, weight: float) -> None:
         """Record states that ended in `outcome` at the current step, terminal payoffs added."""
         for terminal in self.m.terminals:
             if terminal.outcome == outcome and terminal.payoffs:
                 d, values = self._evaluate(d, _exprs(terminal.payoffs))
-                for (actor, expr), value in zip(terminal.payoffs, values):
+                for (actor, expr), value in zip(terminal.payoffs, values, strict=True):
                     self._add_payoff(d, actor, expr, value, weight)
         mass = d.w.sum()
         self.ended[self.step, outcome] += mass
@@ -460,13 +398,13 @@ class _Solver:
     def _compact_final(self) -> None:
         x, w = np.concatenate(self.final_x, axis=1), np.concatenate(self.final_w)
         if x.shape[0] and w.size > 1:
-            first, inverse, count = row_keys(list(x))
+            first, inverse, count = group_rows([list(x)], self.integral[: x.shape[0]])
             x, w = x[:, first], np.bincount(inverse, weights=w, minlength=count)
         self.final_x, self.final_w, self.final_rows = [x], [w], w.size
 
     # --- expressions and enumerated draws ------------------------------------------------
 
-    def _evaluate(self, d: _Dist, exprs: list[Located]) -> tuple[_Dist, list[Any]]:
+    def _evaluate(self, d: Dist, exprs: list[Located]) -> tuple[Dist, list[Any]]:
         """Evaluate expressions on every state of `d`, all reading the same state.
 
         A random draw splits each state into one weighted copy per value the draw can take
@@ -485,12 +423,10 @@ class _Solver:
                 except _NeedDraw as need:
                     src, values, probs = self._enumerate(e, need, d.n)
                     d = d.take(src, probs)
-                    if d.n > ROW_FACTOR * self.max_states:
-                        raise self._too_many(d.n, f"enumerating the draw at {e.where}") from None
                     scripts = [[a[src] for a in s] for s in scripts]
                     scripts[i].append(values)
         out = []
-        for e, script in zip(exprs, scripts):
+        for e, script in zip(exprs, scripts, strict=True):
             out.append(e(_Ctx(self, d, script)))
         return d, out
 
@@ -503,28 +439,31 @@ class _Solver:
         if np.any(p < 0) or np.any(p > 1) or np.any(np.isnan(p)):
             bad = p[(p < 0) | (p > 1) | np.isnan(p)][0]
             what = "bernoulli(p)" if need.kind == "bernoulli" else "binomial(n, p)"
-            raise SimulationError(f"{e.where}: {what} needs p in [0, 1], got {float(bad):g} "
-                                  f"at step {self.step}")
-        if need.kind == "bernoulli":
-            lo, hi = np.flatnonzero(p < 1), np.flatnonzero(p > 0)
-            src = np.concatenate([lo, hi])
-            values = np.concatenate([np.zeros(lo.size, bool), np.ones(hi.size, bool)])
-            return src, values, np.concatenate([1 - p[lo], p[hi]])
-        count = args[0]
-        if np.any(count < 0) or not np.all(np.isfinite(count)):
-            raise SimulationError(f"{e.where}: binomial(n, p) needs a finite n >= 0 "
-                                  f"at step {self.step}")
-        trials = np.floor(count).astype(np.int64)
-        sizes = trials + 1
-        src = np.repeat(np.arange(n), sizes)
-        k = np.arange(src.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        probs = binomial_pmf(k, trials[src], p[src])
-        keep = probs > 0
-        return src[keep], k[keep].astype(float), probs[keep]
+            raise SimulationError(
+                f"{e.where}: {what} needs p in [0, 1], got {float(bad):g} at step {self.step}"
+            )
+        rows = 2.0 * n
+        if need.kind == "binomial":
+            count = args[0]
+            if np.any(count < 0) or not np.all(np.isfinite(count)):
+                raise SimulationError(
+                    f"{e.where}: binomial(n, p) needs a finite n >= 0 at step {self.step}"
+                )
+            rows = float(np.floor(count).sum() + n)
+        if rows > ROW_FACTOR * self.max_states:
+            file, line, col = self._draw_position(e, need)
+            message = (
+                f"not exactly solvable: enumerating this {need.kind}() draw at step "
+                f"{self.step} takes {int(rows):,} weighted copies of {n:,} states, more than "
+                f"{ROW_FACTOR} x the state limit of {self.max_states:,} (use `escalation run` "
+                f"or a higher --max-states)"
+            )
+            raise ScenarioError([Problem(file, line, col, message)]) from None
+        return enumerate_draw(need.kind, args, n)
 
     # --- refusals ------------------------------------------------------------------------
 
-    def _count(self, d: _Dist, where: str) -> None:
+    def _count(self, d: Dist, where: str) -> None:
         self.total_states += d.n
         if d.n > self.widest:
             self.widest, self.widest_at = d.n, where
@@ -532,9 +471,12 @@ class _Solver:
             raise self._too_many(d.n, f"after {where}")
 
     def _too_many(self, n: int, where: str) -> ScenarioError:
-        return self._refuse(("horizon",), f"not exactly solvable: {n:,} distinct states {where} "
-                            f"exceed the limit of {self.max_states:,} (use `escalation run`, "
-                            f"a shorter horizon, or a higher --max-states)")
+        return self._refuse(
+            ("horizon",),
+            f"not exactly solvable: {n:,} distinct states {where} "
+            f"exceed the limit of {self.max_states:,} (use `escalation run`, "
+            f"a shorter horizon, or a higher --max-states)",
+        )
 
     def _refuse(self, path: tuple, message: str) -> ScenarioError:
         src = self.m.scenario._source
@@ -542,16 +484,23 @@ class _Solver:
             return ScenarioError([Problem("<scenario>", 1, 1, message)])
         return ScenarioError([src.problem(path, message)])
 
-    def _continuous(self, e: Located, need: _NeedDraw) -> ScenarioError:
+    def _draw_position(self, e: Located, need: _NeedDraw) -> tuple[str, int, int]:
+        """file:line:col of the draw `need` inside the expression `e`."""
         draws = draw_columns(e.expr.source)
         offset = e.expr.random_offset or 0
         if need.index < len(draws) and draws[need.index][0] == need.kind:
             offset = draws[need.index][1]
-        file, line, col = self._position(e.where, offset)
+        return self._position(e.where, offset)
+
+    def _continuous(self, e: Located, need: _NeedDraw) -> ScenarioError:
+        file, line, col = self._draw_position(e, need)
         why = "an unbounded" if need.kind == "poisson" else "a continuous"
-        message = (f"not exactly solvable: {need.kind}() is {why} random draw (reached at step "
-                   f"{self.step}); the exact solver enumerates only "
-                   f"{' and '.join(d + '()' for d in ENUMERABLE_DRAWS)} draws; use `escalation run`")
+        enumerable = " and ".join(f"{d}()" for d in ENUMERABLE_DRAWS)
+        message = (
+            f"not exactly solvable: {need.kind}() is {why} random draw (reached at step "
+            f"{self.step}); the exact solver enumerates only {enumerable} draws; "
+            f"use `escalation run`"
+        )
         return ScenarioError([Problem(file, line, col, message)])
 
     def _position(self, where: str, offset: int) -> tuple[str, int, int]:
@@ -577,10 +526,15 @@ class _Solver:
         total = self.ended.sum()
         mean = self.pay1 / total if total else self.pay1
         var = self.pay2 / total - mean * mean if total else self.pay2
-        extra = {"exact": {"reachable_states": int(self.total_states),
-                           "max_states": int(self.widest), "widest_at": self.widest_at,
-                           "state_limit": int(self.max_states),
-                           "solve_seconds": round(seconds, 4)}}
+        extra = {
+            "exact": {
+                "reachable_states": int(self.total_states),
+                "max_states": int(self.widest),
+                "widest_at": self.widest_at,
+                "state_limit": int(self.max_states),
+                "solve_seconds": round(seconds, 4),
+            }
+        }
         return Results.from_exact(
             model=m,
             outcome_p=self.ended.sum(axis=0),
@@ -597,29 +551,6 @@ class _Solver:
         )
 
 
-_SMALL_N = 50
-_COMB = np.array([[math.comb(a, b) for b in range(_SMALL_N + 1)] for a in range(_SMALL_N + 1)],
-                 dtype=float)
-
-
-def binomial_pmf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """P(Binomial(n, p) = k), elementwise: the direct product for n <= 50, else via logs."""
-    out = np.empty(k.shape)
-    small = n <= _SMALL_N
-    ks, ns, ps = k[small], n[small], p[small]
-    out[small] = _COMB[ns, ks] * ps**ks * (1 - ps) ** (ns - ks)
-    big = ~small
-    if big.any():
-        kb, nb, pb = k[big], n[big], p[big]
-        top = int(nb.max())
-        log_fact = np.array([math.lgamma(i + 1) for i in range(top + 1)])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_p = np.where(kb > 0, kb * np.log(pb), 0.0)
-            log_q = np.where(nb - kb > 0, (nb - kb) * np.log1p(-pb), 0.0)
-        out[big] = np.exp(log_fact[nb] - log_fact[kb] - log_fact[nb - kb] + log_p + log_q)
-    return out
-
-
 def draw_columns(source: str) -> list[tuple[str, int]]:
     """Random draws of an expression in evaluation order, with their 0-based columns."""
     text = source.replace("\r", " ").replace("\n", " ").replace("\t", " ")
@@ -634,10 +565,13 @@ def draw_columns(source: str) -> list[tuple[str, int]]:
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
             visit(child)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id in RANDOM_DRAWS:
-                col = len(stripped.encode()[: node.col_offset].decode(errors="ignore"))
-                out.append((node.func.id, col + lead))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in RANDOM_DRAWS
+        ):
+            col = len(stripped.encode()[: node.col_offset].decode(errors="ignore"))
+            out.append((node.func.id, col + lead))
 
     visit(tree.body)
     return out
@@ -680,6 +614,10 @@ def exact_check(results: Results, exact: Results) -> dict[str, Any]:
         payoffs[actor] = {"mean": mc, "exact": ex, "se": se, "z": z_score(mc - ex, se)}
     zs = [v["z"] for part in (outcomes, payoffs) for v in part.values()]
     worst = math.inf if any(z is None for z in zs) else max((abs(z) for z in zs), default=0.0)
-    return {"runs": n, "outcomes": outcomes, "payoffs": payoffs,
-            "max_abs_z": None if math.isinf(worst) else worst,
-            "reachable_states": exact.extra.get("exact", {}).get("reachable_states")}
+    return {
+        "runs": n,
+        "outcomes": outcomes,
+        "payoffs": payoffs,
+        "max_abs_z": None if math.isinf(worst) else worst,
+        "reachable_states": exact.extra.get("exact", {}).get("reachable_states"),
+    }

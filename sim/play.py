@@ -143,12 +143,15 @@ class Game(Observer):
         compare_runs: int = DEFAULT_COMPARE_RUNS,
         width: int | None = None,
         color: bool | None = None,
+        file: str | None = None,
     ):
         self.m = model
         self.s = model.scenario
         self.me = model.actor_index(actor)
         self.seed = seed
         self.compare_runs = compare_runs
+        source = self.s._source
+        self.file = file or (source.file if source is not None else self.s.id)
         self.out = output
         self.console = Console(
             file=output,
@@ -579,10 +582,8 @@ class Game(Observer):
         )
 
     def run_command(self, runs: int) -> str:
-        source = self.s._source
-        file = source.file if source is not None else self.s.id
         return (
-            f"escalation run {shlex.quote(file)} --runs {runs} --seed {self.seed}"
+            f"escalation run {shlex.quote(self.file)} --runs {runs} --seed {self.seed}"
             f"{overrides_text(self.m)}"
         )
 

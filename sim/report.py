@@ -54,7 +54,8 @@ a { color: var(--accent); }
 .meta, .muted, figcaption { color: var(--muted); font-size: .9rem; }
 nav.toc { background: var(--soft); border-radius: 6px; padding: .6rem 1rem; margin: 1.4rem 0; }
 nav.toc ol { margin: .2rem 0; padding-left: 1.4rem; columns: 2; }
-table { border-collapse: collapse; width: 100%; margin: .6rem 0 1.2rem; font-size: .92rem; }
+div.table { overflow-x: auto; margin: .6rem 0 1.2rem; }
+table { border-collapse: collapse; width: 100%; font-size: .92rem; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .55rem;
   border-bottom: 1px solid var(--rule); }
 thead th { background: var(--soft); border-bottom: 2px solid #b9bec7; }
@@ -80,6 +81,10 @@ figure img { display: block; max-width: 100%; height: auto; border: 1px solid va
   figure, tr, pre, .keep { break-inside: avoid; page-break-inside: avoid; }
   figure img { border: none; max-height: 120mm; width: auto; }
   thead { display: table-header-group; }
+  div.table { overflow: visible; }
+  table { font-size: 8.5pt; }
+  th, td { padding: .25rem .35rem; }
+  .num, td:first-child code { white-space: normal; }
   thead th, code, pre, tr.current td { background: none; }
   a { color: inherit; text-decoration: none; }
 }
@@ -180,8 +185,19 @@ def _table(
         cls = f' class="{classes[r]}"' if classes and classes[r] else ""
         body.append(f"<tr{cls}>{cells('td', row)}</tr>")
     return (
-        f"<table><thead><tr>{cells('th', head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<div class="table"><table><thead><tr>{cells("th", head)}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    if lo is None and hi is None:
+        return "any"
+    if hi is None:
+        return f"≥ {fmt(lo)}"
+    if lo is None:
+        return f"≤ {fmt(hi)}"
+    return f"{fmt(lo)} – {fmt(hi)}"
 
 
 def _pct(x: float) -> str:
@@ -209,11 +225,19 @@ def render_charts(draw: Any, *args: Any) -> dict[str, bytes]:
         return {Path(p).name: Path(p).read_bytes() for p in paths}
 
 
+def _payoff_parts(payoffs: Mapping[str, Any]) -> list[str]:
+    return [f"{esc(a)} {expr_html(v, signed=True)}" for a, v in payoffs.items()]
+
+
 def _payoffs_html(payoffs: Mapping[str, Any]) -> str:
-    return "; ".join(f"{esc(a)} {expr_html(v, signed=True)}" for a, v in payoffs.items())
+    return "; ".join(_payoff_parts(payoffs))
 
 
 def _effects_html(effects: Effects) -> str:
+    return "; ".join(_effect_parts(effects))
+
+
+def _effect_parts(effects: Effects) -> list[str]:
     parts = []
     for name, value in effects.add.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -221,7 +245,7 @@ def _effects_html(effects: Effects) -> str:
         else:
             parts.append(f"{esc(name)} += {expr_html(value)}")
     parts += [f"{esc(name)} = {expr_html(value)}" for name, value in effects.set.items()]
-    return "; ".join(parts)
+    return parts
 
 
 def _rung_html(scenario: Scenario, rung: Any) -> str:
@@ -353,13 +377,11 @@ def _parameters_section(model: Model) -> str:
         shown = fmt(value)
         if value != p.value:
             shown = f"<strong>{shown}</strong> (default {fmt(p.value)})"
-        lo = "" if p.min is None else fmt(p.min)
-        hi = "" if p.max is None else fmt(p.max)
         rows.append(
             [
                 f"<code>{esc(name)}</code>",
                 shown,
-                f"{lo} – {hi}" if lo or hi else "any",
+                _range(p.min, p.max),
                 esc(p.doc or p.label or ""),
             ]
         )
@@ -379,9 +401,7 @@ def _state_section(scenario: Scenario) -> str:
         return ""
     rows = []
     for name, v in scenario.state.items():
-        lo = "" if v.min is None else fmt(v.min)
-        hi = "" if v.max is None else fmt(v.max)
-        rng = f"{lo} – {hi}" if lo or hi else "any"
+        rng = _range(v.min, v.max)
         rows.append(
             [
                 f"<code>{esc(name)}</code>",
@@ -392,8 +412,8 @@ def _state_section(scenario: Scenario) -> str:
         )
     text = _table(["variable", "initial", "range", "meaning"], rows, num=(1,))
     step = scenario.every_step
-    after = [f"<li>{part}</li>" for part in _effects_html(step.effects).split("; ") if part]
-    after += [f"<li>payoff {part}</li>" for part in _payoffs_html(step.payoffs).split("; ") if part]
+    after = [f"<li>{part}</li>" for part in _effect_parts(step.effects)]
+    after += [f"<li>payoff {part}</li>" for part in _payoff_parts(step.payoffs)]
     if after:
         text += (
             f"<p>After every {esc(scenario.step_label)}, once all actors have moved (right-hand "

@@ -165,13 +165,18 @@ def make_design(varies: Sequence[Vary], method: str, samples: int | None, seed: 
             raise ValueError(f"the grid has {total:,} points, more than {MAX_POINTS:,}")
         levels = [_levels(v) for v in varies]
         return Design(method, varies, tuple(itertools.product(*levels)))
+    varies = tuple(Vary(v.name, v.lo, v.hi) for v in varies)  # N means nothing here
     samples = samples or DEFAULT_SAMPLES
     lo = np.array([v.lo for v in varies])
     hi = np.array([v.hi for v in varies])
     if method == "lhs":
         from scipy.stats import qmc
 
-        unit = qmc.LatinHypercube(len(varies), scramble=True, rng=seed).random(samples)
+        try:
+            sampler = qmc.LatinHypercube(len(varies), scramble=True, rng=seed)
+        except TypeError:  # scipy < 1.15 calls it `seed`
+            sampler = qmc.LatinHypercube(len(varies), scramble=True, seed=seed)
+        unit = sampler.random(samples)
         values = qmc.scale(unit, lo, hi)
     elif method == "sobol":
         if samples & (samples - 1):
@@ -329,6 +334,9 @@ def open_journal(path: Path, header: dict[str, str], resume: bool) -> tuple[Jour
         except sqlite3.DatabaseError as exc:
             raise SweepError(f"{path} is not a readable sweep journal ({exc})") from None
         total = int(old_header.get("points", 0))
+        if not old_header:  # died while being created: it holds nothing
+            _remove_journal(path)
+            return open_journal(path, header, resume)
         if resume:
             for key, what in _CHECKED.items():
                 if old_header.get(key) != header[key]:
@@ -361,8 +369,20 @@ def _short(value: str | None) -> str:
 # --- executors ----------------------------------------------------------------------------------
 
 
-def _ignore_sigint() -> None:
+def _init_worker() -> None:
+    """Pool workers leave Ctrl-C to the parent, and exit when the parent dies (even by kill -9)."""
+    import threading
+    from multiprocessing.connection import wait
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+
+        def watch() -> None:
+            wait([parent.sentinel])
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
 
 
 @contextmanager
@@ -404,7 +424,7 @@ def open_executor(
         yield None
     else:
         spawn = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_ignore_sigint)
+        pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker)
         try:
             yield pool
         finally:
@@ -540,15 +560,24 @@ def _remove_stale(out_dir: Path) -> None:
         chart.unlink()
 
 
+def _chunks(pending: list[int], workers: int) -> list[list[int]]:
+    """Guided chunks: big while much is left (little overhead), shrinking to single points at the
+    end (so no worker idles while another finishes a long chunk)."""
+    out, k = [], 0
+    while k < len(pending):
+        size = max(1, min(MAX_CHUNK, (len(pending) - k) // (4 * max(workers, 1))))
+        out.append(pending[k : k + size])
+        k += size
+    return out
+
+
 def _execute(
     spec: SweepSpec, pending: list[int], executor: Executor | None, workers: int
 ) -> Iterator[list[tuple[int, list[float]]]]:
     """Metrics of the pending points, chunk by chunk, in completion order."""
-    size = max(1, min(MAX_CHUNK, math.ceil(len(pending) / (max(workers, 1) * 8))))
-    names, points = spec.design.names, spec.design.points
-    chunks = [
-        tuple((i, points[i]) for i in pending[k : k + size]) for k in range(0, len(pending), size)
-    ]
+    points = spec.design.points
+    chunks = [tuple((i, points[i]) for i in part) for part in _chunks(pending, workers)]
+    names = spec.design.names
     args = (spec.text, spec.file, spec.fixed, names, spec.runs, spec.seed)
     if executor is None:
         for chunk in chunks:
@@ -597,8 +626,16 @@ def sobol_indices(result: SweepResult) -> list[dict[str, Any]]:
     return out
 
 
+def readable(tmp: str | Path) -> None:
+    """Give a temporary file (mkstemp makes them 0600) the permissions of a normal new file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+
+
 def _atomic_write(path: Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    readable(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

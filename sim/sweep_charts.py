@@ -15,7 +15,7 @@ import numpy as np
 
 from sim import __version__
 from sim.charts import OUTCOME_COLOURS, _pyplot
-from sim.sweep import SweepResult
+from sim.sweep import SweepResult, readable
 
 MARGINAL_BINS = 8
 
@@ -65,9 +65,15 @@ def _is_probability(column: str) -> bool:
 def _finish(fig, result: SweepResult, path: Path) -> Path:
     fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    """Write the figure to a temporary file, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     os.close(fd)
+    readable(tmp)
     try:
         fig.savefig(tmp, dpi=100)
         os.replace(tmp, path)
@@ -128,7 +134,7 @@ def heatmap_chart(result: SweepResult, column: str, path: Path) -> Path:
         if nx * ny <= 144:
             top = np.nanmax(grid) if grid.size else 0
             for (i, j), v in np.ndenumerate(grid):
-                text = f"{v:.0%}" if prob else f"{v:.3g}"
+                text = (f"{v:.1%}" if nx <= 8 else f"{v:.0%}") if prob else f"{v:.3g}"
                 colour = "white" if top and v > 0.6 * top else "black"
                 ax.text(xs[j], ys[i], text, ha="center", va="center", fontsize=7, color=colour)
     else:
@@ -139,7 +145,9 @@ def heatmap_chart(result: SweepResult, column: str, path: Path) -> Path:
         _percent_axis(plt, bar.ax.yaxis)
     ax.set_xlabel(_param_label(result, nx_name))
     ax.set_ylabel(_param_label(result, ny_name))
-    ax.set_title(f"{result.scenario.title}\n{metric_label(result, column)}")
+    ax.set_title(
+        f"{result.scenario.title}\n{metric_label(result, column)} by {ny_name} and {nx_name}"
+    )
     return _finish(fig, result, path)
 
 
@@ -210,20 +218,6 @@ def marginals_chart(result: SweepResult, path: Path) -> Path:
     fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 0.9))
     return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    """Like _finish, for figures that placed their own footer and layout."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        _pyplot().close(fig)
-    return path
 
 
 def sobol_chart(result: SweepResult, column: str, path: Path) -> Path:

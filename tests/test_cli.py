@@ -113,3 +113,29 @@ def test_schema_command_matches_committed_schema(capsys):
     printed = json.loads(capsys.readouterr().out)
     committed = json.loads((ROOT / "docs" / "scenario.schema.json").read_text())
     assert printed == committed, "run `escalation schema > docs/scenario.schema.json`"
+
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone away."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def test_closed_pipe_stops_quietly(tmp_path, monkeypatch, capsys):
+    """`escalation run ... --json | head -1`: exit 141 as Unix tools do, no internal error."""
+    with open(tmp_path / "sink", "w") as sink:
+        monkeypatch.setattr(sys, "stdout", _ClosedPipe(sink.fileno()))
+        status = main(["run", str(CAMP_TAJI), "--runs", "500", "--json", "--no-charts"])
+    assert status == 141
+    assert "internal error" not in capsys.readouterr().err

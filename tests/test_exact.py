@@ -13,7 +13,8 @@ import pytest
 
 from sim.cli import main
 from sim.errors import ScenarioError, SimulationError
-from sim.exact import binomial_pmf, exact_check, row_keys, solve
+from sim.exact import exact_check, solve
+from sim.exact_states import binomial_pmf, row_keys
 from sim.loader import load_scenario, load_text
 from sim.model import CompiledPolicy, Model, compile_model
 from sim.results import Results
@@ -101,7 +102,8 @@ def test_two_move_crisis_with_logit_and_table():
     moves = r.move_shares()
     assert moves["us"]["strike"] == pytest.approx(0.75, abs=TOL)
     assert moves["iran"] == pytest.approx(
-        {"talks": 0.125, "absorb": 0.38125, "retaliate": 0.49375}, abs=TOL)
+        {"talks": 0.125, "absorb": 0.38125, "retaliate": 0.49375}, abs=TOL
+    )
     assert r.payoff_sd[0] > 0
 
 
@@ -123,7 +125,8 @@ def test_missile_race_sequence_fallback_binomial_and_discount():
     assert r.steps_summary()["mean"] == pytest.approx(2.75, abs=TOL)
     assert r.payoff_mean[0] == pytest.approx(-3.328125, abs=TOL)
     assert r.state_summary()["missiles"] == pytest.approx(
-        {"mean": 132 / 64, "p05": 1, "p50": 2, "p95": 3}, abs=TOL)
+        {"mean": 132 / 64, "p05": 1, "p50": 2, "p95": 3}, abs=TOL
+    )
     assert r.move_shares()["us"]["strike"] == pytest.approx(0.25, abs=TOL)
     assert r.moves[0].sum() == pytest.approx(2.75, abs=TOL)
 
@@ -161,7 +164,11 @@ def test_table_output_names_states_and_solve_time(capsys, tmp_path):
     assert "exact solution" in text and "reachable states: 14 in all" in text
     assert "solve time" in text and "24.6875%" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "outcomes.png", "peak_rung.png", "rung_occupancy.png", "steps.png"]
+        "outcomes.png",
+        "peak_rung.png",
+        "rung_occupancy.png",
+        "steps.png",
+    ]
 
 
 def test_run_exact_check_reports_z_scores(capsys):
@@ -194,20 +201,25 @@ def test_camp_taji_is_refused_at_its_poisson_draw(capsys):
     assert "Traceback" not in err
     file, line, col, message = located(err)
     assert file == str(CAMP_TAJI)
-    assert CAMP_TAJI.read_text().splitlines()[line - 1][col - 1:].startswith("poisson(")
+    assert CAMP_TAJI.read_text().splitlines()[line - 1][col - 1 :].startswith("poisson(")
     assert "not exactly solvable: poisson() is an unbounded random draw" in message
 
 
 @pytest.mark.parametrize("draw", ["normal(0, 1)", "uniform(0, 2)", "poisson(1)"])
 def test_continuous_draws_are_refused_with_the_column_of_the_draw(tmp_path, capsys, draw):
-    text = (TINY / "gamblers_ruin.yaml").read_text().replace(
-        "payoffs: {crisis: -1}", f'payoffs: {{crisis: "-1 + 0 * bernoulli(0.5) + {draw}"}}')
+    text = (
+        (TINY / "gamblers_ruin.yaml")
+        .read_text()
+        .replace(
+            "payoffs: {crisis: -1}", f'payoffs: {{crisis: "-1 + 0 * bernoulli(0.5) + {draw}"}}'
+        )
+    )
     path = tmp_path / "walk.yaml"
     path.write_text(text)
     assert main(["exact", str(path)]) == 2
     file, line, col, message = located(capsys.readouterr().err)
     assert file == str(path)
-    assert text.splitlines()[line - 1][col - 1:].startswith(draw)
+    assert text.splitlines()[line - 1][col - 1 :].startswith(draw)
     kind = draw.split("(")[0]
     assert f"{kind}() is" in message and "step 1" in message
 
@@ -233,9 +245,36 @@ def test_too_many_states_are_refused_with_the_count_and_the_step(capsys):
     assert main(["exact", str(path), "--max-states", "1000"]) == 2
     file, line, col, message = located(capsys.readouterr().err)
     assert file == str(path) and path.read_text().splitlines()[line - 1].startswith("horizon:")
-    match = re.search(r"([\d,]+) distinct states after (\w+)'s move in step (\d+) exceed the "
-                      r"limit of 1,000", message)
+    match = re.search(
+        r"([\d,]+) distinct states after (\w+)'s move in step (\d+) exceed the "
+        r"limit of 1,000",
+        message,
+    )
     assert match and int(match[1].replace(",", "")) > 1000
+
+
+def test_a_draw_too_wide_to_enumerate_is_refused_at_the_draw(tmp_path, capsys):
+    text = (
+        (TINY / "missile_race.yaml").read_text().replace("binomial(2, 0.5)", "binomial(1000, 0.5)")
+    )
+    path = tmp_path / "race.yaml"
+    path.write_text(text)
+    assert main(["exact", str(path), "--max-states", "100"]) == 2
+    file, line, col, message = located(capsys.readouterr().err)
+    assert text.splitlines()[line - 1][col - 1 :].startswith("binomial(1000")
+    assert "enumerating this binomial() draw at step 1" in message and "1,001" in message
+
+
+def test_early_merging_of_wide_moves_changes_nothing(monkeypatch):
+    import sim.exact
+
+    model = model_of(TINY / "standoff.yaml")
+    normal = solve(model)
+    monkeypatch.setattr(sim.exact, "MERGE_ROWS", 1)
+    early = solve(model, max_states=3000)
+    assert early.probabilities == pytest.approx(normal.probabilities, abs=1e-14)
+    assert early.payoff_mean == pytest.approx(normal.payoff_mean, abs=1e-12)
+    assert early.extra["exact"]["reachable_states"] == normal.extra["exact"]["reachable_states"]
 
 
 def test_unsupported_policy_kind_is_refused_at_the_policy():
@@ -246,7 +285,7 @@ def test_unsupported_policy_kind_is_refused_at_the_policy():
     problem = err.value.problems[0]
     assert "does not support 'strategic' policies" in problem.message
     lines = (TINY / "two_move_crisis.yaml").read_text().splitlines()
-    assert lines[problem.line - 2:problem.line] == ["  us:", "    kind: logit"]
+    assert lines[problem.line - 2 : problem.line] == ["  us:", "    kind: logit"]
 
 
 def test_branch_probability_violations_are_reported_as_by_the_engine():
@@ -319,11 +358,14 @@ def test_tiny_scenarios_agree_with_monte_carlo(path):
     assert_monte_carlo_agrees(model, solve(model), seed=7)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"hawkishness": 1.5, "talk_chance": 0.8},
-    {"clash_risk": 0.05, "rationality": 0},
-    {"hawkishness": 0, "clash_risk": 0.3, "rationality": 4},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"hawkishness": 1.5, "talk_chance": 0.8},
+        {"clash_risk": 0.05, "rationality": 0},
+        {"hawkishness": 0, "clash_risk": 0.3, "rationality": 4},
+    ],
+)
 def test_exact_and_monte_carlo_agree_under_overrides(overrides):
     model = model_of(TINY / "standoff.yaml", overrides)
     exact = solve(model)
@@ -345,12 +387,14 @@ def test_forced_first_move_of_compare_is_honoured():
 def test_row_keys_group_equal_rows_whatever_the_columns():
     rng = np.random.default_rng(0)
     n = 5000
-    base = np.stack([
-        rng.integers(0, 3, n).astype(float),  # small integers: coded directly
-        rng.choice([0.1, 0.30000000000000004, 0.3, -0.0, 0.0], n),  # floats: sorted
-        rng.choice([0.0, 1e15], n),  # integral but a wide span: sorted
-        *[rng.integers(0, 40_000, n) * 1e9 for _ in range(6)],  # radix overflows 2**62
-    ])
+    base = np.stack(
+        [
+            rng.integers(0, 3, n).astype(float),  # small integers: coded directly
+            rng.choice([0.1, 0.30000000000000004, 0.3, -0.0, 0.0], n),  # floats: sorted
+            rng.choice([0.0, 1e15], n),  # integral but a wide span: sorted
+            *[rng.integers(0, 40_000, n) * 1e9 for _ in range(6)],  # radix overflows 2**62
+        ]
+    )
     rows = np.concatenate([base, base[:, : n // 2]], axis=1)
     first, inverse, count = row_keys(list(rows))
     expected = np.unique(rows.T + 0.0, axis=0)  # + 0.0 folds -0.0 into 0.0

@@ -1,0 +1,204 @@
+"""Engine speed and memory, measured against the targets of the project (one run, one table).
+
+(a) engine run-moves per second on scenarios/camp_taji_2020.yaml (200,000 runs, one core),
+    for several `batch_blocks` values; a run-move is one move (passes included) of one actor in
+    one run, counted from `Results.moves`;
+(b) the per-run reference loop (benchmarks/reference.py) on the same scenario, and the ratio;
+(c) peak memory of a 2,000,000-run engine simulation, in a fresh subprocess: its maximum resident
+    set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`, the whole Python process), with the
+    size after imports alone for comparison;
+(d) engine vs the hand-written numpy simulation (benchmarks/specialised.py) on
+    scenarios/tit_for_tat.yaml, runs per second, and the ratio.
+
+Usage: `python benchmarks/engine.py` (about two minutes) or `--quick` (a smoke run, seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CAMP_TAJI = ROOT / "scenarios" / "camp_taji_2020.yaml"
+TIT_FOR_TAT = ROOT / "scenarios" / "tit_for_tat.yaml"
+sys.path.insert(0, str(HERE))
+
+TARGET_RUN_MOVES = 3_000_000
+TARGET_REFERENCE_RATIO = 100
+TARGET_MEMORY_MIB = 1024
+TARGET_SPECIALISED_RATIO = 0.5
+
+FULL = {"runs": 200_000, "ref_runs": 2_000, "memory_runs": 2_000_000, "tft_runs": 200_000,
+        "batch_blocks": (1, 2, 4, 8, 16, 49), "repeats": 2}
+QUICK = {"runs": 20_000, "ref_runs": 100, "memory_runs": 50_000, "tft_runs": 20_000,
+         "batch_blocks": (4, 16), "repeats": 1}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}, "
+            f"numpy {np.__version__}")
+
+
+def pin_one_core() -> str:
+    """Pin this process to one CPU where the OS allows it."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity)"
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}"
+
+
+def load(path: Path):
+    from sim.loader import load_scenario
+    from sim.model import compile_model
+
+    return compile_model(load_scenario(path))
+
+
+def time_engine(model, runs: int, batch_blocks: int, repeats: int) -> tuple[float, int]:
+    """Best wall time of `repeats` runs of the engine and the run-moves made."""
+    from sim.runner import run_monte_carlo
+
+    best = float("inf")
+    moves = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results = run_monte_carlo(model, runs, 1, workers=1, batch_blocks=batch_blocks)
+        best = min(best, time.perf_counter() - start)
+        moves = int(results.moves.sum())
+    return best, moves
+
+
+def memory_child(runs: int, batch_blocks: int) -> None:
+    """Run in a fresh subprocess: print the max RSS after imports and after the simulation."""
+    import resource
+
+    from sim.runner import run_monte_carlo
+
+    model = load(CAMP_TAJI)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    results = run_monte_carlo(model, runs, 1, workers=1, batch_blocks=batch_blocks)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    print(json.dumps({"imports_mib": before * scale / 2**20, "peak_mib": after * scale / 2**20,
+                      "runs": results.runs, "seconds": elapsed}))
+
+
+def measure_memory(runs: int, batch_blocks: int) -> dict:
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import engine; "
+            f"engine.memory_child({runs}, {batch_blocks})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def row(label: str, value: str, target: str, ok: bool | None) -> str:
+    status = "" if ok is None else ("met" if ok else "MISSED")
+    return f"{label:<52} {value:>26} {target:>16} {status:>7}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+
+    from reference import reference_run
+    from specialised import scenario_parameters, simulate
+
+    pinned = pin_one_core()
+    print(f"escalation-sim engine benchmark ({'quick' if args.quick else 'full'} mode)")
+    print(f"machine: {machine()}; {pinned}")
+    camp = load(CAMP_TAJI)
+    time_engine(camp, 4096, 1, 1)  # warm-up: imports, caches
+
+    # (a) engine run-moves/s for several batch sizes.
+    print(f"\n(a) engine on camp_taji_2020, {cfg['runs']:,} runs, workers=1, "
+          f"best of {cfg['repeats']}")
+    print(f"{'batch_blocks':>12} {'seconds':>9} {'run-moves':>12} {'run-moves/s':>14}")
+    sweep = {}
+    for bb in cfg["batch_blocks"]:
+        seconds, moves = time_engine(camp, cfg["runs"], bb, cfg["repeats"])
+        sweep[bb] = (seconds, moves, moves / seconds)
+        print(f"{bb:>12} {seconds:>9.3f} {moves:>12,} {moves / seconds:>14,.0f}")
+    best_bb = max(sweep, key=lambda b: sweep[b][2])
+    engine_rate = sweep[best_bb][2]
+
+    # (b) the reference loop on the same scenario.
+    start = time.perf_counter()
+    ref = reference_run(camp, cfg["ref_runs"], 1)
+    ref_seconds = time.perf_counter() - start
+    ref_rate = ref["run_moves"] / ref_seconds
+    print(f"\n(b) reference loop on camp_taji_2020, {cfg['ref_runs']:,} runs: "
+          f"{ref['run_moves']:,} run-moves in {ref_seconds:.2f} s")
+
+    # (c) peak memory of a large simulation in a clean subprocess.
+    mem = measure_memory(cfg["memory_runs"], best_bb)
+    print(f"\n(c) {mem['runs']:,}-run engine simulation of camp_taji_2020 in a subprocess "
+          f"(batch_blocks={best_bb}): {mem['seconds']:.1f} s; max RSS {mem['peak_mib']:.0f} MiB "
+          f"(after imports alone: {mem['imports_mib']:.0f} MiB)")
+
+    # (d) engine vs the specialised numpy simulation of tit_for_tat.
+    tft = load(TIT_FOR_TAT)
+    params = scenario_parameters()
+    runs = cfg["tft_runs"]
+    simulate(4096, 0, params)  # warm-up
+    spec_seconds = float("inf")
+    for _ in range(max(cfg["repeats"], 3)):
+        start = time.perf_counter()
+        simulate(runs, 1, params)
+        spec_seconds = min(spec_seconds, time.perf_counter() - start)
+    tft_sweep = {bb: time_engine(tft, runs, bb, max(cfg["repeats"], 3))[0]
+                 for bb in cfg["batch_blocks"]}
+    tft_bb = min(tft_sweep, key=tft_sweep.get)
+    tft_engine_rate = runs / tft_sweep[tft_bb]
+    spec_rate = runs / spec_seconds
+    print(f"\n(d) tit_for_tat, {runs:,} runs: specialised {spec_seconds:.3f} s; engine "
+          + ", ".join(f"{s:.3f} s (batch_blocks={b})" for b, s in tft_sweep.items()))
+
+    print("\nSummary")
+    print(row("measure", "value", "target", "status"))
+    print("-" * 104)
+    print(row(f"(a) engine run-moves/s, camp_taji, {cfg['runs']:,} runs",
+              f"{engine_rate:,.0f} (bb={best_bb})", f">= {TARGET_RUN_MOVES:,}",
+              engine_rate >= TARGET_RUN_MOVES))
+    print(row("(b) reference loop run-moves/s, camp_taji", f"{ref_rate:,.0f}", "", None))
+    print(row("(b) engine / reference", f"{engine_rate / ref_rate:,.0f}x",
+              f">= {TARGET_REFERENCE_RATIO}x", engine_rate / ref_rate >= TARGET_REFERENCE_RATIO))
+    print(row(f"(c) max RSS, {cfg['memory_runs']:,} runs (MiB)", f"{mem['peak_mib']:,.0f}",
+              f"< {TARGET_MEMORY_MIB:,}", mem["peak_mib"] < TARGET_MEMORY_MIB))
+    print(row("(d) specialised runs/s, tit_for_tat", f"{spec_rate:,.0f}", "", None))
+    print(row("(d) engine runs/s, tit_for_tat", f"{tft_engine_rate:,.0f} (bb={tft_bb})", "",
+              None))
+    ratio = tft_engine_rate / spec_rate
+    print(row("(d) engine / specialised", f"{ratio:.2f}x", f">= {TARGET_SPECIALISED_RATIO}x",
+              ratio >= TARGET_SPECIALISED_RATIO))
+    if args.quick:
+        print("\n(quick mode: sizes too small for the figures to mean anything)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The step semantics shared by every solver: effect updates, branch probabilities, terminals.
+
+The Monte Carlo engine and the game-graph enumeration of strategic actors both call these, so a
+state reached by either is the same to the last bit (strategic choice is looked up by state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sim.errors import SimulationError
+from sim.model import CompiledEffects, CompiledOption, Located, Model
+
+PROBABILITY_TOLERANCE = 1e-9
+
+
+def vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
+    """An expression's value as one entry per run (scalars broadcast)."""
+    return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
+
+
+def payoff_values(expr: Located, view: Any) -> Any:
+    """A payoff expression's value, refusing NaN and infinity with its source position."""
+    value = expr(view)
+    if np.isscalar(value) and np.isfinite(value):
+        return value
+    value = np.asarray(value, dtype=float)
+    if not np.isfinite(value).all():
+        raise SimulationError(f"{expr.where}: payoff evaluated to "
+                              f"{value[~np.isfinite(value)].ravel()[0]}")
+    return value
+
+
+def effect_updates(model: Model, effects: CompiledEffects, view: Any,
+                   step: int) -> list[tuple[int, np.ndarray]]:
+    """New values of the affected state variables: every right-hand side reads the state before
+    the change; then values are rounded (integer variables) and clipped to [min, max]."""
+    new = []
+    for var, expr in effects.set:
+        new.append((var, np.array(vector(expr(view), view.size), dtype=float), expr))
+    for var, expr in effects.add:
+        new.append((var, view.value(model.state_names[var]) + expr(view), expr))
+    out = []
+    for var, value, expr in new:
+        value = np.asarray(value, dtype=float)
+        if not np.isfinite(value).all():
+            raise SimulationError(
+                f"{expr.where}: effect on '{model.state_names[var]}' evaluated to "
+                f"{value[~np.isfinite(value)].ravel()[0]} at step {step}")
+        if model.state_integer[var]:
+            value = np.rint(value)
+        out.append((var, np.clip(value, model.state_min[var], model.state_max[var])))
+    return out
+
+
+def branch_probabilities(model: Model, actor: int, option: CompiledOption, view: Any,
+                         step: int) -> np.ndarray:
+    """(branches, runs) probabilities, checked at run time and never renormalised."""
+    n = view.size
+    probs = np.zeros((len(option.branches), n))
+    remainder = None
+    where = f"option '{option.id}' of {model.actors[actor]}"
+    for j, b in enumerate(option.branches):
+        if b.p is None:
+            remainder = j
+            continue
+        p = vector(b.p(view), n)
+        bad = ~((p >= 0) & (p <= 1))
+        if bad.any():
+            raise SimulationError(
+                f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
+                f"[0, 1] at step {step}")
+        probs[j] = p
+    total = probs.sum(axis=0)
+    if remainder is None:
+        off = np.abs(total - 1) > PROBABILITY_TOLERANCE
+        if off.any():
+            raise SimulationError(
+                f"{option.branches[0].p.where}: {where}: branch probabilities sum to "
+                f"{total[off][0]:.12g}, not 1, at step {step} (never renormalised)")
+    else:
+        rest = 1 - total
+        if (rest < -PROBABILITY_TOLERANCE).any():
+            raise SimulationError(
+                f"{where}: branch probabilities sum to "
+                f"{total[rest < -PROBABILITY_TOLERANCE][0]:.12g} > 1, leaving a negative "
+                f"remainder for branch '{option.branches[remainder].id}' at step {step}")
+        probs[remainder] = np.maximum(rest, 0)
+    return probs
+
+
+def terminal_outcomes(model: Model, view: Any) -> np.ndarray:
+    """The first matching terminal outcome of each run, -1 where none matches."""
+    n = view.size
+    outcome = np.full(n, -1, dtype=np.int64)
+    for terminal in model.terminals:
+        hit = vector(terminal.when(view), n, bool)
+        outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
+    return outcome
