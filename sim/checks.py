@@ -59,6 +59,7 @@ class _Checker:
         self.effects(self.s.every_step.effects, ("every_step", "effects"))
         for oid, terminal in self.s.outcomes.items():
             self.payoffs(terminal.payoffs, ("outcomes", oid, "payoffs"))
+        self.payoffs(self.s.terminal_value, ("terminal_value",))
         return self.problems
 
     def names(self) -> None:

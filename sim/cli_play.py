@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import secrets
 import sys
 
@@ -106,8 +105,4 @@ def run(args: argparse.Namespace) -> int:
     game = Game(
         model, actor, seed, reader, sys.stdout, compare_runs=args.compare_runs, file=args.file
     )
-    try:
-        return game.play()
-    except BrokenPipeError:  # output piped into `head` and closed: stop quietly, as rich does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    return game.play()  # a closed output pipe (`| head`) is handled by sim.cli.main

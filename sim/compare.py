@@ -141,7 +141,9 @@ def first_move_options(model: Model, actor: int, seed: int) -> list[int]:
         if step_of_first[0] is None:
             step_of_first[0] = step
             seen[:] = True if available is None else available.any(axis=1)
-        return np.full(view.size, PASS)
+        if available is None:
+            return np.zeros(view.size, dtype=np.int64)
+        return np.where(available.any(axis=0), available.argmax(axis=0), PASS)
 
     step_of_first: list[int | None] = [None]
     simulate_batch(model, seed, 0, 1, PILOT_RUNS, choosers={actor: record})

@@ -33,6 +33,8 @@ from sim.semantics import (
 from sim.streams import BLOCK_SIZE, RandomField, block_runs
 
 ALL = slice(None)
+_SAMPLED = CompiledPolicy("sampled")
+"""Marks choice probabilities computed elsewhere (strategic actors), sampled as given."""
 UNNAMED_SITE = 2**31 - 1
 """Site of a draw from an expression compiled without site numbers (not by compile_model)."""
 
@@ -258,6 +260,11 @@ class _Batch:
             if actor in m.forced_first and move_number == 0:
                 policy = CompiledPolicy("fixed", option=m.forced_first[actor])
             utilities = None
+            if policy.kind == "strategic":
+                probs = m.strategic.probabilities(self.step, self.turn, self.state, self.rung,
+                                                  self.peak, self.last)
+                policy = _SAMPLED
+                utilities = lambda: probs  # noqa: E731
             if policy.kind == "logit":
                 utilities = lambda: np.stack(  # noqa: E731
                     [vector(u(view), n) for u in policy.utilities])

@@ -44,7 +44,7 @@ ROW_FACTOR = 8
 """Enumerating a draw may create at most this many times the state limit in rows."""
 MERGE_ROWS = 100_000
 """A move merges its pieces early once they hold 2 x max(state limit, this) rows."""
-SUPPORTED_POLICIES = ("fixed", "sequence", "table", "logit")
+SUPPORTED_POLICIES = ("fixed", "sequence", "table", "logit", "strategic")
 ENUMERABLE_DRAWS = ("bernoulli", "binomial")
 
 
@@ -162,7 +162,8 @@ class _Solver:
         for step in range(1, m.horizon + 1):
             self.step = step
             weight = m.discount ** (step - 1)
-            for actor in m.turn_order:
+            for turn, actor in enumerate(m.turn_order):
+                self.turn = turn
                 d = self._move(d, actor, moves_made[actor], weight)
                 moves_made[actor] += 1
                 self._count(d, f"{m.actors[actor]}'s move in step {step}")
@@ -221,6 +222,9 @@ class _Solver:
         """Probability of each move per state: row 0 is `pass`, row 1 + k option k."""
         n, n_opt = d.n, len(self.m.options[actor])
         probs = np.zeros((n_opt + 1, n))
+        if policy.kind == "strategic":
+            return self.m.strategic.probabilities(self.step, self.turn, d.x, d.rung, d.peak,
+                                                  d.last)
         if policy.kind in ("fixed", "sequence"):
             option = policy.option
             if policy.kind == "sequence":

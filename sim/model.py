@@ -24,6 +24,7 @@ from sim.scenario import (
     LogitPolicy,
     Scenario,
     SequencePolicy,
+    StrategicPolicy,
     TablePolicy,
 )
 from sim.source import Path, SourceMap
@@ -94,6 +95,8 @@ class CompiledPolicy:
     rows: np.ndarray | None = None
     rationality: float = 1.0
     utilities: tuple[Located, ...] = ()
+    lookahead: int | None = None
+    """Strategic policies: steps looked ahead (None: to the horizon)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,10 @@ class Model:
     initial_rung: int
     horizon: int
     discount: float
+    terminal_value: tuple[tuple[int, Located], ...] = ()
     forced_first: dict[int, int] = field(default_factory=dict)
+    strategic: Any = None
+    """The solved strategic choices (sim.strategic.StrategicSolution) when any policy is strategic."""
 
     @property
     def max_options(self) -> int:
@@ -255,11 +261,16 @@ class _Compiler:
             return CompiledPolicy("fixed", option=menu.index(policy.option))
         if isinstance(policy, SequencePolicy):
             return CompiledPolicy("sequence", sequence=tuple(menu.index(o) for o in policy.options))
-        if isinstance(policy, LogitPolicy):
+        if isinstance(policy, (LogitPolicy, StrategicPolicy)):
             rationality = self.number(policy.rationality, path + ("rationality",))
             if rationality is not None and not (math.isfinite(rationality) and rationality >= 0):
                 self.problems.append(self.src.problem(
                     path + ("rationality",), f"rationality must be >= 0, got {rationality:g}"))
+            if isinstance(policy, StrategicPolicy):
+                if rationality is None:
+                    return None
+                return CompiledPolicy("strategic", rationality=rationality,
+                                      lookahead=policy.lookahead)
             utilities = tuple(
                 self.expr(policy.utilities[o], path + ("utilities", o), "utility") for o in menu
             )
@@ -375,10 +386,11 @@ def compile_model(
     step_effects = c.effects(scenario.every_step.effects, ("every_step", "effects"))
     step_payoffs = c.payoffs(scenario.every_step.payoffs, ("every_step", "payoffs"))
     terminals = c.terminals()
+    terminal_value = c.payoffs(scenario.terminal_value, ("terminal_value",))
     if c.problems:
         raise ScenarioError(c.problems)
     state = scenario.state.values()
-    return Model(
+    model = Model(
         scenario=scenario,
         parameters=parameters,
         sha256=scenario_sha256(scenario),
@@ -400,4 +412,8 @@ def compile_model(
         initial_rung=scenario.rung_index(scenario.initial_rung),
         horizon=scenario.horizon,
         discount=scenario.discount,
+        terminal_value=terminal_value,
     )
+    from sim.strategic import attach
+
+    return attach(model)

@@ -24,6 +24,7 @@ def choose(
     """Option index chosen in each run (PASS where nothing is available).
 
     `available` is a boolean (options, runs) matrix, or None when every option is available.
+    Kind "sampled": `utilities()` returns given probabilities (1 + options, runs), row 0 PASS.
     """
     if policy.kind == "fixed":
         return _preferred(policy.option, available, n)
@@ -35,6 +36,8 @@ def choose(
         if available is not None:
             weights = weights * available
         return _sample(weights, uniforms())
+    if policy.kind == "sampled":
+        return _sample(utilities(), uniforms()) - 1
     weights = _logit_weights(policy.rationality, utilities(), available)
     return _sample(weights, uniforms())
 
@@ -80,3 +83,33 @@ def logit_probabilities(
     w = _logit_weights(rationality, np.asarray(utilities, dtype=float), available)
     total = w.sum(axis=0)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def probabilities(
+    policy: CompiledPolicy,
+    available: np.ndarray | None,
+    n_options: int,
+    n: int,
+    move_number: int,
+    latest: np.ndarray | None,
+    utilities: Callable[[], np.ndarray] | None,
+) -> np.ndarray:
+    """Choice probabilities (1 + options, states) of a non-strategic policy; row 0 is PASS."""
+    if policy.kind in ("fixed", "sequence"):
+        option = policy.option
+        if policy.kind == "sequence":
+            option = policy.sequence[min(move_number, len(policy.sequence) - 1)]
+        out = np.zeros((n_options + 1, n))
+        out[_preferred(option, available, n) + 1, np.arange(n)] = 1.0
+        return out
+    if policy.kind == "table":
+        weights = policy.rows[policy.row_of_code[latest + 2]].T
+        if available is not None:
+            weights = weights * available
+    else:
+        weights = _logit_weights(policy.rationality, utilities(), available)
+    total = weights.sum(axis=0)
+    out = np.zeros((n_options + 1, n))
+    np.divide(weights, total, out=out[1:], where=total > 0)
+    out[0] = total <= 0
+    return out

@@ -129,14 +129,23 @@ def describe_policy(
     if policy.kind == "table":
         other = scenario.actors[policy.respond_to].label
         return f"a table of responses to {other}'s latest move"
-    rationality = policy.rationality
+    rationality = getattr(policy, "rationality", None)
     if isinstance(rationality, (int, float)):
         shown = fmt(rationality)
     elif parameters and rationality in parameters:
         shown = f"{rationality} = {fmt(parameters[rationality])}"
     else:
-        shown = rationality
-    return f"a quantal-response (logit) choice over its utilities, rationality {shown}"
+        shown = str(rationality)
+    if policy.kind == "logit":
+        return f"a quantal-response (logit) choice over its utilities, rationality {shown}"
+    if policy.kind == "strategic":
+        lookahead = getattr(policy, "lookahead", None)
+        horizon = "to the horizon" if lookahead is None else f"{lookahead} steps ahead"
+        return (
+            f"a quantal-response choice over expected payoffs, looking {horizon}, "
+            f"rationality {shown}"
+        )
+    return f"a '{policy.kind}' policy"
 
 
 # --- HTML pieces -------------------------------------------------------------------------------

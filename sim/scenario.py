@@ -16,10 +16,10 @@ from pydantic_core import PydanticCustomError
 
 from sim.errors import did_you_mean
 
-POLICY_KINDS = ("fixed", "sequence", "table", "logit")
+POLICY_KINDS = ("fixed", "sequence", "table", "logit", "strategic")
 LATER_POLICY_KINDS = {
-    "strategic": "the strategic (look-ahead) policy is not available in this version yet",
-    "human": "the human policy (for `escalation play`) is not available in this version yet",
+    "human": "the human policy is not a scenario policy: `escalation play --as ACTOR` asks the "
+    "player at the keyboard",
 }
 RESERVED_OPTION_IDS = ("pass", "none")
 
@@ -171,6 +171,14 @@ class LogitPolicy(Strict):
     utilities: dict[str, Expr]
 
 
+class StrategicPolicy(Strict):
+    """Quantal response over expected discounted payoffs, solved by backward induction."""
+
+    kind: Literal["strategic"]
+    rationality: ParamNumber = 1.0
+    lookahead: int | None = Field(default=None, ge=1)
+
+
 def _policy_kind(value: Any) -> Any:
     if isinstance(value, dict):
         kind = value.get("kind")
@@ -199,7 +207,7 @@ def _policy_kind(value: Any) -> Any:
 
 
 Policy = Annotated[
-    Union[FixedPolicy, SequencePolicy, TablePolicy, LogitPolicy],
+    Union[FixedPolicy, SequencePolicy, TablePolicy, LogitPolicy, StrategicPolicy],
     Field(discriminator="kind"),
     BeforeValidator(_policy_kind),
 ]
@@ -245,6 +253,8 @@ class Scenario(Strict):
     every_step: EveryStep = Field(default_factory=EveryStep)
     outcomes: dict[str, Terminal] = Field(default_factory=dict)
     end: Slug = "ongoing"
+    terminal_value: dict[str, Expr] = Field(default_factory=dict)
+    """Value to each actor of the state where a strategic actor's lookahead stops (default 0)."""
 
     _source: Any = PrivateAttr(default=None)
 

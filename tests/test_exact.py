@@ -277,17 +277,6 @@ def test_early_merging_of_wide_moves_changes_nothing(monkeypatch):
     assert early.extra["exact"]["reachable_states"] == normal.extra["exact"]["reachable_states"]
 
 
-def test_unsupported_policy_kind_is_refused_at_the_policy():
-    model = model_of(TINY / "two_move_crisis.yaml")
-    policies = (CompiledPolicy("strategic"), model.policies[1])
-    with pytest.raises(ScenarioError) as err:
-        solve(dataclasses.replace(model, policies=policies))
-    problem = err.value.problems[0]
-    assert "does not support 'strategic' policies" in problem.message
-    lines = (TINY / "two_move_crisis.yaml").read_text().splitlines()
-    assert lines[problem.line - 2 : problem.line] == ["  us:", "    kind: logit"]
-
-
 def test_branch_probability_violations_are_reported_as_by_the_engine():
     model = build("""
 horizon: 5

@@ -55,7 +55,7 @@ REQUIRED_CASES = [
     "initial_rung_out_of_range",
     "logit_missing_utility",
     "policy_kind_unknown",
-    "policy_kind_strategic_not_yet",
+    "policy_kind_human",
     "unknown_state_in_effect",
     "unknown_actor_in_payoffs",
     "parameter_out_of_range",

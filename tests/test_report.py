@@ -487,3 +487,21 @@ def test_the_page_renders_in_headless_chromium_without_console_errors(camp_repor
     assert toc == "none"  # the contents box is left out of print
     assert pdf.startswith(b"%PDF") and len(pdf) > 50_000
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+def test_policies_are_described_in_words():
+    from types import SimpleNamespace
+
+    from sim.report import describe_policy
+
+    scenario = load_scenario(CAMP_TAJI)
+    assert "rationality us_rationality = 1.5" in describe_policy(
+        scenario, "us", parameters={"us_rationality": 1.5}
+    )
+    assert describe_policy(scenario, "iran").startswith("a table of responses to United States")
+    fixed = SimpleNamespace(kind="fixed", option="sanctions")
+    assert describe_policy(scenario, "us", fixed).startswith("always 'sanctions'")
+    plan = SimpleNamespace(kind="sequence", options=["a", "b"])
+    assert describe_policy(scenario, "us", plan) == "the plan a → b, the last move repeating"
+    ahead = SimpleNamespace(kind="strategic", rationality=2, lookahead=3)
+    assert "looking 3 steps ahead, rationality 2" in describe_policy(scenario, "us", ahead)
