@@ -81,22 +81,31 @@ def occupancy_chart(results: Results, path: Path) -> Path:
     cmap = plt.get_cmap("YlOrRd")
     rung_colours = [cmap(0.15 + 0.8 * r / max(m.n_rungs - 1, 1)) for r in range(m.n_rungs)]
     fig, ax = plt.subplots(figsize=(9, 5))
-    layers = [ended[:, o] for o in range(len(m.outcome_ids))] + [active[:, r] for r in
-                                                                 range(m.n_rungs)]
+    layers = [ended[:, o] for o in range(len(m.outcome_ids))] + [
+        active[:, r] for r in range(m.n_rungs)
+    ]
     labels = [f"ended: {m.scenario.outcome_label(o)}" for o in m.outcome_ids]
     labels += [f"rung {r}: {name}" for r, name in enumerate(m.scenario.ladder)]
     colours = [OUTCOME_COLOURS[i % len(OUTCOME_COLOURS)] for i in range(len(m.outcome_ids))]
     colours += rung_colours
     keep = [i for i, layer in enumerate(layers) if layer.any()]
-    ax.stackplot(steps, *[layers[i] for i in keep], labels=[labels[i] for i in keep],
-                 colors=[colours[i] for i in keep], step="post", alpha=0.9)
+    ax.stackplot(
+        steps,
+        *[layers[i] for i in keep],
+        labels=[labels[i] for i in keep],
+        colors=[colours[i] for i in keep],
+        step="post",
+        alpha=0.9,
+    )
     ax.set_xlim(0, m.horizon)
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.set_xlabel(f"{m.scenario.step_label.capitalize()} (0 = start)")
     ax.set_ylabel("Share of runs")
-    ax.set_title(f"{m.scenario.title}\nWhere the runs are, {m.scenario.step_label} by "
-                 f"{m.scenario.step_label}")
+    ax.set_title(
+        f"{m.scenario.title}\nWhere the runs are, {m.scenario.step_label} by "
+        f"{m.scenario.step_label}"
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return _finish(fig, results, path)
 
@@ -111,16 +120,24 @@ def steps_chart(results: Results, path: Path) -> Path:
     for o, oid in enumerate(m.outcome_ids):
         share = results.ended[:, o] / total
         if share.any():
-            ax.bar(steps, share, bottom=bottom, width=0.85, label=m.scenario.outcome_label(oid),
-                   color=OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)])
+            ax.bar(
+                steps,
+                share,
+                bottom=bottom,
+                width=0.85,
+                label=m.scenario.outcome_label(oid),
+                color=OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)],
+            )
             bottom += share
     ax.set_xlim(0.3, m.horizon + 0.7)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.set_xlabel(f"{m.scenario.step_label.capitalize()} in which the run ended")
     ax.set_ylabel("Share of runs")
     summary = results.steps_summary()
-    ax.set_title(f"{m.scenario.title}\nTime to the end (median {summary['p50']}, "
-                 f"mean {summary['mean']:.1f} {m.scenario.step_label}s)")
+    ax.set_title(
+        f"{m.scenario.title}\nTime to the end (median {summary['p50']}, "
+        f"mean {summary['mean']:.1f} {m.scenario.step_label}s)"
+    )
     ax.legend(fontsize=8, frameon=False)
     return _finish(fig, results, path)
 
@@ -141,8 +158,9 @@ def peak_chart(results: Results, path: Path) -> Path:
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.set_xlabel("Highest rung reached")
     ax.set_ylabel("Share of runs")
-    ax.set_title(f"{m.scenario.title}\nHow high the crisis climbs (mean peak rung "
-                 f"{results.peak_mean():.2f})")
+    ax.set_title(
+        f"{m.scenario.title}\nHow high the crisis climbs (mean peak rung {results.peak_mean():.2f})"
+    )
     return _finish(fig, results, path)
 
 

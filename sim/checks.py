@@ -149,18 +149,26 @@ class _Checker:
             else:
                 p = float(branch.p)
                 if not 0 <= p <= 1:
-                    self.error(bpath + ("p",), f"probability {p:g} of branch '{branch.id}' "
-                               "is outside [0, 1]")
+                    self.error(
+                        bpath + ("p",),
+                        f"probability {p:g} of branch '{branch.id}' is outside [0, 1]",
+                    )
                 total += p
         if not option.outcomes or not all_constant:
             return
         where = path + ("outcomes",)
         if remainder is None and abs(total - 1) > PROBABILITY_TOLERANCE:
-            self.error(where, f"branch probabilities of option '{option.id}' sum to {total:g}, "
-                       "not 1 (or leave one branch without p to take the remainder)")
+            self.error(
+                where,
+                f"branch probabilities of option '{option.id}' sum to {total:g}, "
+                "not 1 (or leave one branch without p to take the remainder)",
+            )
         elif remainder is not None and total > 1 + PROBABILITY_TOLERANCE:
-            self.error(where, f"branch probabilities of option '{option.id}' sum to {total:g} > 1,"
-                       f" leaving nothing for '{remainder}'")
+            self.error(
+                where,
+                f"branch probabilities of option '{option.id}' sum to {total:g} > 1,"
+                f" leaving nothing for '{remainder}'",
+            )
 
     def payoffs(self, payoffs: Mapping[str, object], path: Path) -> None:
         for actor in payoffs:
@@ -185,8 +193,11 @@ class _Checker:
                 self.known(upath, option, menu, "option", True, f" of {actor}")
             missing = [o for o in menu if o not in policy.utilities]
             if missing:
-                self.error(path + ("utilities",), f"logit policy of {actor} needs a utility for "
-                           f"every option; missing: {', '.join(missing)}")
+                self.error(
+                    path + ("utilities",),
+                    f"logit policy of {actor} needs a utility for "
+                    f"every option; missing: {', '.join(missing)}",
+                )
         elif isinstance(policy, TablePolicy):
             self.table(actor, policy, menu, path)
 

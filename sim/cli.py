@@ -66,21 +66,40 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
     p.add_argument("--runs", type=_positive_int, default=10_000, help="runs (default 10000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides",
-                   help="override a parameter (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        dest="overrides",
+        help="override a parameter (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     p.add_argument("--out", type=Path, help="chart folder (default reports/<id>/)")
     p.add_argument("--no-charts", action="store_true", help="do not write charts")
-    p.add_argument("--precision", type=_half_width, metavar="H",
-                   help="add runs until every outcome's 95%% half-width is at most H "
-                   "(stops at --max-runs)")
-    p.add_argument("--max-runs", type=_positive_int, default=None,
-                   help="cap for --precision (default 4,000,000)")
-    p.add_argument("--workers", type=_positive_int, default=1,
-                   help="worker processes (results are identical for any number)")
+    p.add_argument(
+        "--precision",
+        type=_half_width,
+        metavar="H",
+        help="add runs until every outcome's 95%% half-width is at most H (stops at --max-runs)",
+    )
+    p.add_argument(
+        "--max-runs",
+        type=_positive_int,
+        default=None,
+        help="cap for --precision (default 4,000,000)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes (results are identical for any number)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--exact-check", action="store_true",
-                   help="also solve exactly and report each outcome's z-score against it")
+    p.add_argument(
+        "--exact-check",
+        action="store_true",
+        help="also solve exactly and report each outcome's z-score against it",
+    )
 
     sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
     for module in _command_modules():
@@ -153,8 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an internal failure: one line, and the details on request
         if os.environ.get("ESCALATION_DEBUG"):
             raise
-        print(f"escalation {args.command}: internal error: {type(exc).__name__}: {exc} "
-              "(set ESCALATION_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"escalation {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(set ESCALATION_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 
@@ -226,11 +248,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     total = cap if args.precision else args.runs
     with _progress(args.quiet, total, scenario.id) as advance:
         if args.precision:
-            results = run_to_precision(model, args.precision, args.seed, args.runs, cap,
-                                       args.workers, progress=advance)
+            results = run_to_precision(
+                model, args.precision, args.seed, args.runs, cap, args.workers, progress=advance
+            )
         else:
-            results = run_monte_carlo(model, args.runs, args.seed, args.workers,
-                                      progress=advance)
+            results = run_monte_carlo(model, args.runs, args.seed, args.workers, progress=advance)
     if exact is not None:
         from sim.exact import exact_check
 
@@ -265,9 +287,14 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                            TextColumn("{task.completed:,}/{task.total:,} runs"),
-                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,} runs"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self.bar.start()
         task = self.bar.add_task(self.label, total=self.total)
         return lambda n: self.bar.advance(task, n)

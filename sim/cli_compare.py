@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sim.compare import possessive
 from sim.errors import did_you_mean
 
 COMMAND = "compare"
@@ -21,15 +22,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
     p.add_argument("--actor", required=True, help="the actor whose choice is compared")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--first-move", action="store_true",
-                      help="one column per option available at the actor's first move (default)")
-    mode.add_argument("--policies", action="store_true",
-                      help="one column per named alternative policy, plus 'current'")
+    mode.add_argument(
+        "--first-move",
+        action="store_true",
+        help="one column per option available at the actor's first move (default)",
+    )
+    mode.add_argument(
+        "--policies",
+        action="store_true",
+        help="one column per named alternative policy, plus 'current'",
+    )
     p.add_argument("--runs", type=_positive_int, default=20_000, help="runs per column")
     p.add_argument("--seed", type=_seed, default=1)
     p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides")
-    p.add_argument("--max-risk", metavar="OUTCOME=P",
-                   help="recommend the best column whose probability of OUTCOME is at most P")
+    p.add_argument(
+        "--max-risk",
+        metavar="OUTCOME=P",
+        help="recommend the best column whose probability of OUTCOME is at most P",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON comparison on stdout")
     p.add_argument("--out", type=Path, help="chart folder (default reports/<id>/)")
     p.add_argument("--no-charts", action="store_true")
@@ -44,8 +54,10 @@ def _max_risk(text: str | None, outcomes: tuple[str, ...]) -> tuple[str, float] 
     if not sep:
         raise UsageError(f"--max-risk expects OUTCOME=P, got '{text}'")
     if name not in outcomes:
-        raise UsageError(f"--max-risk: unknown outcome '{name}'{did_you_mean(name, outcomes)}; "
-                         f"outcomes: {', '.join(outcomes)}")
+        raise UsageError(
+            f"--max-risk: unknown outcome '{name}'{did_you_mean(name, outcomes)}; "
+            f"outcomes: {', '.join(outcomes)}"
+        )
     try:
         limit = float(value)
     except ValueError:
@@ -69,20 +81,26 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.actor not in scenario.actors:
-        raise UsageError(f"unknown actor '{args.actor}'{did_you_mean(args.actor, scenario.actors)}"
-                         f"; actors: {', '.join(scenario.actors)}")
+        raise UsageError(
+            f"unknown actor '{args.actor}'{did_you_mean(args.actor, scenario.actors)}"
+            f"; actors: {', '.join(scenario.actors)}"
+        )
     if args.actor not in scenario.turn_order:
         raise UsageError(f"actor '{args.actor}' never moves (not in turn_order)")
     max_risk = _max_risk(args.max_risk, tuple(scenario.outcome_ids))
     if args.policies:
         if not scenario.alternatives.get(args.actor):
-            raise UsageError(f"the scenario has no alternatives for '{args.actor}'; "
-                             "add them under `alternatives:` or use --first-move")
-        comparison = compare_policies(scenario, args.actor, args.runs, args.seed, overrides,
-                                      max_risk)
+            raise UsageError(
+                f"the scenario has no alternatives for '{args.actor}'; "
+                "add them under `alternatives:` or use --first-move"
+            )
+        comparison = compare_policies(
+            scenario, args.actor, args.runs, args.seed, overrides, max_risk
+        )
     else:
-        comparison = compare_first_moves(scenario, args.actor, args.runs, args.seed, overrides,
-                                         max_risk)
+        comparison = compare_first_moves(
+            scenario, args.actor, args.runs, args.seed, overrides, max_risk
+        )
     charts = []
     if not args.no_charts:
         from sim.compare_charts import write_compare_charts
@@ -106,10 +124,12 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
     s = m.scenario
     first = comparison.columns[0].results
     console.print(f"[bold]{s.title}[/bold]  ({s.id})")
-    console.print(f"{s.actors[comparison.actor].label}: "
-                  f"{'first move' if comparison.mode == 'first-move' else 'doctrines'} compared; "
-                  f"{first.runs:,} runs per column, seed {first.seed}, common random numbers; "
-                  f"sha256 {m.sha256[:12]}")
+    console.print(
+        f"{s.actors[comparison.actor].label}: "
+        f"{'first move' if comparison.mode == 'first-move' else 'doctrines'} compared; "
+        f"{first.runs:,} runs per column, seed {first.seed}, common random numbers; "
+        f"sha256 {m.sha256[:12]}"
+    )
     table = Table(title="Outcomes (95% interval)", title_justify="left")
     table.add_column("")
     for col in comparison.columns:
@@ -118,8 +138,9 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
         cells = []
         for col in comparison.columns:
             lo, hi = col.results.intervals()
-            cells.append(f"{_pct(col.results.probabilities[o])}\n"
-                         f"[dim]{_pct(lo[o])}-{_pct(hi[o])}[/dim]")
+            cells.append(
+                f"{_pct(col.results.probabilities[o])}\n[dim]{_pct(lo[o])}-{_pct(hi[o])}[/dim]"
+            )
         table.add_row(s.outcome_label(oid), *cells)
     for b, actor in enumerate(m.actors):
         cells = []
@@ -133,31 +154,49 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
     diffs = comparison.differences()
     if diffs:
         base = comparison.columns[0].name
-        table = Table(title=f"Paired differences from '{base}' (95% interval)",
-                      title_justify="left")
+        table = Table(
+            title=f"Paired differences from '{base}' (95% interval)", title_justify="left"
+        )
         table.add_column("")
         for name in diffs:
             table.add_column(name, justify="right")
-        table.add_row(f"payoff: {s.actors[comparison.actor].label}", *[
-            f"{d['payoff']['mean']:+.2f}\n[dim]{d['payoff']['ci95'][0]:+.2f} to "
-            f"{d['payoff']['ci95'][1]:+.2f}[/dim]" for d in diffs.values()])
+        table.add_row(
+            f"payoff: {s.actors[comparison.actor].label}",
+            *[
+                f"{d['payoff']['mean']:+.2f}\n[dim]{d['payoff']['ci95'][0]:+.2f} to "
+                f"{d['payoff']['ci95'][1]:+.2f}[/dim]"
+                for d in diffs.values()
+            ],
+        )
         for oid in m.outcome_ids:
-            table.add_row(s.outcome_label(oid), *[
-                f"{100 * d['outcomes'][oid]['mean']:+.1f} pts\n[dim]"
-                f"{100 * d['outcomes'][oid]['ci95'][0]:+.1f} to "
-                f"{100 * d['outcomes'][oid]['ci95'][1]:+.1f}[/dim]" for d in diffs.values()])
+            table.add_row(
+                s.outcome_label(oid),
+                *[
+                    f"{100 * d['outcomes'][oid]['mean']:+.1f} pts\n[dim]"
+                    f"{100 * d['outcomes'][oid]['ci95'][0]:+.1f} to "
+                    f"{100 * d['outcomes'][oid]['ci95'][1]:+.1f}[/dim]"
+                    for d in diffs.values()
+                ],
+            )
         console.print(table)
 
     rec = comparison.recommendation()
-    line = (f"Recommendation: [bold]{rec['best']}[/bold] maximises "
-            f"{s.actors[comparison.actor].label}'s expected payoff ({rec['expected_payoff']:.2f})")
+    line = (
+        f"Recommendation: [bold]{rec['best']}[/bold] maximises "
+        f"{possessive(s.actors[comparison.actor].label)} expected payoff "
+        f"({rec['expected_payoff']:.2f})"
+    )
     if "runner_up" in rec:
         lo, hi = rec["difference_ci95"]
         if rec["separated"]:
-            line += f", ahead of {rec['runner_up']} by {rec['difference']:.2f} ({lo:.2f} to {hi:.2f})"
+            line += (
+                f", ahead of {rec['runner_up']} by {rec['difference']:.2f} ({lo:.2f} to {hi:.2f})"
+            )
         else:
-            line += (f", but the data cannot separate it from {rec['runner_up']} "
-                     f"(difference {rec['difference']:.2f}, 95% interval {lo:.2f} to {hi:.2f})")
+            line += (
+                f", but the data cannot separate it from {rec['runner_up']} "
+                f"(difference {rec['difference']:.2f}, 95% interval {lo:.2f} to {hi:.2f})"
+            )
     console.print(line + ".")
     if "max_risk" in rec:
         r = rec["max_risk"]
@@ -168,8 +207,10 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
             extra = ""
             if "runner_up" in r and not r["separated"]:
                 extra = f"; the data cannot separate it from {r['runner_up']}"
-            console.print(f"With P({label}) <= {_pct(r['limit'])}: [bold]{r['best']}[/bold] "
-                          f"(P = {_pct(r['p'])}, upper 95% bound {_pct(r['p_upper95'])}; "
-                          f"expected payoff {r['expected_payoff']:.2f}{extra}).")
+            console.print(
+                f"With P({label}) <= {_pct(r['limit'])}: [bold]{r['best']}[/bold] "
+                f"(P = {_pct(r['p'])}, upper 95% bound {_pct(r['p_upper95'])}; "
+                f"expected payoff {r['expected_payoff']:.2f}{extra})."
+            )
     if charts:
         console.print("Charts: " + ", ".join(str(c) for c in charts))

@@ -16,8 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
     p.add_argument("--seed", type=_seed, default=1)
-    p.add_argument("--run", type=int, default=0,
-                   help="index of the run (default 0): the same run as in `escalation run`")
+    p.add_argument(
+        "--run",
+        type=int,
+        default=0,
+        help="index of the run (default 0): the same run as in `escalation run`",
+    )
     p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides")
     p.add_argument("--json", action="store_true", help="print the story as JSON")
 

@@ -20,6 +20,13 @@ from sim.scenario import Scenario
 from sim.streams import block_count
 
 CURRENT = "current"
+
+
+def possessive(name: str) -> str:
+    """`United States'`, `Iran's`."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 PILOT_RUNS = 1024
 
 
@@ -67,8 +74,11 @@ class Comparison:
             for i, oid in enumerate(self.model.outcome_ids):
                 m, c = self.paired(base, col, "outcome", i)
                 outcomes[oid] = {"mean": m, "ci95": list(c)}
-            out[col.name] = {"baseline": base.name, "payoff": {"mean": mean, "ci95": list(ci)},
-                             "outcomes": outcomes}
+            out[col.name] = {
+                "baseline": base.name,
+                "payoff": {"mean": mean, "ci95": list(ci)},
+                "outcomes": outcomes,
+            }
         return out
 
     def actor_index(self) -> int:
@@ -77,18 +87,25 @@ class Comparison:
     def recommendation(self) -> dict[str, Any]:
         a = self.actor_index()
         ranked = sorted(self.columns, key=lambda c: -c.results.payoff_mean[a])
-        rec: dict[str, Any] = {"best": ranked[0].name,
-                               "expected_payoff": float(ranked[0].results.payoff_mean[a])}
+        rec: dict[str, Any] = {
+            "best": ranked[0].name,
+            "expected_payoff": float(ranked[0].results.payoff_mean[a]),
+        }
         if len(ranked) > 1:
             mean, ci = self.paired(ranked[1], ranked[0], "payoff")
-            rec.update(runner_up=ranked[1].name, difference=mean, difference_ci95=list(ci),
-                       separated=bool(ci[0] > 0))
+            rec.update(
+                runner_up=ranked[1].name,
+                difference=mean,
+                difference_ci95=list(ci),
+                separated=bool(ci[0] > 0),
+            )
         if self.max_risk:
             name, limit = self.max_risk
             o = self.model.outcome_ids.index(name)
             safe = [c for c in ranked if c.results.probabilities[o] <= limit]
             rec["max_risk"] = {
-                "outcome": name, "limit": limit,
+                "outcome": name,
+                "limit": limit,
                 "best": safe[0].name if safe else None,
                 "expected_payoff": float(safe[0].results.payoff_mean[a]) if safe else None,
                 "p": float(safe[0].results.probabilities[o]) if safe else None,
@@ -121,8 +138,9 @@ class Comparison:
         }
 
 
-def _simulate(model: Model, runs: int, seed: int, actor: int,
-              batch_blocks: int = DEFAULT_BATCH_BLOCKS) -> tuple[Results, np.ndarray, np.ndarray]:
+def _simulate(
+    model: Model, runs: int, seed: int, actor: int, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+) -> tuple[Results, np.ndarray, np.ndarray]:
     summaries, outcomes, payoffs = [], [], []
     for first, count in _batches(0, block_count(runs), batch_blocks):
         out = simulate_batch(model, seed, first, count, runs)
@@ -150,9 +168,14 @@ def first_move_options(model: Model, actor: int, seed: int) -> list[int]:
     return [i for i in range(len(seen)) if seen[i]]
 
 
-def compare_first_moves(scenario: Scenario, actor: str, runs: int, seed: int,
-                        overrides: dict[str, float] | None = None,
-                        max_risk: tuple[str, float] | None = None) -> Comparison:
+def compare_first_moves(
+    scenario: Scenario,
+    actor: str,
+    runs: int,
+    seed: int,
+    overrides: dict[str, float] | None = None,
+    max_risk: tuple[str, float] | None = None,
+) -> Comparison:
     """One column per option available at the actor's first move; then its own policy."""
     base = compile_model(scenario, overrides)
     a = base.actor_index(actor)
@@ -165,9 +188,14 @@ def compare_first_moves(scenario: Scenario, actor: str, runs: int, seed: int,
     return Comparison(actor, "first-move", columns, max_risk)
 
 
-def compare_policies(scenario: Scenario, actor: str, runs: int, seed: int,
-                     overrides: dict[str, float] | None = None,
-                     max_risk: tuple[str, float] | None = None) -> Comparison:
+def compare_policies(
+    scenario: Scenario,
+    actor: str,
+    runs: int,
+    seed: int,
+    overrides: dict[str, float] | None = None,
+    max_risk: tuple[str, float] | None = None,
+) -> Comparison:
     """One column for the scenario's own policy, then one per named alternative."""
     named = {CURRENT: None, **scenario.alternatives.get(actor, {})}
     columns = []

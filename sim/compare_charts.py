@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.charts import OUTCOME_COLOURS, _finish, _pyplot
-from sim.compare import Comparison
+from sim.compare import Comparison, possessive
 
 
 def outcome_bars(comparison: Comparison, path: Path) -> Path:
@@ -22,14 +22,23 @@ def outcome_bars(comparison: Comparison, path: Path) -> Path:
         p = np.array([c.results.probabilities[o] for c in cols])
         lo = np.array([c.results.intervals()[0][o] for c in cols])
         hi = np.array([c.results.intervals()[1][o] for c in cols])
-        ax.bar(x + (o - (n_out - 1) / 2) * width, p, width, yerr=[p - lo, hi - p], capsize=2,
-               label=m.scenario.outcome_label(oid), color=OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)])
+        ax.bar(
+            x + (o - (n_out - 1) / 2) * width,
+            p,
+            width,
+            yerr=[p - lo, hi - p],
+            capsize=2,
+            label=m.scenario.outcome_label(oid),
+            color=OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)],
+        )
     ax.set_xticks(x, [c.name.replace("_", "\n") for c in cols], fontsize=9)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.set_ylabel("Probability (bars: 95% Wilson interval)")
     actor = m.scenario.actors[comparison.actor].label
     what = "first move" if comparison.mode == "first-move" else "doctrine"
-    ax.set_title(f"{m.scenario.title}\nOutcomes by {actor}'s {what} (common random numbers)")
+    ax.set_title(
+        f"{m.scenario.title}\nOutcomes by {possessive(actor)} {what} (common random numbers)"
+    )
     ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _finish(fig, comparison.columns[0].results, path)
 
@@ -47,23 +56,39 @@ def risk_reward(comparison: Comparison, path: Path) -> Path:
         lo, hi = r.intervals()
         plo, phi = r.payoff_interval()
         y = r.payoff_mean[a]
-        ax.errorbar(p, y, xerr=[[p - lo[o]], [hi[o] - p]], yerr=[[y - plo[a]], [phi[a] - y]],
-                    fmt="o", capsize=3, color=OUTCOME_COLOURS[i % len(OUTCOME_COLOURS)])
+        ax.errorbar(
+            p,
+            y,
+            xerr=[[p - lo[o]], [hi[o] - p]],
+            yerr=[[y - plo[a]], [phi[a] - y]],
+            fmt="o",
+            capsize=3,
+            color=OUTCOME_COLOURS[i % len(OUTCOME_COLOURS)],
+        )
         ax.annotate(col.name, (p, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
     if comparison.max_risk:
-        ax.axvline(comparison.max_risk[1], color="#b22222", linestyle="--", linewidth=1,
-                   label=f"risk limit {comparison.max_risk[1]:.0%}")
+        ax.axvline(
+            comparison.max_risk[1],
+            color="#b22222",
+            linestyle="--",
+            linewidth=1,
+            label=f"risk limit {comparison.max_risk[1]:.0%}",
+        )
         ax.legend(fontsize=8, frameon=False)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.1%}"))
     actor = m.scenario.actors[comparison.actor].label
     ax.set_xlabel(f"Probability of {m.scenario.outcome_label(worst)}")
-    ax.set_ylabel(f"{actor}'s expected payoff")
-    ax.set_title(f"{m.scenario.title}\nRisk and reward of {actor}'s choices (95% intervals)")
+    ax.set_ylabel(f"{possessive(actor)} expected payoff")
+    ax.set_title(
+        f"{m.scenario.title}\nRisk and reward of {possessive(actor)} choices (95% intervals)"
+    )
     return _finish(fig, comparison.columns[0].results, path)
 
 
 def write_compare_charts(comparison: Comparison, out_dir: Path) -> list[Path]:
     """Grouped outcome bars and the risk-reward scatter, written into `out_dir`."""
     stem = f"compare_{comparison.actor}_{comparison.mode.replace('-', '_')}"
-    return [outcome_bars(comparison, Path(out_dir) / f"{stem}_outcomes.png"),
-            risk_reward(comparison, Path(out_dir) / f"{stem}_risk_reward.png")]
+    return [
+        outcome_bars(comparison, Path(out_dir) / f"{stem}_outcomes.png"),
+        risk_reward(comparison, Path(out_dir) / f"{stem}_risk_reward.png"),
+    ]

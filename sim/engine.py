@@ -48,16 +48,32 @@ class Observer:
     def chose(self, step: int, actor: int, runs: np.ndarray, chosen: np.ndarray) -> None:
         """Each run's chosen option index (PASS = -1) for `actor`."""
 
-    def branched(self, step: int, actor: int, option: int, runs: np.ndarray,
-                 branch: np.ndarray) -> None:
+    def branched(
+        self, step: int, actor: int, option: int, runs: np.ndarray, branch: np.ndarray
+    ) -> None:
         """The outcome branch drawn in each run that played `option`."""
 
-    def moved(self, step: int, actor: int, runs: np.ndarray, before: np.ndarray,
-              after: np.ndarray, rung: np.ndarray, payoffs: np.ndarray) -> None:
+    def moved(
+        self,
+        step: int,
+        actor: int,
+        runs: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+        rung: np.ndarray,
+        payoffs: np.ndarray,
+    ) -> None:
         """State, rung and accumulated payoffs after `actor`'s move, with the state before it."""
 
-    def stepped(self, step: int, runs: np.ndarray, before: np.ndarray, after: np.ndarray,
-                rung: np.ndarray, payoffs: np.ndarray) -> None:
+    def stepped(
+        self,
+        step: int,
+        runs: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+        rung: np.ndarray,
+        payoffs: np.ndarray,
+    ) -> None:
         """After `every_step` (state before and after it)."""
 
     def ended(self, step: int, runs: np.ndarray, outcome: np.ndarray) -> None:
@@ -152,9 +168,18 @@ class _View:
 class _Batch:
     """The live state of the active runs of one batch and the records of the finished ones."""
 
-    def __init__(self, model: Model, seed: int, first_block: int, n_blocks: int, runs: int,
-                 record_paths: bool, stream: tuple[int, ...] = (),
-                 observer: Observer | None = None, choosers: Mapping[int, Chooser] | None = None):
+    def __init__(
+        self,
+        model: Model,
+        seed: int,
+        first_block: int,
+        n_blocks: int,
+        runs: int,
+        record_paths: bool,
+        stream: tuple[int, ...] = (),
+        observer: Observer | None = None,
+        choosers: Mapping[int, Chooser] | None = None,
+    ):
         self.m = model
         self.observer = observer
         self.choosers = dict(choosers or {})
@@ -223,8 +248,9 @@ class _Batch:
                 self.move(actor, moves_made[actor], weight)
                 moves_made[actor] += 1
                 if self.observer:
-                    self.observer.moved(step, actor, self.run, before, self.state, self.rung,
-                                        self.pay)
+                    self.observer.moved(
+                        step, actor, self.run, before, self.state, self.rung, self.pay
+                    )
                 self.check_terminals(weight)
                 if not self.active:
                     return
@@ -240,8 +266,13 @@ class _Batch:
                 return
             self._record_occupancy(step)
         self.turn = len(m.turn_order) + 1
-        self.finish(np.ones(self.active, dtype=bool), np.full(self.active, m.end_outcome),
-                    m.horizon, m.discount ** (m.horizon - 1), horizon=True)
+        self.finish(
+            np.ones(self.active, dtype=bool),
+            np.full(self.active, m.end_outcome),
+            m.horizon,
+            m.discount ** (m.horizon - 1),
+            horizon=True,
+        )
 
     def move(self, actor: int, move_number: int, weight: float) -> None:
         m = self.m
@@ -250,8 +281,9 @@ class _Batch:
         n = self.active
         if menu and actor in self.choosers:
             view = self.view()
-            chosen = np.asarray(self.choosers[actor](self.step, self.availability(menu, view),
-                                                     view), dtype=np.int64)
+            chosen = np.asarray(
+                self.choosers[actor](self.step, self.availability(menu, view), view), dtype=np.int64
+            )
         elif not menu or policy is None:
             chosen = np.full(n, PASS, dtype=np.int64)
         else:
@@ -261,13 +293,15 @@ class _Batch:
                 policy = CompiledPolicy("fixed", option=m.forced_first[actor])
             utilities = None
             if policy.kind == "strategic":
-                probs = m.strategic.probabilities(self.step, self.turn, self.state, self.rung,
-                                                  self.peak, self.last)
+                probs = m.strategic.probabilities(
+                    self.step, self.turn, self.state, self.rung, self.peak, self.last
+                )
                 policy = _SAMPLED
                 utilities = lambda: probs  # noqa: E731
             if policy.kind == "logit":
                 utilities = lambda: np.stack(  # noqa: E731
-                    [vector(u(view), n) for u in policy.utilities])
+                    [vector(u(view), n) for u in policy.utilities]
+                )
             latest = self.last[policy.respond_to] if policy.kind == "table" else None
             chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
         if self.observer:
@@ -330,8 +364,9 @@ class _Batch:
         u = view.uniforms(option.branch_site)
         return (u[None, :] >= cumulative).sum(axis=0).reshape(m)
 
-    def add_payoffs(self, payoffs: tuple[tuple[int, Located], ...], view: _View, idx: Any,
-                    weight: float) -> None:
+    def add_payoffs(
+        self, payoffs: tuple[tuple[int, Located], ...], view: _View, idx: Any, weight: float
+    ) -> None:
         for actor, expr in payoffs:
             self.pay[actor, idx] += weight * payoff_values(expr, view)
 
@@ -348,8 +383,9 @@ class _Batch:
         if done.any():
             self.finish(done, outcome, self.step, weight)
 
-    def finish(self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float,
-               horizon: bool = False) -> None:
+    def finish(
+        self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float, horizon: bool = False
+    ) -> None:
         m = self.m
         for terminal in m.terminals:
             if terminal.payoffs:
@@ -371,8 +407,9 @@ class _Batch:
         if rec.rung_path is not None:
             rec.rung_path[local, step] = self.rung[gone]
         n_out = len(m.outcome_ids)
-        counts = np.bincount(self.block[gone] * n_out + outcome[gone],
-                             minlength=len(self.block_sizes) * n_out)
+        counts = np.bincount(
+            self.block[gone] * n_out + outcome[gone], minlength=len(self.block_sizes) * n_out
+        )
         self.ended[:, step, :] += counts.reshape(len(self.block_sizes), n_out)
         if horizon:
             self.run = self.run[:0]
@@ -402,13 +439,21 @@ class _Batch:
         return BatchOutput(first_block, self.block_sizes, self.records, self.occupancy, self.ended)
 
 
-def simulate_batch(model: Model, seed: int, first_block: int, n_blocks: int, runs: int,
-                   record_paths: bool = False, stream: tuple[int, ...] = (),
-                   observer: Observer | None = None,
-                   choosers: Mapping[int, Chooser] | None = None) -> BatchOutput:
+def simulate_batch(
+    model: Model,
+    seed: int,
+    first_block: int,
+    n_blocks: int,
+    runs: int,
+    record_paths: bool = False,
+    stream: tuple[int, ...] = (),
+    observer: Observer | None = None,
+    choosers: Mapping[int, Chooser] | None = None,
+) -> BatchOutput:
     """Simulate whole blocks [first_block, first_block + n_blocks) of a `runs`-run experiment."""
-    batch = _Batch(model, seed, first_block, n_blocks, runs, record_paths, stream, observer,
-                   choosers)
+    batch = _Batch(
+        model, seed, first_block, n_blocks, runs, record_paths, stream, observer, choosers
+    )
     with np.errstate(all="ignore"):
         batch.simulate()
     return batch.output(first_block)

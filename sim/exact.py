@@ -223,8 +223,7 @@ class _Solver:
         n, n_opt = d.n, len(self.m.options[actor])
         probs = np.zeros((n_opt + 1, n))
         if policy.kind == "strategic":
-            return self.m.strategic.probabilities(self.step, self.turn, d.x, d.rung, d.peak,
-                                                  d.last)
+            return self.m.strategic.probabilities(self.step, self.turn, d.x, d.rung, d.peak, d.last)
         if policy.kind in ("fixed", "sequence"):
             option = policy.option
             if policy.kind == "sequence":

@@ -316,8 +316,9 @@ class _Compiler:
             left, right, a, b = right, left, b, a
         if left.type != CHOICE or right.type != "string":
             raise self.fail(
-                node, "an option id string can only be compared with last_<actor>, e.g. "
-                "last_us == 'sanctions'"
+                node,
+                "an option id string can only be compared with last_<actor>, e.g. "
+                "last_us == 'sanctions'",
             )
         if not isinstance(op, (ast.Eq, ast.NotEq)):
             raise self.fail(node, f"{left.choice_actor} can only be compared with == or !=")
@@ -340,8 +341,9 @@ class _Compiler:
     def _no_choice(self, result: _Node, node: ast.AST) -> None:
         if result.type == CHOICE:
             raise self.fail(
-                node, f"{result.choice_actor} can only be compared with an option id, "
-                f"e.g. {result.choice_actor} == 'some_option'"
+                node,
+                f"{result.choice_actor} can only be compared with an option id, "
+                f"e.g. {result.choice_actor} == 'some_option'",
             )
         if result.type == "string":
             raise self.fail(node, "a string is only allowed in a comparison with last_<actor>")

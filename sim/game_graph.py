@@ -42,24 +42,35 @@ class States:
         return self.rung.shape[0]
 
     def take(self, idx: np.ndarray) -> States:
-        return States(self.x.take(idx, axis=1), self.rung.take(idx), self.peak.take(idx),
-                      self.last.take(idx, axis=1))
+        return States(
+            self.x.take(idx, axis=1),
+            self.rung.take(idx),
+            self.peak.take(idx),
+            self.last.take(idx, axis=1),
+        )
 
     @staticmethod
     def concat(parts: list[States], model: Model) -> States:
         if not parts:
-            return States(np.zeros((len(model.state_names), 0)), np.zeros(0, np.int64),
-                          np.zeros(0, np.int64), np.zeros((len(model.actors), 0), np.int64))
-        return States(np.concatenate([p.x for p in parts], axis=1),
-                      np.concatenate([p.rung for p in parts]),
-                      np.concatenate([p.peak for p in parts]),
-                      np.concatenate([p.last for p in parts], axis=1))
+            return States(
+                np.zeros((len(model.state_names), 0)),
+                np.zeros(0, np.int64),
+                np.zeros(0, np.int64),
+                np.zeros((len(model.actors), 0), np.int64),
+            )
+        return States(
+            np.concatenate([p.x for p in parts], axis=1),
+            np.concatenate([p.rung for p in parts]),
+            np.concatenate([p.peak for p in parts]),
+            np.concatenate([p.last for p in parts], axis=1),
+        )
 
 
 def state_keys(x: np.ndarray, rung: np.ndarray, peak: np.ndarray, last: np.ndarray) -> np.ndarray:
     """One opaque, sortable key per state (its exact bits), for merging and look-up."""
     rows = np.ascontiguousarray(
-        np.vstack([x, rung[None].astype(float), peak[None].astype(float), last.astype(float)]).T)
+        np.vstack([x, rung[None].astype(float), peak[None].astype(float), last.astype(float)]).T
+    )
     return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
 
 
@@ -189,13 +200,25 @@ class _Builder:
         draws = random_draws(m)
         if draws:
             where, offset = draws[0]
-            raise ScenarioError([_located_problem(
-                m, where, offset, f"{self.purpose} needs every outcome enumerated, but this "
-                "expression makes a random draw; use outcome branches instead")])
+            raise ScenarioError(
+                [
+                    _located_problem(
+                        m,
+                        where,
+                        offset,
+                        f"{self.purpose} needs every outcome enumerated, but this "
+                        "expression makes a random draw; use outcome branches instead",
+                    )
+                ]
+            )
         graph = GameGraph(m)
         n_actors = len(m.actors)
-        states = States(m.state_initial[:, None].copy(), np.array([m.initial_rung]),
-                        np.array([m.initial_rung]), np.full((n_actors, 1), NOT_YET))
+        states = States(
+            m.state_initial[:, None].copy(),
+            np.array([m.initial_rung]),
+            np.array([m.initial_rung]),
+            np.full((n_actors, 1), NOT_YET),
+        )
         moves_made = [0] * n_actors
         for step in range(1, m.horizon + 1):
             weight = m.discount ** (step - 1)
@@ -207,15 +230,28 @@ class _Builder:
             states = self._expand_step(layer, weight, last_step=step == m.horizon)
         return graph
 
-    def _layer(self, graph: GameGraph, step: int, turn: int, actor: int, move_number: int,
-               states: States) -> Layer:
+    def _layer(
+        self, graph: GameGraph, step: int, turn: int, actor: int, move_number: int, states: States
+    ) -> Layer:
         self.count += states.n
         if self.count > self.limit:
-            raise ScenarioError([self.m.scenario._source.problem(
-                ("policies",), f"{self.purpose}: more than {self.limit:,} reachable states by "
-                f"step {step} (the limit); it needs a small, finite game")])
-        layer = Layer(step, turn, actor, move_number, states, state_keys(
-            states.x, states.rung, states.peak, states.last))
+            raise ScenarioError(
+                [
+                    self.m.scenario._source.problem(
+                        ("policies",),
+                        f"{self.purpose}: more than {self.limit:,} reachable states by "
+                        f"step {step} (the limit); it needs a small, finite game",
+                    )
+                ]
+            )
+        layer = Layer(
+            step,
+            turn,
+            actor,
+            move_number,
+            states,
+            state_keys(states.x, states.rung, states.peak, states.last),
+        )
         graph.layers.append(layer)
         return layer
 
@@ -234,17 +270,28 @@ class _Builder:
         pieces: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, States]] = []
         if menu and m.policies[actor] is not None:
             for o in menu:
-                src = (np.arange(states.n) if available is None
-                       else np.flatnonzero(available[o.index]))
+                src = (
+                    np.arange(states.n) if available is None else np.flatnonzero(available[o.index])
+                )
                 if src.size:
                     pieces += self._apply_option(layer, o, src, weight)
-            passing = (np.zeros(0, np.int64) if available is None
-                       else np.flatnonzero(~available.any(axis=0)))
+            passing = (
+                np.zeros(0, np.int64)
+                if available is None
+                else np.flatnonzero(~available.any(axis=0))
+            )
         else:
             passing = np.arange(states.n)
         if passing.size or not pieces:
-            pieces.append((passing, PASS, np.ones(passing.size),
-                           np.zeros((len(m.actors), passing.size)), states.take(passing)))
+            pieces.append(
+                (
+                    passing,
+                    PASS,
+                    np.ones(passing.size),
+                    np.zeros((len(m.actors), passing.size)),
+                    states.take(passing),
+                )
+            )
         src = np.concatenate([p[0] for p in pieces])
         option = np.concatenate([np.full(p[0].size, p[1]) for p in pieces])
         prob = np.concatenate([p[2] for p in pieces])
@@ -294,11 +341,21 @@ class _Builder:
         for var, value in effect_updates(m, m.step_effects, view, layer.step):
             s.x[var] = value
         src = np.arange(s.n)
-        return self._settle(layer, src, np.full(s.n, PASS), np.ones(s.n), reward, s, weight,
-                            horizon=last_step)
+        return self._settle(
+            layer, src, np.full(s.n, PASS), np.ones(s.n), reward, s, weight, horizon=last_step
+        )
 
-    def _settle(self, layer: Layer, src, option, prob, reward, after: States, weight: float,
-                horizon: bool = False) -> States:
+    def _settle(
+        self,
+        layer: Layer,
+        src,
+        option,
+        prob,
+        reward,
+        after: States,
+        weight: float,
+        horizon: bool = False,
+    ) -> States:
         """Terminal checks, then merge the surviving states into the next layer's nodes."""
         m = self.m
         view = _NodeView(m, after, layer.step)
@@ -321,14 +378,16 @@ class _Builder:
         return survivors.take(first)
 
 
-def _add(reward: np.ndarray, payoffs: tuple[tuple[int, Located], ...], view: Any,
-         weight: float) -> None:
+def _add(
+    reward: np.ndarray, payoffs: tuple[tuple[int, Located], ...], view: Any, weight: float
+) -> None:
     for actor, expr in payoffs:
         reward[actor] += weight * payoff_values(expr, view)
 
 
-def build_graph(model: Model, limit: int = DEFAULT_STATE_LIMIT,
-                purpose: str = "the strategic policy") -> GameGraph:
+def build_graph(
+    model: Model, limit: int = DEFAULT_STATE_LIMIT, purpose: str = "the strategic policy"
+) -> GameGraph:
     """Enumerate the reachable game of `model`; ScenarioError if it has random draws or is big."""
     with np.errstate(all="ignore"):
         return _Builder(model, limit, purpose).build()

@@ -125,7 +125,7 @@ def _pydantic_problems(exc: ValidationError, data: Any, source: SourceMap) -> li
             message = f"missing required key '{err['loc'][-1]}'"
             problem = source.problem(path, f"{_dotted(path)}: {message}" if path else message)
         else:
-            shown = path if complete else path + tuple(err["loc"][len(path):])
+            shown = path if complete else path + tuple(err["loc"][len(path) :])
             problem = source.problem(path, f"{_dotted(shown)}: {err['msg']}")
         problems.setdefault((problem.line, problem.col), problem)
     return list(problems.values())

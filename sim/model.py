@@ -134,7 +134,7 @@ class Model:
     terminal_value: tuple[tuple[int, Located], ...] = ()
     forced_first: dict[int, int] = field(default_factory=dict)
     strategic: Any = None
-    """The solved strategic choices (sim.strategic.StrategicSolution) when any policy is strategic."""
+    """Solved strategic choices (sim.strategic.StrategicSolution) if any policy is strategic."""
 
     @property
     def max_options(self) -> int:
@@ -183,8 +183,12 @@ class _Compiler:
             return Located(constant_expr(value), self.where(path))
         namespace = ns or self.ns
         namespace = Namespace(
-            namespace.parameters, namespace.state, namespace.builtins, namespace.choices,
-            namespace.allow_random, purpose,
+            namespace.parameters,
+            namespace.state,
+            namespace.builtins,
+            namespace.choices,
+            namespace.allow_random,
+            purpose,
         )
         try:
             return Located(compile_expr(value, namespace, self.sites), self.where(path))
@@ -214,8 +218,9 @@ class _Compiler:
         both = set(effects.add) & set(effects.set)
         for name in sorted(both):
             self.problems.append(
-                self.src.problem(path + ("set", name), f"'{name}' is both added to and set",
-                                 key=True)
+                self.src.problem(
+                    path + ("set", name), f"'{name}' is both added to and set", key=True
+                )
             )
         return CompiledEffects(tuple(parts["add"]), tuple(parts["set"]))
 
@@ -241,18 +246,31 @@ class _Compiler:
             for j, b in enumerate(option.outcomes):
                 bpath = path + ("outcomes", j)
                 p = None if b.p is None else self.expr(b.p, bpath + ("p",), "branch probability")
-                branches.append(CompiledBranch(
-                    b.id, b.label or b.id.replace("_", " "), p, self.rung(b.rung),
-                    self.effects(b.effects, bpath + ("effects",)),
-                    self.payoffs(b.payoffs, bpath + ("payoffs",)),
-                ))
-            menu.append(CompiledOption(
-                i, option.id, option.label or option.id.replace("_", " "), option.doc,
-                self.rung(option.rung), requires,
-                self.payoffs(option.payoffs, path + ("payoffs",)),
-                self.effects(option.effects, path + ("effects",)),
-                tuple(branches), next(self.sites), _constant_cumulative(branches),
-            ))
+                branches.append(
+                    CompiledBranch(
+                        b.id,
+                        b.label or b.id.replace("_", " "),
+                        p,
+                        self.rung(b.rung),
+                        self.effects(b.effects, bpath + ("effects",)),
+                        self.payoffs(b.payoffs, bpath + ("payoffs",)),
+                    )
+                )
+            menu.append(
+                CompiledOption(
+                    i,
+                    option.id,
+                    option.label or option.id.replace("_", " "),
+                    option.doc,
+                    self.rung(option.rung),
+                    requires,
+                    self.payoffs(option.payoffs, path + ("payoffs",)),
+                    self.effects(option.effects, path + ("effects",)),
+                    tuple(branches),
+                    next(self.sites),
+                    _constant_cumulative(branches),
+                )
+            )
         return tuple(menu)
 
     def policy(self, actor: str, policy: Any, path: Path) -> CompiledPolicy | None:
@@ -264,13 +282,17 @@ class _Compiler:
         if isinstance(policy, (LogitPolicy, StrategicPolicy)):
             rationality = self.number(policy.rationality, path + ("rationality",))
             if rationality is not None and not (math.isfinite(rationality) and rationality >= 0):
-                self.problems.append(self.src.problem(
-                    path + ("rationality",), f"rationality must be >= 0, got {rationality:g}"))
+                self.problems.append(
+                    self.src.problem(
+                        path + ("rationality",), f"rationality must be >= 0, got {rationality:g}"
+                    )
+                )
             if isinstance(policy, StrategicPolicy):
                 if rationality is None:
                     return None
-                return CompiledPolicy("strategic", rationality=rationality,
-                                      lookahead=policy.lookahead)
+                return CompiledPolicy(
+                    "strategic", rationality=rationality, lookahead=policy.lookahead
+                )
             utilities = tuple(
                 self.expr(policy.utilities[o], path + ("utilities", o), "utility") for o in menu
             )
@@ -294,15 +316,22 @@ class _Compiler:
                     ok = False
                 elif not 0 <= p <= 1:
                     ok = False
-                    self.problems.append(self.src.problem(cpath, f"probability {p:g} is outside "
-                                                          f"[0, 1] with these parameter values"))
+                    self.problems.append(
+                        self.src.problem(
+                            cpath,
+                            f"probability {p:g} is outside [0, 1] with these parameter values",
+                        )
+                    )
                 else:
                     rows[r, menu.index(option)] = p
             total = rows[r].sum()
             if ok and abs(total - 1) > PROBABILITY_TOLERANCE:
                 ok = False
-                self.problems.append(self.src.problem(path + ("table", row), f"table row '{row}' "
-                                                      f"sums to {total:g}, not 1"))
+                self.problems.append(
+                    self.src.problem(
+                        path + ("table", row), f"table row '{row}' sums to {total:g}, not 1"
+                    )
+                )
         default = row_names.index("default")
         codes = np.full(len(other_menu) + 2, default, dtype=np.int64)
         for r, row in enumerate(row_names):
@@ -321,8 +350,11 @@ class _Compiler:
             path = ("outcomes", oid)
             when = self.expr(terminal.when, path + ("when",), "terminal condition")
             if when is not None:
-                out.append(CompiledTerminal(ids.index(oid), when,
-                                            self.payoffs(terminal.payoffs, path + ("payoffs",))))
+                out.append(
+                    CompiledTerminal(
+                        ids.index(oid), when, self.payoffs(terminal.payoffs, path + ("payoffs",))
+                    )
+                )
         return tuple(out)
 
 
@@ -342,7 +374,9 @@ def _constant_cumulative(branches: list[CompiledBranch]) -> np.ndarray | None:
     return np.cumsum(ps)
 
 
-def resolve_parameters(scenario: Scenario, overrides: Mapping[str, float] | None) -> dict[str, float]:
+def resolve_parameters(
+    scenario: Scenario, overrides: Mapping[str, float] | None
+) -> dict[str, float]:
     """Parameter values with overrides applied; unknown names or out-of-range values are errors."""
     values = {name: p.value for name, p in scenario.parameters.items()}
     problems = []

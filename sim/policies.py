@@ -79,7 +79,7 @@ def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndar
 def logit_probabilities(
     rationality: float, utilities: np.ndarray, available: np.ndarray | None = None
 ) -> np.ndarray:
-    """Choice probabilities of a logit policy (options, runs); all zero where nothing is available."""
+    """Logit choice probabilities (options, runs); all zero where nothing is available."""
     w = _logit_weights(rationality, np.asarray(utilities, dtype=float), available)
     total = w.sum(axis=0)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)

@@ -60,19 +60,21 @@ def summarise_batch(model: Model, out: BatchOutput) -> list[BlockSummary]:
         pay = np.ascontiguousarray(rec.payoffs[:, sl])
         mean = pay.mean(axis=1) if size else np.zeros(pay.shape[0])
         m2 = ((pay - mean[:, None]) ** 2).sum(axis=1)
-        summaries.append(BlockSummary(
-            block=out.first_block + k,
-            runs=size,
-            outcome_counts=np.bincount(rec.outcome[sl], minlength=n_out),
-            steps_hist=np.bincount(rec.steps[sl], minlength=model.horizon + 1),
-            peak_hist=np.bincount(rec.peak_rung[sl], minlength=model.n_rungs),
-            occupancy=out.occupancy[k],
-            ended=out.ended[k],
-            payoff_mean=mean,
-            payoff_m2=m2,
-            moves=rec.moves_by_run[sl].sum(axis=0, dtype=np.int64),
-            final_state=np.array(rec.state[:, sl]),
-        ))
+        summaries.append(
+            BlockSummary(
+                block=out.first_block + k,
+                runs=size,
+                outcome_counts=np.bincount(rec.outcome[sl], minlength=n_out),
+                steps_hist=np.bincount(rec.steps[sl], minlength=model.horizon + 1),
+                peak_hist=np.bincount(rec.peak_rung[sl], minlength=model.n_rungs),
+                occupancy=out.occupancy[k],
+                ended=out.ended[k],
+                payoff_mean=mean,
+                payoff_m2=m2,
+                moves=rec.moves_by_run[sl].sum(axis=0, dtype=np.int64),
+                final_state=np.array(rec.state[:, sl]),
+            )
+        )
         start += size
     return summaries
 
@@ -212,12 +214,15 @@ class Results:
             cast = int if m.state_integer[i] else float
             if self.final_weights is not None:
                 mean, q = _weighted_summary(values, self.final_weights)
-                out[name] = {"mean": mean, "p05": cast(q[0]), "p50": cast(q[1]),
-                             "p95": cast(q[2])}
+                out[name] = {"mean": mean, "p05": cast(q[0]), "p50": cast(q[1]), "p95": cast(q[2])}
                 continue
             q = np.quantile(values, [0.05, 0.5, 0.95], method="inverted_cdf")
-            out[name] = {"mean": float(values.mean()), "p05": cast(q[0]), "p50": cast(q[1]),
-                         "p95": cast(q[2])}
+            out[name] = {
+                "mean": float(values.mean()),
+                "p05": cast(q[0]),
+                "p50": cast(q[1]),
+                "p95": cast(q[2]),
+            }
         return out
 
     def move_shares(self) -> dict[str, dict[str, float]]:
@@ -229,8 +234,11 @@ class Results:
             if not total:
                 continue
             names = ["pass"] + [o.id for o in m.options[a]]
-            out[actor] = {names[k]: float(c / total) for k, c in enumerate(counts)
-                          if k < len(names) and (c or k > 0)}
+            out[actor] = {
+                names[k]: float(c / total)
+                for k, c in enumerate(counts)
+                if k < len(names) and (c or k > 0)
+            }
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -248,8 +256,11 @@ class Results:
             "seed": self.seed,
             "parameters": {k: float(v) for k, v in m.parameters.items()},
             "outcomes": {
-                oid: {"p": float(p[i]), "ci95": [float(lo[i]), float(hi[i])],
-                      "count": None if exact else int(self.outcome_counts[i])}
+                oid: {
+                    "p": float(p[i]),
+                    "ci95": [float(lo[i]), float(hi[i])],
+                    "count": None if exact else int(self.outcome_counts[i]),
+                }
                 for i, oid in enumerate(m.outcome_ids)
             },
             "steps": self.steps_summary(),
@@ -283,7 +294,13 @@ def _hist_summary(hist: np.ndarray) -> dict[str, float]:
         return {"mean": 0.0, "p05": 0, "p50": 0, "p95": 0}
     values = np.arange(len(hist))
     cdf = np.cumsum(hist) / total
+
     def q(level: float) -> int:
         return int(values[np.searchsorted(cdf, level - 1e-12)])
-    return {"mean": float((values * hist).sum() / total), "p05": q(0.05), "p50": q(0.5),
-            "p95": q(0.95)}
+
+    return {
+        "mean": float((values * hist).sum() / total),
+        "p05": q(0.05),
+        "p50": q(0.5),
+        "p95": q(0.95),
+    }

@@ -74,8 +74,10 @@ def simulate_blocks(
                 progress(sum(s.runs for s in part))
         return summaries
     spec = ModelSpec.of(model)
-    futures = [executor.submit(_batch_task, spec, seed, first, count, runs, stream)
-               for first, count in plan]
+    futures = [
+        executor.submit(_batch_task, spec, seed, first, count, runs, stream)
+        for first, count in plan
+    ]
     for future in futures:
         part = future.result()
         summaries.extend(part)
@@ -102,11 +104,11 @@ def run_monte_carlo(
     blocks = range(block_count(runs))
     if workers > 1 and len(blocks) > 1:
         with process_pool(workers) as pool:
-            summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, progress,
-                                        stream)
+            summaries = simulate_blocks(
+                model, runs, seed, blocks, batch_blocks, pool, progress, stream
+            )
     else:
-        summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, None, progress,
-                                    stream)
+        summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, None, progress, stream)
     return Results.from_blocks(model, seed, summaries)
 
 
@@ -132,13 +134,18 @@ def run_to_precision(
         start = 0
         while True:
             runs = done * BLOCK_SIZE
-            summaries += simulate_blocks(model, runs, seed, range(start, done), batch_blocks,
-                                         pool, progress)
+            summaries += simulate_blocks(
+                model, runs, seed, range(start, done), batch_blocks, pool, progress
+            )
             results = Results.from_blocks(model, seed, summaries)
             widest = float(results.half_widths().max())
             if widest <= half_width or done >= cap_blocks:
-                results.precision = {"target": half_width, "reached": widest <= half_width,
-                                           "widest_half_width": widest, "cap": cap_blocks * BLOCK_SIZE}
+                results.precision = {
+                    "target": half_width,
+                    "reached": widest <= half_width,
+                    "widest_half_width": widest,
+                    "cap": cap_blocks * BLOCK_SIZE,
+                }
                 return results
             start = done
             done = min(cap_blocks, max(done * 2, _blocks_needed(results, half_width)))

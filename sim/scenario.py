@@ -68,8 +68,9 @@ class Parameter(Strict):
     @model_validator(mode="after")
     def _in_range(self) -> Parameter:
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise PydanticCustomError("range", "min {lo} is greater than max {hi}",
-                                      {"lo": self.min, "hi": self.max})
+            raise PydanticCustomError(
+                "range", "min {lo} is greater than max {hi}", {"lo": self.min, "hi": self.max}
+            )
         return self
 
 
@@ -86,8 +87,9 @@ class StateVar(Strict):
     @model_validator(mode="after")
     def _in_range(self) -> StateVar:
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise PydanticCustomError("range", "min {lo} is greater than max {hi}",
-                                      {"lo": self.min, "hi": self.max})
+            raise PydanticCustomError(
+                "range", "min {lo} is greater than max {hi}", {"lo": self.min, "hi": self.max}
+            )
         return self
 
 
@@ -184,24 +186,31 @@ def _policy_kind(value: Any) -> Any:
         kind = value.get("kind")
         if kind is not None and not isinstance(kind, str):
             raise PydanticCustomError(
-                "policy_kind", "a policy's 'kind' must be one of {kinds}",
+                "policy_kind",
+                "a policy's 'kind' must be one of {kinds}",
                 {"kinds": ", ".join(POLICY_KINDS)},
             )
         if kind is None:
             raise PydanticCustomError(
-                "policy_kind", "a policy needs a 'kind': one of {kinds}",
+                "policy_kind",
+                "a policy needs a 'kind': one of {kinds}",
                 {"kinds": ", ".join(POLICY_KINDS)},
             )
         if kind in LATER_POLICY_KINDS:
             raise PydanticCustomError(
-                "policy_kind", "policy kind '{kind}': {why}; use one of {kinds}",
+                "policy_kind",
+                "policy kind '{kind}': {why}; use one of {kinds}",
                 {"kind": kind, "why": LATER_POLICY_KINDS[kind], "kinds": ", ".join(POLICY_KINDS)},
             )
         if kind not in POLICY_KINDS:
             raise PydanticCustomError(
-                "policy_kind", "unknown policy kind '{kind}'{hint}; use one of {kinds}",
-                {"kind": str(kind), "hint": did_you_mean(str(kind), POLICY_KINDS),
-                 "kinds": ", ".join(POLICY_KINDS)},
+                "policy_kind",
+                "unknown policy kind '{kind}'{hint}; use one of {kinds}",
+                {
+                    "kind": str(kind),
+                    "hint": did_you_mean(str(kind), POLICY_KINDS),
+                    "kinds": ", ".join(POLICY_KINDS),
+                },
             )
     return value
 

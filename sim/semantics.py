@@ -28,13 +28,15 @@ def payoff_values(expr: Located, view: Any) -> Any:
         return value
     value = np.asarray(value, dtype=float)
     if not np.isfinite(value).all():
-        raise SimulationError(f"{expr.where}: payoff evaluated to "
-                              f"{value[~np.isfinite(value)].ravel()[0]}")
+        raise SimulationError(
+            f"{expr.where}: payoff evaluated to {value[~np.isfinite(value)].ravel()[0]}"
+        )
     return value
 
 
-def effect_updates(model: Model, effects: CompiledEffects, view: Any,
-                   step: int) -> list[tuple[int, np.ndarray]]:
+def effect_updates(
+    model: Model, effects: CompiledEffects, view: Any, step: int
+) -> list[tuple[int, np.ndarray]]:
     """New values of the affected state variables: every right-hand side reads the state before
     the change; then values are rounded (integer variables) and clipped to [min, max]."""
     new = []
@@ -48,15 +50,17 @@ def effect_updates(model: Model, effects: CompiledEffects, view: Any,
         if not np.isfinite(value).all():
             raise SimulationError(
                 f"{expr.where}: effect on '{model.state_names[var]}' evaluated to "
-                f"{value[~np.isfinite(value)].ravel()[0]} at step {step}")
+                f"{value[~np.isfinite(value)].ravel()[0]} at step {step}"
+            )
         if model.state_integer[var]:
             value = np.rint(value)
         out.append((var, np.clip(value, model.state_min[var], model.state_max[var])))
     return out
 
 
-def branch_probabilities(model: Model, actor: int, option: CompiledOption, view: Any,
-                         step: int) -> np.ndarray:
+def branch_probabilities(
+    model: Model, actor: int, option: CompiledOption, view: Any, step: int
+) -> np.ndarray:
     """(branches, runs) probabilities, checked at run time and never renormalised."""
     n = view.size
     probs = np.zeros((len(option.branches), n))
@@ -71,7 +75,8 @@ def branch_probabilities(model: Model, actor: int, option: CompiledOption, view:
         if bad.any():
             raise SimulationError(
                 f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
-                f"[0, 1] at step {step}")
+                f"[0, 1] at step {step}"
+            )
         probs[j] = p
     total = probs.sum(axis=0)
     if remainder is None:
@@ -79,14 +84,16 @@ def branch_probabilities(model: Model, actor: int, option: CompiledOption, view:
         if off.any():
             raise SimulationError(
                 f"{option.branches[0].p.where}: {where}: branch probabilities sum to "
-                f"{total[off][0]:.12g}, not 1, at step {step} (never renormalised)")
+                f"{total[off][0]:.12g}, not 1, at step {step} (never renormalised)"
+            )
     else:
         rest = 1 - total
         if (rest < -PROBABILITY_TOLERANCE).any():
             raise SimulationError(
                 f"{where}: branch probabilities sum to "
                 f"{total[rest < -PROBABILITY_TOLERANCE][0]:.12g} > 1, leaving a negative "
-                f"remainder for branch '{option.branches[remainder].id}' at step {step}")
+                f"remainder for branch '{option.branches[remainder].id}' at step {step}"
+            )
         probs[remainder] = np.maximum(rest, 0)
     return probs
 

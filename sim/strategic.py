@@ -32,16 +32,25 @@ class StrategicSolution:
     """Expected discounted payoff of each actor at the start (full-horizon solution)."""
     state_count: int
 
-    def probabilities(self, step: int, turn: int, x: np.ndarray, rung: np.ndarray,
-                      peak: np.ndarray, last: np.ndarray) -> np.ndarray:
+    def probabilities(
+        self,
+        step: int,
+        turn: int,
+        x: np.ndarray,
+        rung: np.ndarray,
+        peak: np.ndarray,
+        last: np.ndarray,
+    ) -> np.ndarray:
         """(1 + options, runs) choice probabilities for runs in the given states."""
         keys, probs = self.choices[(step, turn)]
         run_keys = state_keys(x, rung, peak, last)
         idx = np.searchsorted(keys, run_keys)
         idx = np.minimum(idx, keys.shape[0] - 1)
         if not (keys[idx] == run_keys).all():
-            raise SimulationError(f"a run reached a state outside the solved game at step {step};"
-                                  " please report this scenario")
+            raise SimulationError(
+                f"a run reached a state outside the solved game at step {step};"
+                " please report this scenario"
+            )
         return probs[idx].T
 
 
@@ -69,7 +78,8 @@ def _policy_probabilities(model: Model, layer: Layer, q: np.ndarray) -> np.ndarr
     utilities = None
     if policy.kind == "logit":
         utilities = lambda: np.stack(  # noqa: E731
-            [np.broadcast_to(np.asarray(u(view), float), (n,)) for u in policy.utilities])
+            [np.broadcast_to(np.asarray(u(view), float), (n,)) for u in policy.utilities]
+        )
     latest = layer.states.last[policy.respond_to] if policy.kind == "table" else None
     return probabilities(policy, available, k, n, layer.move_number, latest, utilities)
 
@@ -84,8 +94,9 @@ def _boundary_values(model: Model, states: States, step: int) -> np.ndarray:
     return values
 
 
-def _backward(model: Model, graph: GameGraph, first: int, last: int,
-              boundary: np.ndarray | None) -> tuple[dict[int, np.ndarray], np.ndarray]:
+def _backward(
+    model: Model, graph: GameGraph, first: int, last: int, boundary: np.ndarray | None
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Backward induction over layers [first, last]; returns choice probabilities of move
     layers and the values at layer `first`. `boundary`: values of the nodes after `last`."""
     n_actors = len(model.actors)
@@ -126,8 +137,11 @@ def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
     choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     with np.errstate(all="ignore"):
         pis, start = _backward(model, graph, 0, last_layer, None)
-        lookaheads = {p.lookahead for p in model.policies
-                      if p is not None and p.kind == "strategic" and p.lookahead is not None}
+        lookaheads = {
+            p.lookahead
+            for p in model.policies
+            if p is not None and p.kind == "strategic" and p.lookahead is not None
+        }
         windowed: dict[int, dict[int, np.ndarray]] = {}
         for k in sorted(lookaheads):
             windowed[k] = {}

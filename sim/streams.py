@@ -1,4 +1,4 @@
-"""Position-addressed random numbers: each draw is a function of (seed, stream, step, turn, site, run).
+"""Position-addressed random numbers: a draw is a function of (seed, stream, step, turn, site, run).
 
 A run's uniform at a draw site is a counter-based hash (SplitMix64's finaliser over a Weyl
 sequence, as in Steele et al., "Fast splittable pseudorandom number generators", 2014), keyed by
@@ -70,12 +70,14 @@ class RandomField:
         """One uniform in (0, 1) per run."""
         with np.errstate(over="ignore"):
             z = self._call_key(step, turn, site) + np.uint64(_GAMMA) * (
-                runs.astype(np.uint64) + np.uint64(1))
+                runs.astype(np.uint64) + np.uint64(1)
+            )
             bits = _mix_array(z) >> np.uint64(11)
         return (bits.astype(np.float64) + 0.5) * (1.0 / (1 << 53))
 
-    def draw(self, kind: str, runs: np.ndarray, step: int, turn: int, site: int,
-             *args: Any) -> np.ndarray:
+    def draw(
+        self, kind: str, runs: np.ndarray, step: int, turn: int, site: int, *args: Any
+    ) -> np.ndarray:
         """A draw of `kind` per run, by inversion of the run's uniform."""
         u = self.uniforms(runs, step, turn, site)
         params = [np.asarray(a, dtype=float) for a in args]
@@ -102,7 +104,8 @@ def invert(kind: str, u: np.ndarray, params: list[np.ndarray]) -> np.ndarray:
         (lam,) = params
         if np.any(lam < 0) or not np.all(np.isfinite(lam)):
             raise SimulationError(
-                f"poisson(lam) needs a finite lam >= 0, got {_first(lam, ~(lam >= 0))}")
+                f"poisson(lam) needs a finite lam >= 0, got {_first(lam, ~(lam >= 0))}"
+            )
         return _poisson_inverse(u, np.broadcast_to(lam, u.shape))
     if kind == "binomial":
         count, p = params

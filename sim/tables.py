@@ -20,8 +20,12 @@ def _num(x: float) -> str:
     return f"{x:,.2f}" if abs(x) < 1e5 else f"{x:,.0f}"
 
 
-def print_run(results: Results, charts: list[Path], overrides: Mapping[str, float],
-              console: Console | None = None) -> None:
+def print_run(
+    results: Results,
+    charts: list[Path],
+    overrides: Mapping[str, float],
+    console: Console | None = None,
+) -> None:
     """The outcome table and the distributions of steps, peak rung, state and payoffs."""
     console = console or Console()
     m = results.model
@@ -29,36 +33,56 @@ def print_run(results: Results, charts: list[Path], overrides: Mapping[str, floa
     console.print(f"[bold]{s.title}[/bold]  ({s.id})")
     settings = ", ".join(f"{k}={v:g}" for k, v in overrides.items()) or "scenario defaults"
     if results.exact:
-        console.print(f"exact solution (no sampling error), parameters: {settings}; "
-                      f"sha256 {m.sha256[:12]}, escalation-sim {__version__}")
+        console.print(
+            f"exact solution (no sampling error), parameters: {settings}; "
+            f"sha256 {m.sha256[:12]}, escalation-sim {__version__}"
+        )
         _print_exact_size(results, console)
     else:
-        console.print(f"{results.runs:,} runs, seed {results.seed}, parameters: {settings}; "
-                      f"sha256 {m.sha256[:12]}, escalation-sim {__version__}")
+        console.print(
+            f"{results.runs:,} runs, seed {results.seed}, parameters: {settings}; "
+            f"sha256 {m.sha256[:12]}, escalation-sim {__version__}"
+        )
     if results.precision:
         pr = results.precision
         state = "reached" if pr["reached"] else f"NOT reached (cap {pr['cap']:,} runs)"
-        console.print(f"precision target ±{pr['target']:g} {state}: widest half-width "
-                      f"{pr['widest_half_width']:.4f}")
+        console.print(
+            f"precision target ±{pr['target']:g} {state}: widest half-width "
+            f"{pr['widest_half_width']:.4f}"
+        )
 
     table = Table(title="Outcomes", title_justify="left")
-    for col, justify in (("outcome", "left"), ("probability", "right"), ("95% interval", "right"),
-                         ("runs", "right")):
+    for col, justify in (
+        ("outcome", "left"),
+        ("probability", "right"),
+        ("95% interval", "right"),
+        ("runs", "right"),
+    ):
         table.add_column(col, justify=justify)
     lo, hi = results.intervals()
     for i, oid in enumerate(m.outcome_ids):
         if results.exact:
-            table.add_row(f"{s.outcome_label(oid)} ({oid})", _exact_pct(results.probabilities[i]),
-                          "exact", "-")
+            table.add_row(
+                f"{s.outcome_label(oid)} ({oid})",
+                _exact_pct(results.probabilities[i]),
+                "exact",
+                "-",
+            )
             continue
-        table.add_row(f"{s.outcome_label(oid)} ({oid})", _pct(results.probabilities[i]),
-                      f"{_pct(lo[i])} - {_pct(hi[i])}", f"{int(results.outcome_counts[i]):,}")
+        table.add_row(
+            f"{s.outcome_label(oid)} ({oid})",
+            _pct(results.probabilities[i]),
+            f"{_pct(lo[i])} - {_pct(hi[i])}",
+            f"{int(results.outcome_counts[i]):,}",
+        )
     console.print(table)
 
     steps = results.steps_summary()
-    console.print(f"{s.step_label.capitalize()}s to the end: mean {steps['mean']:.1f}, "
-                  f"5%-50%-95%: {steps['p05']} / {steps['p50']} / {steps['p95']} "
-                  f"(horizon {m.horizon})")
+    console.print(
+        f"{s.step_label.capitalize()}s to the end: mean {steps['mean']:.1f}, "
+        f"5%-50%-95%: {steps['p05']} / {steps['p50']} / {steps['p95']} "
+        f"(horizon {m.horizon})"
+    )
 
     table = Table(title="Peak rung", title_justify="left")
     table.add_column("rung")
@@ -101,9 +125,11 @@ def _print_exact_size(results: Results, console: Console) -> None:
     info = results.extra.get("exact")
     if not info:
         return
-    console.print(f"reachable states: {info['reachable_states']:,} in all, at most "
-                  f"{info['max_states']:,} at once ({info['widest_at']}); "
-                  f"solve time {info['solve_seconds']:.3f} s")
+    console.print(
+        f"reachable states: {info['reachable_states']:,} in all, at most "
+        f"{info['max_states']:,} at once ({info['widest_at']}); "
+        f"solve time {info['solve_seconds']:.3f} s"
+    )
 
 
 def print_exact_check(results: Results, check: Mapping, console: Console | None = None) -> None:
@@ -111,20 +137,36 @@ def print_exact_check(results: Results, check: Mapping, console: Console | None 
     console = console or Console()
     m = results.model
     s = m.scenario
-    table = Table(title=f"Exact check ({check['runs']:,} runs against the exact solution, "
-                  f"{check['reachable_states']:,} reachable states)", title_justify="left")
+    table = Table(
+        title=f"Exact check ({check['runs']:,} runs against the exact solution, "
+        f"{check['reachable_states']:,} reachable states)",
+        title_justify="left",
+    )
     for col in ("", "Monte Carlo", "exact", "std. error", "z"):
         table.add_column(col, justify="left" if not col else "right")
     for oid, row in check["outcomes"].items():
-        table.add_row(f"{s.outcome_label(oid)} ({oid})", _exact_pct(row["p"]),
-                      _exact_pct(row["exact"]), _exact_pct(row["se"]), _z(row["z"]))
+        table.add_row(
+            f"{s.outcome_label(oid)} ({oid})",
+            _exact_pct(row["p"]),
+            _exact_pct(row["exact"]),
+            _exact_pct(row["se"]),
+            _z(row["z"]),
+        )
     for actor, row in check["payoffs"].items():
-        table.add_row(f"payoff: {s.actors[actor].label}", f"{row['mean']:,.4f}",
-                      f"{row['exact']:,.4f}", f"{row['se']:,.4f}", _z(row["z"]))
+        table.add_row(
+            f"payoff: {s.actors[actor].label}",
+            f"{row['mean']:,.4f}",
+            f"{row['exact']:,.4f}",
+            f"{row['se']:,.4f}",
+            _z(row["z"]),
+        )
     console.print(table)
     worst = check["max_abs_z"]
-    verdict = ("an outcome the exact solution calls impossible occurred" if worst is None
-               else f"largest |z| {worst:.2f}" + (" (beyond 5: suspicious)" if worst > 5 else ""))
+    verdict = (
+        "an outcome the exact solution calls impossible occurred"
+        if worst is None
+        else f"largest |z| {worst:.2f}" + (" (beyond 5: suspicious)" if worst > 5 else "")
+    )
     console.print(f"Exact check: {verdict}")
 
 

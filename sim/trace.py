@@ -46,13 +46,23 @@ class Story:
     def to_json(self) -> dict[str, Any]:
         m = self.model
         return {
-            "scenario": m.scenario.id, "scenario_sha256": m.sha256, "seed": self.seed,
-            "run": self.run, "outcome": self.outcome, "steps": self.steps,
-            "payoffs": self.payoffs, "peak_rung": self.peak_rung,
+            "scenario": m.scenario.id,
+            "scenario_sha256": m.sha256,
+            "seed": self.seed,
+            "run": self.run,
+            "outcome": self.outcome,
+            "steps": self.steps,
+            "payoffs": self.payoffs,
+            "peak_rung": self.peak_rung,
             "moves": [
-                {"step": mv.step, "actor": mv.actor, "option": mv.option, "branch": mv.branch,
-                 "rung": mv.rung,
-                 "changes": {k: {"from": a, "to": b} for k, (a, b) in mv.changes.items()}}
+                {
+                    "step": mv.step,
+                    "actor": mv.actor,
+                    "option": mv.option,
+                    "branch": mv.branch,
+                    "rung": mv.rung,
+                    "changes": {k: {"from": a, "to": b} for k, (a, b) in mv.changes.items()},
+                }
                 for mv in self.moves
             ],
         }
@@ -69,8 +79,11 @@ class _Recorder(Observer):
         return int(hit[0]) if hit.size else None
 
     def _changes(self, i: int, before: np.ndarray, after: np.ndarray) -> dict:
-        return {name: (float(before[v, i]), float(after[v, i]))
-                for v, name in enumerate(self.m.state_names) if before[v, i] != after[v, i]}
+        return {
+            name: (float(before[v, i]), float(after[v, i]))
+            for v, name in enumerate(self.m.state_names)
+            if before[v, i] != after[v, i]
+        }
 
     def chose(self, step, actor, runs, chosen):
         i = self._where(runs)
@@ -139,15 +152,18 @@ def story_lines(story: Story) -> list[str]:
     m = story.model
     s = m.scenario
     unit = s.step_label
-    lines = [f"[bold]{s.title}[/bold] — run {story.run}, seed {story.seed}",
-             f"Start: {rung_gauge(m, m.initial_rung)}"]
+    lines = [
+        f"[bold]{s.title}[/bold] — run {story.run}, seed {story.seed}",
+        f"Start: {rung_gauge(m, m.initial_rung)}",
+    ]
     current = None
     for mv in story.moves:
         if mv.step != current:
             current = mv.step
             if current > 1 and current - 1 in story.step_changes:
-                lines += _change_lines(story.step_changes[current - 1], "end of "
-                                       f"{unit} {current - 1}")
+                lines += _change_lines(
+                    story.step_changes[current - 1], f"end of {unit} {current - 1}"
+                )
             lines.append(f"[bold]{unit.capitalize()} {current}[/bold]")
         who = s.actors[mv.actor].label
         text = f"  {who}: {mv.label}" if mv.option else f"  {who} {mv.label}"
@@ -159,10 +175,13 @@ def story_lines(story: Story) -> list[str]:
     if story.steps in story.step_changes:
         lines += _change_lines(story.step_changes[story.steps], f"end of {unit} {story.steps}")
     label = s.outcome_label(story.outcome) if story.outcome else "?"
-    lines.append(f"[bold]Outcome: {label}[/bold] in {unit} {story.steps} "
-                 f"(peak rung {story.peak_rung}: {s.ladder[story.peak_rung]})")
-    lines.append("Payoffs: " + ", ".join(f"{s.actors[a].label} {v:.2f}"
-                                         for a, v in story.payoffs.items()))
+    lines.append(
+        f"[bold]Outcome: {label}[/bold] in {unit} {story.steps} "
+        f"(peak rung {story.peak_rung}: {s.ladder[story.peak_rung]})"
+    )
+    lines.append(
+        "Payoffs: " + ", ".join(f"{s.actors[a].label} {v:.2f}" for a, v in story.payoffs.items())
+    )
     return lines
 
 

@@ -31,13 +31,16 @@ def test_set_overrides_a_parameter_and_moves_the_result(capsys):
     assert safe["state"]["us_killed"]["mean"] < base["state"]["us_killed"]["mean"]
 
 
-@pytest.mark.parametrize("setting,message", [
-    ("nonsense=1", "unknown parameter 'nonsense'"),
-    ("kh_autonmy=0.5", "did you mean 'kh_autonomy'"),
-    ("kh_autonomy=7", "outside its range"),
-    ("kh_autonomy=high", "is not a number"),
-    ("kh_autonomy", "expects NAME=VALUE"),
-])
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ("nonsense=1", "unknown parameter 'nonsense'"),
+        ("kh_autonmy=0.5", "did you mean 'kh_autonomy'"),
+        ("kh_autonomy=7", "outside its range"),
+        ("kh_autonomy=high", "is not a number"),
+        ("kh_autonomy", "expects NAME=VALUE"),
+    ],
+)
 def test_bad_set_exits_2_with_a_clear_message(capsys, setting, message):
     assert main(["run", str(CAMP_TAJI), "--set", setting, "--no-charts"]) == 2
     err = capsys.readouterr().err
@@ -75,8 +78,10 @@ def test_precision_adds_runs_until_the_target(capsys):
 
 
 def test_precision_cap_is_stated(capsys):
-    assert main(["run", str(CAMP_TAJI), "--precision", "0.0005", "--max-runs", "8192",
-                 "--no-charts"]) == 0
+    assert (
+        main(["run", str(CAMP_TAJI), "--precision", "0.0005", "--max-runs", "8192", "--no-charts"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "NOT reached (cap 8,192 runs)" in out
 
@@ -100,8 +105,21 @@ def test_usage_errors_exit_2(capsys):
 
 def test_python_dash_m_sim_and_stdout_is_pure_json():
     proc = subprocess.run(
-        [sys.executable, "-m", "sim", "run", str(CAMP_TAJI), "--runs", "1000", "--json",
-         "--no-charts"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "run",
+            str(CAMP_TAJI),
+            "--runs",
+            "1000",
+            "--json",
+            "--no-charts",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["runs"] == 1000
@@ -113,7 +131,6 @@ def test_schema_command_matches_committed_schema(capsys):
     printed = json.loads(capsys.readouterr().out)
     committed = json.loads((ROOT / "docs" / "scenario.schema.json").read_text())
     assert printed == committed, "run `escalation schema > docs/scenario.schema.json`"
-
 
 
 class _ClosedPipe:

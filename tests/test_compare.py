@@ -108,22 +108,43 @@ def test_policies_mode_has_current_and_alternatives(duel):
 def test_cli_compare_json_and_charts(tmp_path, capsys):
     path = tmp_path / "duel.yaml"
     path.write_text(scenario_text(DUEL))
-    assert main(["compare", str(path), "--actor", "us", "--runs", "4096", "--json",
-                 "--out", str(tmp_path / "out"), "--max-risk", "war=0.05"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(path),
+                "--actor",
+                "us",
+                "--runs",
+                "4096",
+                "--json",
+                "--out",
+                str(tmp_path / "out"),
+                "--max-risk",
+                "war=0.05",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["recommendation"]["max_risk"]["outcome"] == "war"
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
-    assert main(["compare", str(path), "--actor", "us", "--policies", "--runs", "4096",
-                 "--no-charts"]) == 0
+    assert (
+        main(["compare", str(path), "--actor", "us", "--policies", "--runs", "4096", "--no-charts"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Recommendation:" in out and "Paired differences" in out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--actor", "usa"], "did you mean 'us'"),
-    (["--actor", "us", "--max-risk", "peace=0.1"], "unknown outcome 'peace'"),
-    (["--actor", "us", "--max-risk", "war=2"], "not a probability"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--actor", "usa"], "did you mean 'us'"),
+        (["--actor", "us", "--max-risk", "peace=0.1"], "unknown outcome 'peace'"),
+        (["--actor", "us", "--max-risk", "war=2"], "not a probability"),
+    ],
+)
 def test_cli_compare_usage_errors(tmp_path, capsys, args, message):
     path = tmp_path / "duel.yaml"
     path.write_text(scenario_text(DUEL))
@@ -134,7 +155,7 @@ def test_cli_compare_usage_errors(tmp_path, capsys, args, message):
 def test_cli_compare_policies_needs_alternatives(tmp_path, capsys):
     path = tmp_path / "duel.yaml"
     text = scenario_text(DUEL)
-    text = text[: text.index("alternatives:")] + text[text.rindex("outcomes:"):]
+    text = text[: text.index("alternatives:")] + text[text.rindex("outcomes:") :]
     path.write_text(text)
     assert main(["compare", str(path), "--actor", "us", "--policies", "--no-charts"]) == 2
     assert "no alternatives" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from sim.errors import ScenarioError, SimulationError
 from sim.exact import exact_check, solve
 from sim.exact_states import binomial_pmf, row_keys
 from sim.loader import load_scenario, load_text
-from sim.model import CompiledPolicy, Model, compile_model
+from sim.model import Model, compile_model
 from sim.results import Results
 from sim.runner import run_monte_carlo
 from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, build

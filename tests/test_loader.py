@@ -283,8 +283,9 @@ def problems_in(text: str) -> list:
 
 
 def test_every_unknown_key_at_a_level_is_reported_with_other_problems():
-    found = problems_in(TINY + "horizn: 4\ntitel: x\nladder_x: []\n".replace(
-        "ladder_x: []\n", "") + "discount: 7\n")
+    found = problems_in(
+        TINY + "horizn: 4\ntitel: x\nladder_x: []\n".replace("ladder_x: []\n", "") + "discount: 7\n"
+    )
     messages = [p.message for p in found]
     assert any("unknown key 'horizn' (did you mean 'horizon'?)" in m for m in messages)
     assert any("unknown key 'titel' (did you mean 'title'?)" in m for m in messages)

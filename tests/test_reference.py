@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ SCENARIOS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def simulated(name: str):
     path, ref_runs = SCENARIOS[name]
     model = compile_model(load_scenario(path))
@@ -73,11 +73,14 @@ def test_outcome_probabilities_agree(name):
     model, engine, ref = simulated(name)
     bad = []
     for i, oid in enumerate(model.outcome_ids):
-        z = proportion_z(engine.outcome_counts[i], engine.runs, ref["outcome_counts"][oid],
-                         ref["runs"])
+        z = proportion_z(
+            engine.outcome_counts[i], engine.runs, ref["outcome_counts"][oid], ref["runs"]
+        )
         if z > Z_MAX:
-            bad.append(f"{oid}: engine {engine.probabilities[i]:.4f} vs reference "
-                       f"{ref['outcomes'][oid]:.4f} ({z:.1f} SE)")
+            bad.append(
+                f"{oid}: engine {engine.probabilities[i]:.4f} vs reference "
+                f"{ref['outcomes'][oid]:.4f} ({z:.1f} SE)"
+            )
     assert not bad, "; ".join(bad)
 
 
@@ -86,11 +89,19 @@ def test_mean_payoffs_agree(name):
     model, engine, ref = simulated(name)
     bad = []
     for a, actor in enumerate(model.actors):
-        z = mean_z(engine.payoff_mean[a], engine.payoff_sd[a], engine.runs,
-                   ref["payoffs"][actor], ref["payoff_sd"][actor], ref["runs"])
+        z = mean_z(
+            engine.payoff_mean[a],
+            engine.payoff_sd[a],
+            engine.runs,
+            ref["payoffs"][actor],
+            ref["payoff_sd"][actor],
+            ref["runs"],
+        )
         if z > Z_MAX:
-            bad.append(f"{actor}: engine {engine.payoff_mean[a]:.3f} vs reference "
-                       f"{ref['payoffs'][actor]:.3f} ({z:.1f} SE)")
+            bad.append(
+                f"{actor}: engine {engine.payoff_mean[a]:.3f} vs reference "
+                f"{ref['payoffs'][actor]:.3f} ({z:.1f} SE)"
+            )
     assert not bad, "; ".join(bad)
 
 

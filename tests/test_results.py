@@ -9,8 +9,20 @@ from scipy.stats import binomtest
 from sim.results import wilson_interval
 from sim.runner import run_monte_carlo
 
-JSON_KEYS = {"scenario", "scenario_sha256", "version", "runs", "seed", "parameters", "outcomes",
-             "steps", "peak_rung", "state", "payoffs", "moves"}
+JSON_KEYS = {
+    "scenario",
+    "scenario_sha256",
+    "version",
+    "runs",
+    "seed",
+    "parameters",
+    "outcomes",
+    "steps",
+    "peak_rung",
+    "state",
+    "payoffs",
+    "moves",
+}
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (1, 10), (5, 10), (10, 10), (37, 1000), (9990, 10000)])
@@ -64,6 +76,9 @@ policies: {a: {kind: fixed, option: wait}}
 outcomes: {war: {when: rung >= 1}}
 """)
     result = run_monte_carlo(model, 100, 1).to_json()
-    assert result["outcomes"]["war"] == {"p": 0.0, "ci95": [0.0, pytest.approx(0.037, abs=1e-3)],
-                                         "count": 0}
+    assert result["outcomes"]["war"] == {
+        "p": 0.0,
+        "ci95": [0.0, pytest.approx(0.037, abs=1e-3)],
+        "count": 0,
+    }
     assert result["outcomes"]["ongoing"]["p"] == 1.0

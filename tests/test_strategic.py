@@ -76,8 +76,9 @@ def crisis(lam_c: float, lam_d: float, a: float = 1.5):
     return compile_model(scenario, {"lam_c": lam_c, "lam_d": lam_d, "audience_cost": a})
 
 
-@pytest.mark.parametrize("lam_c,lam_d,a", [(0.5, 0.5, 1.5), (1, 1, 1.5), (3, 0.7, 1.5),
-                                           (2, 2, 0.2), (1.3, 4, 3.0)])
+@pytest.mark.parametrize(
+    "lam_c,lam_d,a", [(0.5, 0.5, 1.5), (1, 1, 1.5), (3, 0.7, 1.5), (2, 2, 0.2), (1.3, 4, 3.0)]
+)
 def test_crisis_with_audience_costs_matches_hand_calculation(lam_c, lam_d, a):
     model = crisis(lam_c, lam_d, a)
     hand = crisis_by_hand(lam_c, lam_d, a)
@@ -115,8 +116,9 @@ def test_audience_costs_make_threats_credible():
     low, high = crisis_by_hand(1, 1, 0.2), crisis_by_hand(1, 1, 3.0)
     assert high["fight"] > low["fight"] and high["resist"] < low["resist"]
     m_low, m_high = crisis(1, 1, 0.2), crisis(1, 1, 3.0)
-    assert node_choice(m_high, 1, 1, [1, NOT_YET], 1)[2] < node_choice(m_low, 1, 1,
-                                                                        [1, NOT_YET], 1)[2]
+    assert (
+        node_choice(m_high, 1, 1, [1, NOT_YET], 1)[2] < node_choice(m_low, 1, 1, [1, NOT_YET], 1)[2]
+    )
 
 
 def test_monte_carlo_with_strategic_actors_matches_the_equilibrium():
@@ -199,8 +201,7 @@ every_step:
 
 
 def late_reward(discount: float = 1.0, lookahead: str = "", terminal_value: str = ""):
-    text = LATE_REWARD.format(discount=discount, lookahead=lookahead,
-                              terminal_value=terminal_value)
+    text = LATE_REWARD.format(discount=discount, lookahead=lookahead, terminal_value=terminal_value)
     return compile_model(load_text(scenario_text(text), "late.yaml"))
 
 
@@ -216,10 +217,10 @@ def test_short_lookahead_misses_it_unless_a_terminal_value_says_so():
     """Looking one step ahead, the payoff of step 3 is invisible: Q(invest) = -1."""
     model = late_reward(lookahead=", lookahead: 1")
     assert node_choice(model, 1, 0, [NOT_YET], 0)[1] == pytest.approx(logit2(2, -1, 0), abs=1e-12)
-    valued = late_reward(lookahead=", lookahead: 1",
-                         terminal_value="terminal_value: {a: '2.5 * invested'}")
-    assert node_choice(valued, 1, 0, [NOT_YET], 0)[1] == pytest.approx(logit2(2, 1.5, 0),
-                                                                         abs=1e-12)
+    valued = late_reward(
+        lookahead=", lookahead: 1", terminal_value="terminal_value: {a: '2.5 * invested'}"
+    )
+    assert node_choice(valued, 1, 0, [NOT_YET], 0)[1] == pytest.approx(logit2(2, 1.5, 0), abs=1e-12)
 
 
 def test_strategic_actor_with_random_draws_is_refused_with_the_position():
@@ -229,7 +230,7 @@ def test_strategic_actor_with_random_draws_is_refused_with_the_position():
     problem = err.value.problems[0]
     line = scenario_text(text).splitlines()[problem.line - 1]
     assert "random draw" in problem.message
-    assert line[problem.col - 1:].startswith("poisson(")
+    assert line[problem.col - 1 :].startswith("poisson(")
 
 
 def test_compare_with_a_strategic_opponent():
@@ -251,25 +252,27 @@ def test_exact_solver_gives_the_equilibrium_outcome_distribution():
         exact = solve(crisis(lam_c, lam_d, a))
         p = dict(zip(exact.model.outcome_ids, exact.probabilities))
         assert p["status_quo"] == pytest.approx(1 - hand["demand"], abs=1e-12)
-        assert p["capitulation"] == pytest.approx(hand["demand"] * (1 - hand["resist"]),
-                                                  abs=1e-12)
-        assert p["war"] == pytest.approx(hand["demand"] * hand["resist"] * hand["fight"],
-                                         abs=1e-12)
+        assert p["capitulation"] == pytest.approx(hand["demand"] * (1 - hand["resist"]), abs=1e-12)
+        assert p["war"] == pytest.approx(hand["demand"] * hand["resist"] * hand["fight"], abs=1e-12)
 
 
 def test_strategic_game_with_state_exact_and_monte_carlo_agree():
     from sim.exact import solve
 
-    model = late_reward(discount=0.8, lookahead=", lookahead: 2",
-                        terminal_value="terminal_value: {a: '1.5 * invested'}")
+    model = late_reward(
+        discount=0.8,
+        lookahead=", lookahead: 2",
+        terminal_value="terminal_value: {a: '1.5 * invested'}",
+    )
     exact = solve(model)
     n = 100_000
     mc = run_monte_carlo(model, n, seed=9)
     invested_exact = float((exact.final_state[0] * exact.final_weights).sum())
     invested_mc = mc.final_state[0].mean()
     assert abs(invested_mc - invested_exact) < 5 * math.sqrt(0.25 / n)
-    assert mc.payoff_mean[0] == pytest.approx(exact.payoff_mean[0], abs=5 * mc.payoff_sd[0]
-                                              / math.sqrt(n) + 1e-12)
+    assert mc.payoff_mean[0] == pytest.approx(
+        exact.payoff_mean[0], abs=5 * mc.payoff_sd[0] / math.sqrt(n) + 1e-12
+    )
 
 
 def test_cli_exact_solves_a_strategic_scenario(tmp_path, capsys):
@@ -283,3 +286,76 @@ def test_cli_exact_solves_a_strategic_scenario(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     hand = crisis_by_hand(1, 1, 1.5)
     assert data["outcomes"]["status_quo"]["p"] == pytest.approx(1 - hand["demand"], abs=1e-12)
+
+
+def red_line(**overrides):
+    from sim.loader import load_scenario
+    from tests.conftest import SCENARIOS
+
+    return compile_model(load_scenario(SCENARIOS / "red_line_2020.yaml"), overrides)
+
+
+def red_line_by_hand(p: dict[str, float]) -> dict[str, float]:
+    """scenarios/red_line_2020.yaml solved backwards by hand (logit at each node).
+
+    Iran after a strike: restrain (-face) or retaliate (-war_i): P(ret) = L(lam_i; -war_i vs -face).
+    US after an attack: absorb (-absorb - audience) or strike, worth
+        (1 - P(ret)) * strike_gain - P(ret) * war_us.
+    Iran at the start: hold (0) or attack, worth
+        P(absorb) * gain + P(strike) * ((1 - P(ret)) * -face + P(ret) * -war_i).
+    """
+    ret = logit2(p["iran_rationality"], -p["iran_war_cost"], -p["iran_face_cost"])
+    strike_value = (1 - ret) * p["us_strike_gain"] - ret * p["us_war_cost"]
+    absorb_value = -p["us_absorb_cost"] - p["us_audience_cost"]
+    strike = logit2(p["us_rationality"], strike_value, absorb_value)
+    attack_value = (1 - strike) * p["iran_attack_gain"] + strike * (
+        (1 - ret) * -p["iran_face_cost"] - ret * p["iran_war_cost"]
+    )
+    attack = logit2(p["iran_rationality"], attack_value, 0)
+    return {
+        "status_quo": 1 - attack,
+        "us_absorbs": attack * (1 - strike),
+        "iran_backs_down": attack * strike * (1 - ret),
+        "war": attack * strike * ret,
+    }
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"us_audience_cost": 1},
+        {"iran_rationality": 0.5},
+        {"iran_war_cost": 4, "us_rationality": 6},
+    ],
+)
+def test_bundled_red_line_scenario_matches_hand_calculation(overrides):
+    from sim.exact import solve
+
+    model = red_line(**overrides)
+    hand = red_line_by_hand(model.parameters)
+    exact = dict(zip(model.outcome_ids, solve(model).probabilities))
+    for outcome, p in hand.items():
+        assert exact[outcome] == pytest.approx(p, abs=1e-12), outcome
+
+
+def test_audience_costs_deter_attacks_in_the_red_line_scenario():
+    """Article 000: Trump pledged to retaliate if Americans were harmed. A president who pays at
+    home for absorbing an attack strikes more surely, so Iran attacks less (Fearon's audience
+    costs). Monte Carlo, 40,000 runs per arm, the difference beyond 4 standard errors."""
+    n = 40_000
+    low = run_monte_carlo(red_line(us_audience_cost=0), n, seed=3).probabilities[0]
+    high = run_monte_carlo(red_line(us_audience_cost=1), n, seed=3).probabilities[0]
+    se = math.sqrt(low * (1 - low) / n + high * (1 - high) / n)
+    assert (high - low) / se > 4
+
+
+def test_a_red_line_works_only_if_iran_fears_the_war():
+    """Article 002: a direct strike makes Khamenei restrain the Guard rather than risk a war that
+    threatens the regime. The more Iran fears that war, the likelier the status quo."""
+    from sim.exact import solve
+
+    timid = dict(zip(red_line().outcome_ids, solve(red_line(iran_war_cost=4)).probabilities))
+    bold = dict(zip(red_line().outcome_ids, solve(red_line(iran_war_cost=1)).probabilities))
+    assert timid["status_quo"] > bold["status_quo"] + 0.3
+    assert timid["war"] < bold["war"]
