@@ -49,6 +49,21 @@ def resolve_scenario_path(name: str) -> Path:
     return path
 
 
+def load_with_overrides(file: str, settings: list[str] | None):
+    """The scenario named on the command line and its checked `--set` overrides."""
+    from sim.loader import load_scenario
+    from sim.model import resolve_parameters
+    from sim.runner import parse_overrides
+
+    scenario = load_scenario(resolve_scenario_path(file))
+    try:
+        overrides = parse_overrides(settings)
+        resolve_parameters(scenario, overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return scenario, overrides
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="escalation",
@@ -228,16 +243,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.loader import load_scenario
-    from sim.model import compile_model, resolve_parameters
-    from sim.runner import PRECISION_CAP, parse_overrides, run_monte_carlo, run_to_precision
+    from sim.model import compile_model
+    from sim.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
 
-    scenario = load_scenario(resolve_scenario_path(args.file))
-    try:
-        overrides = parse_overrides(args.overrides)
-        resolve_parameters(scenario, overrides)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    scenario, overrides = load_with_overrides(args.file, args.overrides)
     model = compile_model(scenario, overrides)
     exact = None
     if args.exact_check:  # solved first: a scenario that cannot be solved fails before the runs

@@ -68,18 +68,10 @@ def _max_risk(text: str | None, outcomes: tuple[str, ...]) -> tuple[str, float] 
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli import UsageError, resolve_scenario_path
+    from sim.cli import UsageError, load_with_overrides
     from sim.compare import compare_first_moves, compare_policies
-    from sim.loader import load_scenario
-    from sim.model import resolve_parameters
-    from sim.runner import parse_overrides
 
-    scenario = load_scenario(resolve_scenario_path(args.file))
-    try:
-        overrides = parse_overrides(args.overrides)
-        resolve_parameters(scenario, overrides)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    scenario, overrides = load_with_overrides(args.file, args.overrides)
     if args.actor not in scenario.actors:
         raise UsageError(
             f"unknown actor '{args.actor}'{did_you_mean(args.actor, scenario.actors)}"

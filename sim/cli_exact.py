@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sim.cli import EXIT_OK, UsageError, _positive_int, resolve_scenario_path
+from sim.cli import EXIT_OK, _positive_int
 
 COMMAND = "exact"
 HELP = "exact outcome distribution by enumerating the reachable states (no sampling error)"
@@ -43,17 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.cli import load_with_overrides
     from sim.exact import solve
-    from sim.loader import load_scenario
-    from sim.model import compile_model, resolve_parameters
-    from sim.runner import parse_overrides
+    from sim.model import compile_model
 
-    scenario = load_scenario(resolve_scenario_path(args.file))
-    try:
-        overrides = parse_overrides(args.overrides)
-        resolve_parameters(scenario, overrides)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    scenario, overrides = load_with_overrides(args.file, args.overrides)
     model = compile_model(scenario, overrides)
     results = solve(model, max_states=args.max_states)
     charts = []

@@ -77,19 +77,12 @@ def resolve_actor(scenario, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli import UsageError, resolve_scenario_path
-    from sim.loader import load_scenario
-    from sim.model import compile_model, resolve_parameters
+    from sim.cli import load_with_overrides
+    from sim.model import compile_model
     from sim.play import Game, stream_reader
-    from sim.runner import parse_overrides
 
     try:
-        scenario = load_scenario(resolve_scenario_path(args.file))
-        try:
-            overrides = parse_overrides(args.overrides)
-            resolve_parameters(scenario, overrides)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        scenario, overrides = load_with_overrides(args.file, args.overrides)
         actor = resolve_actor(scenario, args.actor)
         model = compile_model(scenario, overrides)
     except KeyboardInterrupt:

@@ -37,18 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli import UsageError, resolve_scenario_path
-    from sim.loader import load_scenario
-    from sim.model import compile_model, resolve_parameters
+    from sim.cli import UsageError, load_with_overrides
+    from sim.model import compile_model
     from sim.report import make_report, write_atomic
-    from sim.runner import parse_overrides
 
-    scenario = load_scenario(resolve_scenario_path(args.file))
-    try:
-        overrides = parse_overrides(args.overrides)
-        resolve_parameters(scenario, overrides)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    scenario, overrides = load_with_overrides(args.file, args.overrides)
     out = args.out or Path("reports") / scenario.id / "report.html"
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the HTML file's path")

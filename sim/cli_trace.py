@@ -27,18 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli import UsageError, resolve_scenario_path
-    from sim.loader import load_scenario
-    from sim.model import compile_model, resolve_parameters
-    from sim.runner import parse_overrides
+    from sim.cli import UsageError, load_with_overrides
+    from sim.model import compile_model
     from sim.trace import story_lines, trace_run
 
-    scenario = load_scenario(resolve_scenario_path(args.file))
-    try:
-        overrides = parse_overrides(args.overrides)
-        resolve_parameters(scenario, overrides)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    scenario, overrides = load_with_overrides(args.file, args.overrides)
     if args.run < 0:
         raise UsageError(f"--run must be >= 0, got {args.run}")
     story = trace_run(compile_model(scenario, overrides), args.seed, args.run)

@@ -37,6 +37,7 @@ from sim.model import (
 )
 from sim.policies import logit_probabilities
 from sim.results import Results
+from sim.semantics import checked_branch_probabilities
 
 DEFAULT_MAX_STATES = 2_000_000
 """Most distinct states held at once before the solver refuses the scenario."""
@@ -284,40 +285,7 @@ class _Solver:
         """Cumulative branch probabilities per state, checked exactly as the engine does."""
         branches = option.branches
         d, values = self._evaluate(d, [b.p for b in branches if b.p is not None])
-        n = d.n
-        probs = np.zeros((len(branches), n))
-        remainder = None
-        where = f"option '{option.id}' of {self.m.actors[actor]}"
-        it = iter(values)
-        for j, b in enumerate(branches):
-            if b.p is None:
-                remainder = j
-                continue
-            p = _vector(next(it), n)
-            bad = ~((p >= 0) & (p <= 1))
-            if bad.any():
-                raise SimulationError(
-                    f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
-                    f"[0, 1] at step {self.step}"
-                )
-            probs[j] = p
-        total = probs.sum(axis=0)
-        if remainder is None:
-            off = np.abs(total - 1) > 1e-9
-            if off.any():
-                raise SimulationError(
-                    f"{branches[0].p.where}: {where}: branch probabilities sum to "
-                    f"{total[off][0]:.12g}, not 1, at step {self.step} (never renormalised)"
-                )
-        else:
-            rest = 1 - total
-            if (rest < -1e-9).any():
-                raise SimulationError(
-                    f"{where}: branch probabilities sum to {total[rest < -1e-9][0]:.12g} > 1, "
-                    f"leaving a negative remainder for branch '{branches[remainder].id}' "
-                    f"at step {self.step}"
-                )
-            probs[remainder] = np.maximum(rest, 0)
+        probs = checked_branch_probabilities(self.m, actor, option, values, d.n, self.step)
         return d, np.cumsum(probs, axis=0)[:-1]
 
     def _every_step(self, d: Dist, weight: float) -> Dist:

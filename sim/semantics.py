@@ -62,15 +62,23 @@ def branch_probabilities(
     model: Model, actor: int, option: CompiledOption, view: Any, step: int
 ) -> np.ndarray:
     """(branches, runs) probabilities, checked at run time and never renormalised."""
-    n = view.size
+    values = [b.p(view) for b in option.branches if b.p is not None]
+    return checked_branch_probabilities(model, actor, option, values, view.size, step)
+
+
+def checked_branch_probabilities(model: Model, actor: int, option: CompiledOption,
+                                 values: list[Any], n: int, step: int) -> np.ndarray:
+    """The branch probabilities from the values of the branches' `p` expressions (in order):
+    each in [0, 1], summing to 1 (or the remainder branch at least 0), else a clear error."""
     probs = np.zeros((len(option.branches), n))
     remainder = None
     where = f"option '{option.id}' of {model.actors[actor]}"
+    given = iter(values)
     for j, b in enumerate(option.branches):
         if b.p is None:
             remainder = j
             continue
-        p = vector(b.p(view), n)
+        p = vector(next(given), n)
         bad = ~((p >= 0) & (p <= 1))
         if bad.any():
             raise SimulationError(

@@ -343,3 +343,27 @@ def test_dask_local_cluster_equals_the_process_pool(tmp_path, capsys):
     assert (tmp_path / "dask" / "points.csv").read_bytes() == pool
     meta = json.loads((tmp_path / "dask" / "sweep.json").read_text())
     assert "--executor dask" in meta["command"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="dask.distributed not installed (extra [dask])",
+)
+def test_scheduler_address_runs_on_an_existing_dask_cluster(tmp_path, capsys):
+    from dask.distributed import LocalCluster
+
+    args = [
+        "--vary",
+        "hawkishness=0:1:5",
+        "--vary",
+        "noise_a=0:1:3",
+        "--runs",
+        "200",
+        "--no-charts",
+    ]
+    assert sweep(tmp_path / "local", *args, scenario=ONE_KNOB) == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert sweep(tmp_path / "remote", *args, "--scheduler", address, scenario=ONE_KNOB) == 0
+    local = (tmp_path / "local" / "points.csv").read_bytes()
+    assert (tmp_path / "remote" / "points.csv").read_bytes() == local
