@@ -336,8 +336,9 @@ def reference_run(model: Model, runs: int, seed: int) -> dict[str, Any]:
     """
     m = model
     gen = np.random.default_rng(seed)
-    tables = {a: _Table(m, a) for a, p in enumerate(m.policies) if p is not None and
-              p.kind == "table"}
+    tables = {
+        a: _Table(m, a) for a, p in enumerate(m.policies) if p is not None and p.kind == "table"
+    }
     n_out = len(m.outcome_ids)
     counts = [0] * n_out
     pay_sum = [0.0] * len(m.actors)
@@ -378,8 +379,7 @@ def reference_run(model: Model, runs: int, seed: int) -> dict[str, Any]:
         "steps_sd": sd(steps_sum, steps_sq),
         "peak_rung": {r: peak[r] / n for r in range(m.n_rungs)},
         "moves": {
-            a: {name: moves[i][k] for k, name in
-                enumerate(["pass"] + [o.id for o in m.options[i]])}
+            a: {name: moves[i][k] for k, name in enumerate(["pass"] + [o.id for o in m.options[i]])}
             for i, a in enumerate(m.actors)
         },
         "run_moves": sum(sum(row) for row in moves),
@@ -403,8 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{oid:24s} {p:.4f}")
     for actor, mean in result["payoffs"].items():
         print(f"payoff {actor:17s} {mean:.3f}")
-    print(f"mean steps {result['steps_mean']:.3f}; {result['run_moves']} run-moves in "
-          f"{elapsed:.2f} s = {result['run_moves'] / elapsed:,.0f} run-moves/s")
+    print(
+        f"mean steps {result['steps_mean']:.3f}; {result['run_moves']} run-moves in "
+        f"{elapsed:.2f} s = {result['run_moves'] / elapsed:,.0f} run-moves/s"
+    )
     return 0
 
 

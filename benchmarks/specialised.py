@@ -2,7 +2,8 @@
 
 This is what a skilled engineer would write for that one scenario: every run advanced in
 lockstep with numpy, the scenario's structure hard-coded (no expressions, no generic policy or
-branch machinery), finished runs compacted away each week. Parameter values are read from the
+branch machinery): each week's draws become one event code per run, payoffs and transitions are
+table look-ups by code, and finished runs are compacted away. Parameter values are read from the
 YAML file (with optional overrides) so that the two simulations always play the same game.
 
 `check_against_engine()` compares its outcome distribution and mean payoffs with
@@ -29,6 +30,8 @@ ACTORS = ("militia", "us")
 # Rungs of the ladder [calm, tit-for-tat, open conflict].
 CALM, TIT_FOR_TAT, OPEN_CONFLICT = 0, 1, 2
 RESOLVE_MAX = 3
+N_EVENTS = 10
+SPIRAL = 2  # the US answer code of a strike that spirals out of control
 OUT_OF_CONTROL_PAYOFF = (-20.0, -30.0)  # (militia, us)
 DETERRENCE_PAYOFF = (-5.0, 10.0)
 
@@ -44,83 +47,96 @@ def scenario_parameters(overrides: Mapping[str, float] | None = None) -> dict[st
     return params
 
 
+def _event_tables(params: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Payoffs and state transitions of every event a week can hold, indexed by event code.
+
+    Code 0: the militia holds; 1: it holds and that makes `quiet_needed` quiet weeks (deterrence).
+    Codes 2-9: it fires, `2 + 4 * lethal + us`, with `us` 0 absorb, 1 strike that hits weapons and
+    fighters, 2 strike that spirals (out of control), 3 strike on evacuated sites.
+    """
+    strike_cost, casualty_cost = params["strike_cost"], params["casualty_cost"]
+    militia = np.zeros(N_EVENTS)
+    us = np.zeros(N_EVENTS)
+    militia[1], us[1] = DETERRENCE_PAYOFF
+    resolve_next = np.zeros((N_EVENTS, RESOLVE_MAX + 1), dtype=np.int64)
+    resolve_next[:2] = np.arange(RESOLVE_MAX + 1)  # holding leaves resolve unchanged
+    for lethal in (0, 1):
+        for answer in range(4):
+            code = 2 + 4 * lethal + answer
+            militia[code] = 1.0 - (2.0 if answer == 1 else 0.0) - (0.2 if answer == 3 else 0.0)
+            us[code] = -1.0 - casualty_cost * lethal - (strike_cost if answer else 0.0)
+            if answer == SPIRAL:
+                militia[code] += OUT_OF_CONTROL_PAYOFF[0]
+                us[code] += OUT_OF_CONTROL_PAYOFF[1]  # the run ends before every_step
+            else:
+                us[code] -= 0.2 * TIT_FOR_TAT  # every_step: the running cost of the rung
+            # Absorbing an attack resets resolve; a strike adds one (at most RESOLVE_MAX).
+            resolve_next[code] = (
+                0 if answer == 0 else np.minimum(np.arange(RESOLVE_MAX + 1) + 1, RESOLVE_MAX)
+            )
+    ends = np.zeros(N_EVENTS, dtype=bool)
+    ends[[1, 2 + SPIRAL, 6 + SPIRAL]] = True
+    return {"militia": militia, "us": us, "resolve_next": resolve_next, "ends": ends}
+
+
 def simulate(runs: int, seed: int, params: Mapping[str, float]) -> dict[str, Any]:
-    """Simulate `runs` runs of tit_for_tat; outcome counts, mean payoffs, moves and steps."""
+    """Simulate `runs` runs of tit_for_tat; outcome counts, mean payoffs, moves and steps.
+
+    Each week every live run draws four uniforms (the militia's choice, lethality, the US choice,
+    the strike's branch), which combine into one event code; payoffs and the next `resolve` are
+    looked up by code. Finished runs are compacted away.
+    """
     rng = np.random.default_rng(seed)
     horizon = int(params["horizon"])
     quiet_needed = params["quiet_needed"]
     lam = params["militia_rationality"]
-    gain = params["militia_gain"]
-    deter = params["deterrence_per_strike"]
-    retaliation = params["retaliation"]
-    lethality = params["lethality"]
-    hit = params["hit_chance"]
-    spiral = params["spiral_risk"]
-    strike_cost = params["strike_cost"]
-    casualty_cost = params["casualty_cost"]
-    # P(fire | resolve) of the militia's two-option logit, for each integer resolve 0..3.
-    p_fire_of = 1.0 / (1.0 + np.exp(-lam * (gain - deter * np.arange(RESOLVE_MAX + 1))))
+    utility = params["militia_gain"] - params["deterrence_per_strike"] * np.arange(RESOLVE_MAX + 1)
+    # P(fire | resolve): the militia's two-option logit (hold has utility 0).
+    p_fire = 1.0 / (1.0 + np.exp(-lam * utility))
+    lethality, retaliation = params["lethality"], params["retaliation"]
+    hit, spiral = params["hit_chance"], params["spiral_risk"]
+    tables = _event_tables(params)
+    pay_militia, pay_us = tables["militia"], tables["us"]
+    resolve_next, ends = tables["resolve_next"], tables["ends"]
 
     resolve = np.zeros(runs, dtype=np.int64)
     quiet = np.zeros(runs, dtype=np.int64)
-    rung = np.full(runs, TIT_FOR_TAT, dtype=np.int64)
-    pay_m = np.zeros(runs)
-    pay_u = np.zeros(runs)
-    alive = np.arange(runs)  # run index of each live run
-
+    pay = np.zeros((2, runs))  # (militia, us) payoffs of the live runs
     counts = np.zeros(len(OUTCOMES), dtype=np.int64)
     pay_total = np.zeros(2)
     pay_squares = np.zeros(2)
     steps_total = 0
     moves = 0
-
     for step in range(1, horizon + 1):
-        n = alive.size
+        n = resolve.size
         moves += 2 * n  # both actors move in every live run (a run can only end after the US)
         u = rng.random((4, n))
-        # Militia: fire with the logit probability, else hold (rung calm).
-        fire = u[0] < p_fire_of[resolve]
-        lethal = fire & (u[1] < lethality)
-        pay_m += fire
-        pay_u -= fire + casualty_cost * lethal
-        # The United States answers an attack with probability `retaliation`, else absorbs.
-        strike = fire & (u[2] < retaliation)
-        # Strike branches: sites_hit [0, hit), spiral [hit, hit + spiral), empty_sites the rest.
-        sites_hit = strike & (u[3] < hit)
-        spiralled = strike & (u[3] >= hit) & (u[3] < hit + spiral)
-        empty = strike & (u[3] >= hit + spiral)
-        pay_u -= strike_cost * strike
-        pay_m -= 2.0 * sites_hit + 0.2 * empty
-        rung = np.where(fire, np.where(spiralled, OPEN_CONFLICT, TIT_FOR_TAT), CALM)
-        resolve = np.where(strike, np.minimum(resolve + 1, RESOLVE_MAX),
-                           np.where(fire, 0, resolve))
-        # Terminal check after the US move: only a spiral can end the run here.
-        lost = spiralled
-        # Every week (runs still live): running cost of the rung, quiet weeks, terminal check.
-        pay_u -= 0.2 * np.where(lost, 0, rung)
+        fire = u[0] < p_fire[resolve]
+        # US answer: 0 absorb, else the strike branch 1 sites_hit, 2 spiral, 3 empty_sites.
+        answer = (u[2] < retaliation) * (1 + (u[3] >= hit) + (u[3] >= hit + spiral))
+        code = np.where(fire, 2 + 4 * (u[1] < lethality) + answer, quiet + 1 >= quiet_needed)
+        pay[0] += pay_militia[code]
+        pay[1] += pay_us[code]
+        resolve = resolve_next[code, resolve]
         quiet = np.where(fire, 0, quiet + 1)
-        deterred = ~lost & (quiet >= quiet_needed)
-        pay_m += np.where(lost, OUT_OF_CONTROL_PAYOFF[0], 0.0)
-        pay_u += np.where(lost, OUT_OF_CONTROL_PAYOFF[1], 0.0)
-        pay_m += np.where(deterred, DETERRENCE_PAYOFF[0], 0.0)
-        pay_u += np.where(deterred, DETERRENCE_PAYOFF[1], 0.0)
-        done = lost | deterred
+        done = ends[code]
         if step == horizon:
             done[:] = True
         if done.any():
-            counts[0] += int(lost.sum())
-            counts[1] += int(deterred.sum())
+            events = np.bincount(code[done], minlength=N_EVENTS)
+            lost = int(events[2 + SPIRAL] + events[6 + SPIRAL])
+            deterred = int(events[1])
+            counts[0] += lost
+            counts[1] += deterred
             if step == horizon:
-                counts[2] += int((~lost & ~deterred).sum())
-            ended = np.stack([pay_m[done], pay_u[done]])
+                counts[2] += int(events.sum()) - lost - deterred
+            ended = pay[:, done]
             pay_total += ended.sum(axis=1)
             pay_squares += (ended * ended).sum(axis=1)
-            steps_total += step * int(done.sum())
+            steps_total += step * ended.shape[1]
             keep = ~done
-            alive, resolve, quiet, pay_m, pay_u = (
-                alive[keep], resolve[keep], quiet[keep], pay_m[keep], pay_u[keep])
-            rung = rung[keep]
-        if not alive.size:
+            resolve, quiet, pay = resolve[keep], quiet[keep], pay[:, keep]
+        if not resolve.size:
             break
     return {
         "runs": runs,
@@ -139,9 +155,13 @@ def _sd(total: float, squares: float, n: int) -> float:
     return math.sqrt(max(0.0, (squares - total * total / n) / (n - 1)))
 
 
-def check_against_engine(runs: int = 20_000, engine_runs: int = 100_000, seed: int = 1,
-                         overrides: Mapping[str, float] | None = None,
-                         z_max: float = 4.0) -> list[str]:
+def check_against_engine(
+    runs: int = 20_000,
+    engine_runs: int = 100_000,
+    seed: int = 1,
+    overrides: Mapping[str, float] | None = None,
+    z_max: float = 4.0,
+) -> list[str]:
     """Compare with the engine; returns a list of disagreements (empty when they agree).
 
     Each outcome probability must agree within `z_max` combined standard errors
@@ -164,14 +184,18 @@ def check_against_engine(runs: int = 20_000, engine_runs: int = 100_000, seed: i
         pooled = (res.outcome_counts[i] + mine["outcome_counts"][oid]) / (n1 + n2)
         se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         if abs(p1 - p2) > z_max * se + 1e-12:
-            problems.append(f"outcome {oid}: engine {p1:.4f}, specialised {p2:.4f}, "
-                            f"{abs(p1 - p2) / se:.1f} SE apart")
+            problems.append(
+                f"outcome {oid}: engine {p1:.4f}, specialised {p2:.4f}, "
+                f"{abs(p1 - p2) / se:.1f} SE apart"
+            )
     for a, actor in enumerate(model.actors):
         se = math.sqrt(float(res.payoff_sd[a]) ** 2 / n1 + mine["payoff_sd"][actor] ** 2 / n2)
         m1, m2 = float(res.payoff_mean[a]), mine["payoffs"][actor]
         if abs(m1 - m2) > z_max * se + 1e-9:
-            problems.append(f"payoff {actor}: engine {m1:.3f}, specialised {m2:.3f}, "
-                            f"{abs(m1 - m2) / se:.1f} SE apart")
+            problems.append(
+                f"payoff {actor}: engine {m1:.3f}, specialised {m2:.3f}, "
+                f"{abs(m1 - m2) / se:.1f} SE apart"
+            )
     return problems
 
 

@@ -143,7 +143,7 @@ def _simulate(
 ) -> tuple[Results, np.ndarray, np.ndarray]:
     summaries, outcomes, payoffs = [], [], []
     for first, count in _batches(0, block_count(runs), batch_blocks):
-        out = simulate_batch(model, seed, first, count, runs)
+        out = simulate_batch(model, seed, first, count, runs, record_moves=False)
         summaries += summarise_batch(model, out)
         outcomes.append(out.records.outcome)
         payoffs.append(out.records.payoffs[actor])

@@ -97,7 +97,7 @@ class RunRecords:
     final_rung: np.ndarray  # int16
     payoffs: np.ndarray  # (actors, runs) float64, discounted sums
     state: np.ndarray  # (state vars, runs) float64, final values
-    moves_by_run: np.ndarray  # (runs, actors, 1 + options) int32; column 0 counts passes
+    moves_by_run: np.ndarray | None  # (runs, actors, 1 + options) int32; 0 counts passes
     rung_path: np.ndarray | None  # (runs, horizon + 1) int8: rung at the end of each step, -1 after
 
     @property
@@ -115,19 +115,24 @@ class BatchOutput:
     records: RunRecords
     occupancy: np.ndarray  # (blocks, horizon + 1, rungs): active runs on each rung after step t
     ended: np.ndarray  # (blocks, horizon + 1, outcomes): runs that ended in step t
+    move_counts: np.ndarray  # (blocks, actors, 1 + options): moves made; column 0 counts passes
 
 
 class _View:
     """What expressions see: named values for a subset of active runs, and their random draws."""
 
-    __slots__ = ("batch", "idx", "size", "cache", "rng")
+    __slots__ = ("batch", "idx", "size", "cache")
 
     def __init__(self, batch: _Batch, idx: Any, size: int):
         self.batch = batch
         self.idx = idx
         self.size = size
         self.cache: dict[str, Any] = {}
-        self.rng = self
+
+    @property
+    def rng(self) -> _View:
+        """The view draws its own random numbers (a property: no reference cycle)."""
+        return self
 
     def value(self, name: str) -> Any:
         cached = self.cache.get(name)
@@ -176,6 +181,7 @@ class _Batch:
         n_blocks: int,
         runs: int,
         record_paths: bool,
+        record_moves: bool = True,
         stream: tuple[int, ...] = (),
         observer: Observer | None = None,
         choosers: Mapping[int, Chooser] | None = None,
@@ -199,7 +205,9 @@ class _Batch:
         self.ints[2:4] = model.initial_rung
         self.ints[4:] = NOT_YET
         self._bind_rows()
-        self.moves = np.zeros((n, n_actors, model.max_options + 1), dtype=np.int32)
+        n_codes = model.max_options + 1
+        self.moves = np.zeros((n, n_actors, n_codes), dtype=np.int32) if record_moves else None
+        self.move_counts = np.zeros((n_blocks, n_actors, n_codes), dtype=np.int64)
         self.step = 0
         self.names = self._name_table()
         h, n_out = model.horizon, len(model.outcome_ids)
@@ -211,7 +219,7 @@ class _Batch:
             final_rung=np.zeros(n, dtype=np.int16),
             payoffs=np.zeros((len(model.actors), n)),
             state=np.zeros((len(model.state_names), n)),
-            moves_by_run=np.zeros_like(self.moves),
+            moves_by_run=None if self.moves is None else np.zeros_like(self.moves),
             rung_path=np.full((n, h + 1), -1, dtype=np.int8) if record_paths else None,
         )
         self.occupancy = np.zeros((n_blocks, h + 1, model.n_rungs), dtype=np.int64)
@@ -306,7 +314,13 @@ class _Batch:
             chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
         if self.observer:
             self.observer.chose(self.step, actor, self.run, chosen)
-        self.moves[np.arange(n), actor, chosen + 1] += 1
+        n_codes = self.move_counts.shape[2]
+        counts = np.bincount(
+            self.block * n_codes + (chosen + 1), minlength=self.move_counts.shape[0] * n_codes
+        )
+        self.move_counts[:, actor, :] += counts.reshape(-1, n_codes)
+        if self.moves is not None:
+            self.moves[np.arange(n), actor, chosen + 1] += 1
         counts = np.bincount(chosen + 1, minlength=len(menu) + 1)
         for code in np.flatnonzero(counts[1:]):
             idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
@@ -403,7 +417,8 @@ class _Batch:
         rec.final_rung[local] = self.rung[gone]
         rec.payoffs[:, local] = self.pay.take(gone, axis=1)
         rec.state[:, local] = self.state.take(gone, axis=1)
-        rec.moves_by_run[local] = self.moves.take(gone, axis=0)
+        if self.moves is not None:
+            rec.moves_by_run[local] = self.moves.take(gone, axis=0)
         if rec.rung_path is not None:
             rec.rung_path[local, step] = self.rung[gone]
         n_out = len(m.outcome_ids)
@@ -417,7 +432,8 @@ class _Batch:
         keep = np.flatnonzero(~done)
         self.floats = self.floats.take(keep, axis=1)
         self.ints = self.ints.take(keep, axis=1)
-        self.moves = self.moves.take(keep, axis=0)
+        if self.moves is not None:
+            self.moves = self.moves.take(keep, axis=0)
         self._bind_rows()
 
     def _bind_rows(self) -> None:
@@ -436,7 +452,14 @@ class _Batch:
             self.records.rung_path[self.run - self.first_run, step] = self.rung
 
     def output(self, first_block: int) -> BatchOutput:
-        return BatchOutput(first_block, self.block_sizes, self.records, self.occupancy, self.ended)
+        return BatchOutput(
+            first_block,
+            self.block_sizes,
+            self.records,
+            self.occupancy,
+            self.ended,
+            self.move_counts,
+        )
 
 
 def simulate_batch(
@@ -449,10 +472,23 @@ def simulate_batch(
     stream: tuple[int, ...] = (),
     observer: Observer | None = None,
     choosers: Mapping[int, Chooser] | None = None,
+    record_moves: bool = True,
 ) -> BatchOutput:
-    """Simulate whole blocks [first_block, first_block + n_blocks) of a `runs`-run experiment."""
+    """Simulate whole blocks [first_block, first_block + n_blocks) of a `runs`-run experiment.
+
+    `record_moves=False` skips the per-run move counts (aggregates are always kept): faster.
+    """
     batch = _Batch(
-        model, seed, first_block, n_blocks, runs, record_paths, stream, observer, choosers
+        model,
+        seed,
+        first_block,
+        n_blocks,
+        runs,
+        record_paths,
+        record_moves,
+        stream,
+        observer,
+        choosers,
     )
     with np.errstate(all="ignore"):
         batch.simulate()

@@ -268,10 +268,48 @@ class _Compiler:
                     self.effects(option.effects, path + ("effects",)),
                     tuple(branches),
                     next(self.sites),
-                    _constant_cumulative(branches),
+                    self.constant_cumulative(option.id, actor, branches, path),
                 )
             )
         return tuple(menu)
+
+    def constant_cumulative(
+        self, option: str, actor: str, branches: list[CompiledBranch], path: Path
+    ) -> np.ndarray | None:
+        """Cumulative branch probabilities when every p is a constant or depends on parameters
+        alone (then checked here, once, instead of at every move)."""
+        if not branches:
+            return None
+        ps: list[float | None] = []
+        for b in branches:
+            if b.p is None:
+                ps.append(None)
+            elif b.p.expr.constant is not None:
+                ps.append(float(b.p.expr.constant))
+            elif b.p.expr.uses_random or not b.p.expr.names <= set(self.parameters):
+                return None
+            else:
+                ps.append(evaluate_constant(b.p.expr, self.parameters))
+        where = ("outcomes",)
+        for j, p in enumerate(ps):
+            if p is not None and not 0 <= p <= 1:
+                self.problems.append(self.src.problem(
+                    path + ("outcomes", j, "p"), f"probability {p:g} of branch "
+                    f"'{branches[j].id}' of {actor}'s option '{option}' is outside [0, 1] "
+                    "with these parameter values"))
+                return None
+        known = sum(p for p in ps if p is not None)
+        if None not in ps and abs(known - 1) > PROBABILITY_TOLERANCE:
+            self.problems.append(self.src.problem(
+                path + where, f"branch probabilities of {actor}'s option '{option}' sum to "
+                f"{known:.12g}, not 1, with these parameter values"))
+            return None
+        if None in ps and known > 1 + PROBABILITY_TOLERANCE:
+            self.problems.append(self.src.problem(
+                path + where, f"branch probabilities of {actor}'s option '{option}' sum to "
+                f"{known:.12g} > 1 with these parameter values, leaving a negative remainder"))
+            return None
+        return np.cumsum([max(0.0, 1.0 - known) if p is None else p for p in ps])
 
     def policy(self, actor: str, policy: Any, path: Path) -> CompiledPolicy | None:
         menu = [o.id for o in self.s.options.get(actor, [])]
@@ -356,22 +394,6 @@ class _Compiler:
                     )
                 )
         return tuple(out)
-
-
-def _constant_cumulative(branches: list[CompiledBranch]) -> np.ndarray | None:
-    if not branches:
-        return None
-    ps = []
-    for b in branches:
-        if b.p is None:
-            ps.append(None)
-        elif b.p.expr.constant is not None:
-            ps.append(float(b.p.expr.constant))
-        else:
-            return None
-    known = sum(p for p in ps if p is not None)
-    ps = [max(0.0, 1.0 - known) if p is None else p for p in ps]
-    return np.cumsum(ps)
 
 
 def resolve_parameters(

@@ -97,7 +97,7 @@ def simulate_policy(model: Model, runs: int, seed: int, actor: int) -> PolicyRun
     blocks = block_count(runs)
     for first in range(0, blocks, DEFAULT_BATCH_BLOCKS):
         count = min(DEFAULT_BATCH_BLOCKS, blocks - first)
-        out = simulate_batch(model, seed, first, count, runs)
+        out = simulate_batch(model, seed, first, count, runs, record_moves=False)
         summaries += summarise_batch(model, out)
         outcome.append(out.records.outcome)
         steps.append(out.records.steps)

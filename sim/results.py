@@ -71,7 +71,7 @@ def summarise_batch(model: Model, out: BatchOutput) -> list[BlockSummary]:
                 ended=out.ended[k],
                 payoff_mean=mean,
                 payoff_m2=m2,
-                moves=rec.moves_by_run[sl].sum(axis=0, dtype=np.int64),
+                moves=out.move_counts[k],
                 final_state=np.array(rec.state[:, sl]),
             )
         )
@@ -103,7 +103,14 @@ class Results:
     """Probability of each column of `final_state` (exact solutions); None: each run counts 1."""
 
     @classmethod
-    def from_blocks(cls, model: Model, seed: int, blocks: list[BlockSummary]) -> Results:
+    def from_blocks(
+        cls,
+        model: Model,
+        seed: int,
+        blocks: list[BlockSummary],
+        final_state: np.ndarray | None = None,
+    ) -> Results:
+        """Combine block summaries in block order (`final_state`: already gathered, if given)."""
         blocks = sorted(blocks, key=lambda b: b.block)
         n = 0
         mean = np.zeros(len(model.actors))
@@ -129,7 +136,9 @@ class Results:
             payoff_mean=mean,
             payoff_sd=sd,
             moves=sum(b.moves for b in blocks),
-            final_state=np.concatenate([b.final_state for b in blocks], axis=1),
+            final_state=final_state
+            if final_state is not None
+            else np.concatenate([b.final_state for b in blocks], axis=1),
         )
 
     @classmethod

@@ -9,6 +9,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from sim.engine import simulate_batch
 from sim.model import Model, compile_model
 from sim.results import Z95, BlockSummary, Results, summarise_batch
@@ -45,7 +47,8 @@ def _model_from_spec(spec: ModelSpec) -> Model:
 
 def _batch_task(spec: ModelSpec, seed: int, first: int, count: int, runs: int, stream=()):
     model = _model_from_spec(spec)
-    return summarise_batch(model, simulate_batch(model, seed, first, count, runs, stream=stream))
+    out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+    return summarise_batch(model, out)
 
 
 def _batches(first_block: int, last_block: int, per_batch: int) -> list[tuple[int, int]]:
@@ -61,17 +64,30 @@ def simulate_blocks(
     executor: Executor | None = None,
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
+    final_state: np.ndarray | None = None,
 ) -> list[BlockSummary]:
-    """Summaries of the given blocks of a `runs`-run experiment."""
+    """Summaries of the given blocks of a `runs`-run experiment.
+
+    With `final_state` (state vars, runs), each block's final states are copied into it as soon
+    as the block is done and dropped from its summary, so they are held once, not twice.
+    """
     plan = _batches(blocks.start, blocks.stop, max(1, batch_blocks))
     summaries: list[BlockSummary] = []
+
+    def keep(part: list[BlockSummary]) -> None:
+        for summary in part:
+            if final_state is not None:
+                start = summary.block * BLOCK_SIZE
+                final_state[:, start : start + summary.runs] = summary.final_state
+                summary.final_state = None
+            summaries.append(summary)
+        if progress:
+            progress(sum(s.runs for s in part))
+
     if executor is None:
         for first, count in plan:
-            out = simulate_batch(model, seed, first, count, runs, stream=stream)
-            part = summarise_batch(model, out)
-            summaries.extend(part)
-            if progress:
-                progress(sum(s.runs for s in part))
+            out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+            keep(summarise_batch(model, out))
         return summaries
     spec = ModelSpec.of(model)
     futures = [
@@ -79,10 +95,7 @@ def simulate_blocks(
         for first, count in plan
     ]
     for future in futures:
-        part = future.result()
-        summaries.extend(part)
-        if progress:
-            progress(sum(s.runs for s in part))
+        keep(future.result())
     return summaries
 
 
@@ -102,14 +115,17 @@ def run_monte_carlo(
 ) -> Results:
     """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`."""
     blocks = range(block_count(runs))
+    final_state = np.empty((len(model.state_names), runs))
     if workers > 1 and len(blocks) > 1:
         with process_pool(workers) as pool:
             summaries = simulate_blocks(
-                model, runs, seed, blocks, batch_blocks, pool, progress, stream
+                model, runs, seed, blocks, batch_blocks, pool, progress, stream, final_state
             )
     else:
-        summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, None, progress, stream)
-    return Results.from_blocks(model, seed, summaries)
+        summaries = simulate_blocks(
+            model, runs, seed, blocks, batch_blocks, None, progress, stream, final_state
+        )
+    return Results.from_blocks(model, seed, summaries, final_state)
 
 
 def run_to_precision(

@@ -22,14 +22,27 @@ def test_specialised_matches_engine_at_small_size():
 
 def test_specialised_matches_engine_with_other_parameters():
     overrides = {"retaliation": 0.4, "quiet_needed": 3, "spiral_risk": 0.1}
-    assert specialised.check_against_engine(runs=8_000, engine_runs=20_000, seed=4,
-                                            overrides=overrides) == []
+    assert (
+        specialised.check_against_engine(
+            runs=8_000, engine_runs=20_000, seed=4, overrides=overrides
+        )
+        == []
+    )
 
 
 def test_engine_benchmark_quick_mode_runs():
-    out = subprocess.run([sys.executable, str(BENCHMARKS / "engine.py"), "--quick"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "engine.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
-    for label in ("(a) engine run-moves/s", "(b) engine / reference", "(c) max RSS",
-                  "(d) engine / specialised"):
+    for label in (
+        "(a) engine run-moves/s",
+        "(b) engine / reference",
+        "(c) peak RSS",
+        "(d) engine / specialised",
+    ):
         assert label in out.stdout

@@ -88,16 +88,33 @@ policies: {a: {kind: fixed, option: go}}
 
 
 def test_probabilities_not_summing_to_one_are_never_renormalised():
-    model = one_actor("""
-parameters: {q: 0.6}
+    with pytest.raises(SimulationError, match=r"sum to 1\.2, not 1"):
+        model = one_actor("""
+state: {q: 0.6}
 options:
   a:
     - id: go
       outcomes: [{id: up, p: "q"}, {id: down, p: "q"}]
 policies: {a: {kind: fixed, option: go}}
 """)
-    with pytest.raises(SimulationError, match=r"sum to 1\.2, not 1"):
         run_monte_carlo(model, 10, seed=1)
+
+
+def test_parameter_only_probabilities_are_checked_when_compiled():
+    """`p: q` with a parameter q is folded and checked once, with the file position."""
+    from sim.errors import ScenarioError
+
+    body = """
+parameters: {q: {value: 0.5, min: 0, max: 1}}
+options:
+  a:
+    - id: go
+      outcomes: [{id: up, p: "q"}, {id: down, p: "q"}]
+policies: {a: {kind: fixed, option: go}}
+"""
+    assert one_actor(body).options[0][0].constant_cumulative.tolist() == [0.5, 1.0]
+    with pytest.raises(ScenarioError, match=r"inline\.yaml:\d+:\d+: .*sum to 1\.2, not 1"):
+        one_actor(body, overrides={"q": 0.6})
 
 
 def test_negative_remainder_is_an_error():

@@ -26,8 +26,12 @@ GRID = ["--vary", "iran_resolve=0:1:3", "--vary", "kh_autonomy=0:1:4"]
 
 
 def sweep(out, *args: str, scenario=CAMP_TAJI, workers: int = 1) -> int:
-    argv = ["sweep", str(scenario), *args, "--out", str(out), "--workers", str(workers)]
-    return main([*argv, "--quiet"])
+    command = ["sweep", str(scenario), *args, "--out", str(out), "--workers", str(workers)]
+    return main([*command, "--quiet"])
+
+
+def argv(text: str) -> list[str]:
+    return text.split()
 
 
 def read_csv(path) -> list[dict[str, str]]:
@@ -113,17 +117,9 @@ def test_sweep_json_records_how_to_reproduce_the_sweep(tmp_path, capsys):
 
 
 def test_kill_9_mid_sweep_then_resume_gives_the_uninterrupted_bytes(tmp_path, capsys):
-    args = [
-        "--vary",
-        "iran_resolve=0:1:6",
-        "--vary",
-        "kh_autonomy=0:1:5",
-        "--runs",
-        "2000",
-        "--seed",
-        "11",
-        "--no-charts",
-    ]
+    args = argv(
+        "--vary iran_resolve=0:1:6 --vary kh_autonomy=0:1:5 --runs 2000 --seed 11 --no-charts"
+    )
     killed = tmp_path / "killed"
     cmd = [
         sys.executable,
@@ -242,20 +238,10 @@ def test_latin_hypercube_is_seeded_stratified_and_in_range():
 
 def test_sobol_indices_find_the_one_parameter_that_matters(tmp_path, capsys):
     out = tmp_path / "s"
-    args = [
-        "--vary",
-        "hawkishness=0:1",
-        "--vary",
-        "noise_a=0:1",
-        "--vary",
-        "noise_b=0:1",
-        "--method",
-        "sobol",
-        "--samples",
-        "64",
-        "--runs",
-        "500",
-    ]
+    args = argv(
+        "--vary hawkishness=0:1 --vary noise_a=0:1 --vary noise_b=0:1 --method sobol "
+        "--samples 64 --runs 500"
+    )
     assert sweep(out, *args, scenario=ONE_KNOB) == 0
     assert len(read_csv(out / "points.csv")) == 64 * (3 + 2)
     idx = {(r["metric"], r["parameter"]): r for r in read_csv(out / "sobol_indices.csv")}
@@ -290,20 +276,10 @@ def test_charts_for_one_two_and_more_parameters(tmp_path, capsys, varies, chart)
 
 
 def test_lhs_heatmap_of_a_payoff(tmp_path, capsys):
-    args = [
-        "--vary",
-        "hawkishness=0:1",
-        "--vary",
-        "noise_a=0:1",
-        "--method",
-        "lhs",
-        "--samples",
-        "16",
-        "--runs",
-        "100",
-        "--metric",
-        "payoff_a",
-    ]
+    args = argv(
+        "--vary hawkishness=0:1 --vary noise_a=0:1 --method lhs --samples 16 --runs 100 "
+        "--metric payoff_a"
+    )
     assert sweep(tmp_path, *args, scenario=ONE_KNOB) == 0
     assert (tmp_path / "sweep_heatmap_payoff_a.png").exists()
     assert len(read_csv(tmp_path / "points.csv")) == 16
@@ -352,15 +328,7 @@ def test_dask_local_cluster_equals_the_process_pool(tmp_path, capsys):
 def test_scheduler_address_runs_on_an_existing_dask_cluster(tmp_path, capsys):
     from dask.distributed import LocalCluster
 
-    args = [
-        "--vary",
-        "hawkishness=0:1:5",
-        "--vary",
-        "noise_a=0:1:3",
-        "--runs",
-        "200",
-        "--no-charts",
-    ]
+    args = argv("--vary hawkishness=0:1:5 --vary noise_a=0:1:3 --runs 200 --no-charts")
     assert sweep(tmp_path / "local", *args, scenario=ONE_KNOB) == 0
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         address = cluster.scheduler_address
