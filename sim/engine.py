@@ -28,6 +28,7 @@ from sim.semantics import (
     effect_updates,
     payoff_values,
     terminal_outcomes,
+    terminals_to_check,
     vector,
 )
 from sim.streams import BLOCK_SIZE, RandomField, block_runs
@@ -158,16 +159,20 @@ class _View:
     def runs(self) -> np.ndarray:
         return self.batch.run if self.idx is ALL else self.batch.run[self.idx]
 
+    def offsets(self) -> np.ndarray:
+        """The runs' positions in the random sequence (see sim/streams.py)."""
+        return self.batch.offsets if self.idx is ALL else self.batch.offsets[self.idx]
+
     def draw_site(self, site: int, kind: str, *args: Any) -> np.ndarray:
         b = self.batch
-        return b.rand.draw(kind, self.runs(), b.step, b.turn, site, *args)
+        return b.rand.draw(kind, None, b.step, b.turn, site, *args, offsets=self.offsets())
 
     def draw(self, kind: str, *args: Any) -> np.ndarray:
         return self.draw_site(UNNAMED_SITE, kind, *args)
 
     def uniforms(self, site: int = CHOICE_SITE) -> np.ndarray:
         b = self.batch
-        return b.rand.uniforms(self.runs(), b.step, b.turn, site)
+        return b.rand.uniforms(None, b.step, b.turn, site, self.offsets())
 
 
 class _Batch:
@@ -199,17 +204,20 @@ class _Batch:
         n_state, n_actors = len(model.state_names), len(model.actors)
         self.floats = np.zeros((n_state + n_actors, n))
         self.floats[:n_state] = model.state_initial[:, None]
-        self.ints = np.empty((4 + n_actors, n), dtype=np.int64)
+        self.ints = np.empty((5 + n_actors, n), dtype=np.int64)
         self.ints[0] = np.arange(self.first_run, self.first_run + n)
         self.ints[1] = np.arange(n) // BLOCK_SIZE
         self.ints[2:4] = model.initial_rung
-        self.ints[4:] = NOT_YET
+        self.ints[4] = RandomField.offsets(self.ints[0]).view(np.int64)
+        self.ints[5:] = NOT_YET
         self._bind_rows()
         n_codes = model.max_options + 1
         self.moves = np.zeros((n, n_actors, n_codes), dtype=np.int32) if record_moves else None
         self.move_counts = np.zeros((n_blocks, n_actors, n_codes), dtype=np.int64)
         self.step = 0
         self.names = self._name_table()
+        self.terminal_plan = terminals_to_check(model)
+        self.checked_once = False
         h, n_out = model.horizon, len(model.outcome_ids)
         self.records = RunRecords(
             first_run=self.first_run,
@@ -392,7 +400,11 @@ class _Batch:
     def check_terminals(self, weight: float) -> None:
         if not self.m.terminals or not self.active:
             return
-        outcome = terminal_outcomes(self.m, self.view())
+        terminals = self.terminal_plan[self.turn] if self.checked_once else None
+        self.checked_once = True
+        if terminals is not None and not terminals:
+            return
+        outcome = terminal_outcomes(self.m, self.view(), terminals)
         done = outcome >= 0
         if done.any():
             self.finish(done, outcome, self.step, weight)
@@ -442,7 +454,8 @@ class _Batch:
         self.state = self.floats[:n_state]
         self.pay = self.floats[n_state:]
         self.run, self.block, self.rung, self.peak = self.ints[:4]
-        self.last = self.ints[4:]
+        self.offsets = self.ints[4].view(np.uint64)
+        self.last = self.ints[5:]
 
     def _record_occupancy(self, step: int) -> None:
         r = self.m.n_rungs

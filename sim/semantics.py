@@ -16,6 +16,36 @@ from sim.model import CompiledEffects, CompiledOption, Located, Model
 PROBABILITY_TOLERANCE = 1e-9
 
 
+def terminals_to_check(model: Model) -> list[tuple[Any, ...]]:
+    """For each turn (then `every_step`), the terminal conditions that the move can make true.
+
+    A condition false at its previous check stays false unless the move changes a name it reads,
+    so the others are skipped. Conditions with random draws are always checked; so is every
+    condition at the first check of a run (the engine checks all then).
+    """
+    plans = []
+    for turn, actor in enumerate(model.turn_order):
+        changed = {f"last_{model.actors[actor]}"}
+        if turn == 0:
+            changed.add("step")
+        for option in model.options[actor]:
+            parts = [option, *option.branches]
+            for part in parts:
+                changed.update(model.state_names[v] for v, _ in part.effects.set + part.effects.add)
+                if part.rung is not None:
+                    changed.update(("rung", "peak_rung"))
+        plans.append(_relevant(model, changed))
+    step_effects = model.step_effects.set + model.step_effects.add
+    plans.append(_relevant(model, {model.state_names[v] for v, _ in step_effects}))
+    return plans
+
+
+def _relevant(model: Model, changed: set[str]) -> tuple[Any, ...]:
+    return tuple(
+        t for t in model.terminals if t.when.expr.uses_random or t.when.expr.names & changed
+    )
+
+
 def vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
     """An expression's value as one entry per run (scalars broadcast)."""
     return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
@@ -66,8 +96,9 @@ def branch_probabilities(
     return checked_branch_probabilities(model, actor, option, values, view.size, step)
 
 
-def checked_branch_probabilities(model: Model, actor: int, option: CompiledOption,
-                                 values: list[Any], n: int, step: int) -> np.ndarray:
+def checked_branch_probabilities(
+    model: Model, actor: int, option: CompiledOption, values: list[Any], n: int, step: int
+) -> np.ndarray:
     """The branch probabilities from the values of the branches' `p` expressions (in order):
     each in [0, 1], summing to 1 (or the remainder branch at least 0), else a clear error."""
     probs = np.zeros((len(option.branches), n))
@@ -106,11 +137,12 @@ def checked_branch_probabilities(model: Model, actor: int, option: CompiledOptio
     return probs
 
 
-def terminal_outcomes(model: Model, view: Any) -> np.ndarray:
-    """The first matching terminal outcome of each run, -1 where none matches."""
+def terminal_outcomes(model: Model, view: Any, terminals: Any = None) -> np.ndarray:
+    """The first matching terminal outcome of each run, -1 where none matches (`terminals`: the
+    ones that may have become true, in file order; default all)."""
     n = view.size
     outcome = np.full(n, -1, dtype=np.int64)
-    for terminal in model.terminals:
+    for terminal in model.terminals if terminals is None else terminals:
         hit = vector(terminal.when(view), n, bool)
         outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
     return outcome

@@ -29,6 +29,8 @@ BLOCK_SIZE = 4096
 _M64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
 _C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_ONE_BITS = 0x3FF0000000000000
+_ONE_MINUS_HALF_ULP = 1.0 - 2.0**-53
 
 
 def _mix_int(z: int) -> int:
@@ -66,20 +68,42 @@ class RandomField:
         z = _mix_int(z ^ _mix_int(turn * 0x9FB21C651E98DF25 + 7))
         return np.uint64(_mix_int(z ^ _mix_int(site * 0xC2B2AE3D27D4EB4F + 13)))
 
-    def uniforms(self, runs: np.ndarray, step: int, turn: int, site: int) -> np.ndarray:
-        """One uniform in (0, 1) per run."""
+    @staticmethod
+    def offsets(runs: np.ndarray) -> np.ndarray:
+        """Each run's position in the Weyl sequence; computed once per batch by the engine."""
         with np.errstate(over="ignore"):
-            z = self._call_key(step, turn, site) + np.uint64(_GAMMA) * (
-                runs.astype(np.uint64) + np.uint64(1)
-            )
-            bits = _mix_array(z) >> np.uint64(11)
-        return (bits.astype(np.float64) + 0.5) * (1.0 / (1 << 53))
+            return np.uint64(_GAMMA) * (runs.astype(np.uint64) + np.uint64(1))
+
+    def uniforms(
+        self,
+        runs: np.ndarray | None,
+        step: int,
+        turn: int,
+        site: int,
+        offsets: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One uniform in (0, 1) per run (`offsets`: the runs' precomputed `offsets(runs)`)."""
+        if offsets is None:
+            offsets = self.offsets(runs)
+        with np.errstate(over="ignore"):
+            bits = _mix_array(offsets + self._call_key(step, turn, site))
+        # 52 random mantissa bits under exponent 0 make a float in [1, 2); shift it into (0, 1)
+        doubles = ((bits >> np.uint64(12)) | np.uint64(_ONE_BITS)).view(np.float64)
+        doubles -= _ONE_MINUS_HALF_ULP
+        return doubles
 
     def draw(
-        self, kind: str, runs: np.ndarray, step: int, turn: int, site: int, *args: Any
+        self,
+        kind: str,
+        runs: np.ndarray | None,
+        step: int,
+        turn: int,
+        site: int,
+        *args: Any,
+        offsets: np.ndarray | None = None,
     ) -> np.ndarray:
         """A draw of `kind` per run, by inversion of the run's uniform."""
-        u = self.uniforms(runs, step, turn, site)
+        u = self.uniforms(runs, step, turn, site, offsets)
         params = [np.asarray(a, dtype=float) for a in args]
         return invert(kind, u, params)
 

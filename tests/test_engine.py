@@ -427,3 +427,35 @@ def test_chooser_replaces_the_policy(camp_taji):
         choosers={us: lambda step, avail, view: np.zeros(view.size, dtype=int)},
     )
     assert (out.records.moves[us, 1] == out.records.moves[us].sum(axis=0)).all()
+
+
+def test_condition_true_from_the_start_ends_the_run_at_the_first_check():
+    """Terminal checks skip conditions a move cannot change, but the first check sees them all."""
+    model = build("""
+horizon: 5
+ladder: [low, high]
+state: {calm: 1}
+actors: {a: {label: A}, b: {label: B}}
+turn_order: [a, b]
+options: {a: [{id: go}], b: [{id: go}]}
+policies: {a: {kind: fixed, option: go}, b: {kind: fixed, option: go}}
+outcomes: {already: {when: "calm >= 1"}}
+""")
+    r = run_monte_carlo(model, 50, seed=1)
+    assert r.outcome_counts[0] == 50 and r.steps_hist[1] == 50
+    assert r.moves[0, 1] == 50 and r.moves[1].sum() == 0
+
+
+def test_condition_on_step_alone_is_checked_at_each_new_step():
+    model = build("""
+horizon: 9
+ladder: [low, high]
+actors: {a: {label: A}, b: {label: B}}
+turn_order: [a, b]
+options: {a: [{id: go}], b: [{id: go}]}
+policies: {a: {kind: fixed, option: go}, b: {kind: fixed, option: go}}
+outcomes: {late: {when: "step >= 3"}}
+""")
+    r = run_monte_carlo(model, 50, seed=1)
+    assert r.steps_hist[3] == 50
+    assert r.moves[0, 1] == 150 and r.moves[1, 1] == 100
