@@ -323,13 +323,13 @@ class _Batch:
         if self.observer:
             self.observer.chose(self.step, actor, self.run, chosen)
         n_codes = self.move_counts.shape[2]
-        counts = np.bincount(
+        by_block = np.bincount(
             self.block * n_codes + (chosen + 1), minlength=self.move_counts.shape[0] * n_codes
-        )
-        self.move_counts[:, actor, :] += counts.reshape(-1, n_codes)
+        ).reshape(-1, n_codes)
+        self.move_counts[:, actor, :] += by_block
         if self.moves is not None:
             self.moves[np.arange(n), actor, chosen + 1] += 1
-        counts = np.bincount(chosen + 1, minlength=len(menu) + 1)
+        counts = by_block.sum(axis=0)
         for code in np.flatnonzero(counts[1:]):
             idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
             self.apply_option(actor, menu[code], idx, weight)

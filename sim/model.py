@@ -93,6 +93,8 @@ class CompiledPolicy:
     row_of_code: np.ndarray | None = None
     """Row of the table for each latest move code of `respond_to`, offset by 2 (NOT_YET -> 0)."""
     rows: np.ndarray | None = None
+    rows_by_option: np.ndarray | None = None
+    """The table transposed to (options, rows), contiguous: one gather per run, no copy."""
     rationality: float = 1.0
     utilities: tuple[Located, ...] = ()
     lookahead: int | None = None
@@ -293,21 +295,33 @@ class _Compiler:
         where = ("outcomes",)
         for j, p in enumerate(ps):
             if p is not None and not 0 <= p <= 1:
-                self.problems.append(self.src.problem(
-                    path + ("outcomes", j, "p"), f"probability {p:g} of branch "
-                    f"'{branches[j].id}' of {actor}'s option '{option}' is outside [0, 1] "
-                    "with these parameter values"))
+                self.problems.append(
+                    self.src.problem(
+                        path + ("outcomes", j, "p"),
+                        f"probability {p:g} of branch "
+                        f"'{branches[j].id}' of {actor}'s option '{option}' is outside [0, 1] "
+                        "with these parameter values",
+                    )
+                )
                 return None
         known = sum(p for p in ps if p is not None)
         if None not in ps and abs(known - 1) > PROBABILITY_TOLERANCE:
-            self.problems.append(self.src.problem(
-                path + where, f"branch probabilities of {actor}'s option '{option}' sum to "
-                f"{known:.12g}, not 1, with these parameter values"))
+            self.problems.append(
+                self.src.problem(
+                    path + where,
+                    f"branch probabilities of {actor}'s option '{option}' sum to "
+                    f"{known:.12g}, not 1, with these parameter values",
+                )
+            )
             return None
         if None in ps and known > 1 + PROBABILITY_TOLERANCE:
-            self.problems.append(self.src.problem(
-                path + where, f"branch probabilities of {actor}'s option '{option}' sum to "
-                f"{known:.12g} > 1 with these parameter values, leaving a negative remainder"))
+            self.problems.append(
+                self.src.problem(
+                    path + where,
+                    f"branch probabilities of {actor}'s option '{option}' sum to "
+                    f"{known:.12g} > 1 with these parameter values, leaving a negative remainder",
+                )
+            )
             return None
         return np.cumsum([max(0.0, 1.0 - known) if p is None else p for p in ps])
 
@@ -379,7 +393,13 @@ class _Compiler:
                 codes[other_menu.index(row) + 2] = r
         if not ok:
             return None
-        return CompiledPolicy("table", respond_to=other, row_of_code=codes, rows=rows)
+        return CompiledPolicy(
+            "table",
+            respond_to=other,
+            row_of_code=codes,
+            rows=rows,
+            rows_by_option=np.ascontiguousarray(rows.T),
+        )
 
     def terminals(self) -> tuple[CompiledTerminal, ...]:
         out = []

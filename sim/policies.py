@@ -32,14 +32,14 @@ def choose(
         seq = policy.sequence
         return _preferred(seq[min(move_number, len(seq) - 1)], available, n)
     if policy.kind == "table":
-        weights = policy.rows[policy.row_of_code[latest + 2]].T
+        weights = policy.rows_by_option.take(policy.row_of_code[latest + 2], axis=1)
         if available is not None:
             weights = weights * available
-        return _sample(weights, uniforms())
+        return _sample(weights, uniforms(), positive=available is None)
     if policy.kind == "sampled":
-        return _sample(utilities(), uniforms()) - 1
+        return _sample(utilities(), uniforms(), positive=True) - 1
     weights = _logit_weights(policy.rationality, utilities(), available)
-    return _sample(weights, uniforms())
+    return _sample(weights, uniforms(), positive=available is None)
 
 
 def _preferred(option: int, available: np.ndarray | None, n: int) -> np.ndarray:
@@ -51,8 +51,11 @@ def _preferred(option: int, available: np.ndarray | None, n: int) -> np.ndarray:
     return np.where(available[option], option, first).astype(np.int64)
 
 
-def _sample(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Draw an option per run with probability proportional to its weight (PASS if all zero)."""
+def _sample(weights: np.ndarray, u: np.ndarray, positive: bool = False) -> np.ndarray:
+    """Draw an option per run with probability proportional to its weight (PASS if all zero).
+
+    `positive`: every run's weights are known to have a positive total (skips the PASS check).
+    """
     total = weights[0].copy()
     for row in weights[1:]:
         total += row
@@ -62,7 +65,7 @@ def _sample(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     for row in weights[1:]:
         choice += running <= target
         running += row
-    return np.where(total > 0, choice, PASS)
+    return choice if positive else np.where(total > 0, choice, PASS)
 
 
 def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndarray | None):
@@ -71,7 +74,8 @@ def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndar
     if available is not None:
         z = np.where(available, z, -np.inf)
     top = z.max(axis=0)
-    top = np.where(np.isfinite(top), top, 0.0)
+    if available is not None:
+        top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         return np.exp(z - top)
 
@@ -103,7 +107,7 @@ def probabilities(
         out[_preferred(option, available, n) + 1, np.arange(n)] = 1.0
         return out
     if policy.kind == "table":
-        weights = policy.rows[policy.row_of_code[latest + 2]].T
+        weights = policy.rows_by_option.take(policy.row_of_code[latest + 2], axis=1)
         if available is not None:
             weights = weights * available
     else:
