@@ -1,0 +1,38 @@
+"""Every bundled scenario meets the library's standard: documented, sourced, and listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.loader import load_scenario
+from tests.conftest import ROOT, SCENARIOS
+
+ARTICLES = {p.name for p in (ROOT.parent / "shared" / "articles").glob("*.txt")}
+FILES = sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_scenario_is_documented_and_sourced(path: Path):
+    scenario = load_scenario(path)
+    assert path.read_text().startswith(
+        "# yaml-language-server: $schema=../docs/scenario.schema.json"
+    )
+    assert scenario.title.strip() and scenario.summary.strip() and scenario.teaching_notes.strip()
+    assert scenario.sources, "cite the articles the scenario is grounded in"
+    if ARTICLES:
+        assert set(scenario.sources) <= ARTICLES, "sources must be article file names"
+    for name, parameter in scenario.parameters.items():
+        assert parameter.doc and parameter.min is not None and parameter.max is not None, name
+    for name, variable in scenario.state.items():
+        assert variable.doc, name
+    for actor, menu in scenario.options.items():
+        for option in menu:
+            assert option.label, f"{actor}.{option.id}"
+
+
+def test_every_scenario_is_listed_in_the_library_readme():
+    readme = (SCENARIOS / "README.md").read_text()
+    for path in FILES:
+        assert f"]({path.name})" in readme, path.name
