@@ -6,8 +6,12 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.cli import UsageError, _positive_int, _seed, resolve_scenario_path
+
+if TYPE_CHECKING:
+    from sim.sweep import Design, SweepResult, SweepSpec
 
 COMMAND = "sweep"
 HELP = "batch sweep over parameters: tidy CSV; line, heatmap and sensitivity charts"
@@ -124,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, spec, out_dir: Path, workers: int):
+def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int) -> SweepResult:
     from sim.sweep import SweepError, open_executor, run_sweep
 
     if args.metric is not None:
@@ -149,7 +153,7 @@ def _run(args: argparse.Namespace, spec, out_dir: Path, workers: int):
         raise UsageError(str(exc)) from None
 
 
-def _check_metric(spec, metric: str) -> None:
+def _check_metric(spec: SweepSpec, metric: str) -> None:
     from sim.loader import load_text
     from sim.model import compile_model
     from sim.sweep import metric_columns
@@ -229,7 +233,7 @@ class _Bar:
             self.bar.stop()
 
 
-def _print(result, charts: list[Path], metric: str | None) -> None:
+def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -296,7 +300,7 @@ def _print(result, charts: list[Path], metric: str | None) -> None:
         console.print(f"wrote {path}", soft_wrap=True)
 
 
-def _where(design, index: int) -> str:
+def _where(design: Design, index: int) -> str:
     return ", ".join(
         f"{n}={v:.3g}" for n, v in zip(design.names, design.points[index], strict=True)
     )
