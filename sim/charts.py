@@ -22,6 +22,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # scenario text may hold '$'
     import matplotlib.pyplot as plt
 
     return plt

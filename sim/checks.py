@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import keyword
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from sim.errors import Problem, did_you_mean
@@ -70,6 +72,15 @@ class _Checker:
                 path = (group, name)
                 if not name.isidentifier() or name.startswith("_"):
                     self.error(path, f"'{name}' is not a valid name (letters, digits, _)", True)
+                elif keyword.iskeyword(name) or name in ("True", "False", "None"):
+                    self.error(path, f"'{name}' is a Python keyword; choose another name", True)
+                elif unicodedata.normalize("NFKC", name) != name:
+                    self.error(
+                        path,
+                        f"'{name}' would be read as "
+                        f"'{unicodedata.normalize('NFKC', name)}'; write it that way",
+                        True,
+                    )
                 elif name in reserved or name.startswith("last_"):
                     self.error(path, f"'{name}' is a built-in name; choose another", key=True)
         for name in set(s.parameters) & set(s.state):

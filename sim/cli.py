@@ -201,6 +201,7 @@ def entry_point() -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from sim.loader import load_scenario
@@ -213,9 +214,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for path in sorted(library.glob("*.yaml")):
         try:
             scenario = load_scenario(path)
-            table.add_row(path.name, scenario.id, scenario.title)
+            table.add_row(path.name, scenario.id, escape(scenario.title))
         except ScenarioError as exc:
-            table.add_row(path.name, "-", f"[red]invalid: {exc.problems[0].message}[/red]")
+            table.add_row(path.name, "-", f"[red]invalid: {escape(exc.problems[0].message)}[/red]")
     Console().print(table)
     return EXIT_OK
 
@@ -245,6 +246,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.model import compile_model
     from sim.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
+    from sim.streams import BLOCK_SIZE
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     model = compile_model(scenario, overrides)
@@ -254,6 +256,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         exact = solve(model)
     cap = args.max_runs or PRECISION_CAP
+    if args.precision and cap < BLOCK_SIZE:
+        raise UsageError(f"--max-runs must be at least {BLOCK_SIZE:,} (one block) with --precision")
+    out_dir = None
+    if not args.no_charts:  # checked before the runs, so a bad folder costs no simulation
+        out_dir = args.out or Path("reports") / scenario.id
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot write charts to {out_dir}: {exc.strerror or exc}") from None
     total = cap if args.precision else args.runs
     with _progress(args.quiet, total, scenario.id) as advance:
         if args.precision:
@@ -266,18 +277,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sim.exact import exact_check
 
         results.extra["exact_check"] = exact_check(results, exact)
-    charts = []
-    if not args.no_charts:
-        out_dir = args.out or Path("reports") / scenario.id
-        from sim.charts import write_run_charts
-
-        charts = write_run_charts(results, out_dir)
+    if results.precision is not None:
+        results.extra["precision"] = results.precision
     if args.json:
         print(json.dumps(results.to_json(), indent=2))
     else:
         from sim.tables import print_run
 
-        print_run(results, charts, overrides)
+        print_run(results, [], overrides)
+    if out_dir is not None:  # after the results are out: a chart failure cannot lose them
+        from sim.charts import write_run_charts
+
+        try:
+            charts = write_run_charts(results, out_dir)
+        except OSError as exc:
+            raise UsageError(f"cannot write charts to {out_dir}: {exc.strerror or exc}") from None
+        if not args.json:
+            print("Charts: " + ", ".join(str(c) for c in charts))
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
 
 from sim.compare import possessive
@@ -90,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
             scenario, args.actor, args.runs, args.seed, overrides, max_risk
         )
     else:
-        comparison = compare_first_moves(
-            scenario, args.actor, args.runs, args.seed, overrides, max_risk
-        )
+        try:
+            comparison = compare_first_moves(
+                scenario, args.actor, args.runs, args.seed, overrides, max_risk
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     charts = []
     if not args.no_charts:
         from sim.compare_charts import write_compare_charts
@@ -115,9 +119,9 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
     m = comparison.model
     s = m.scenario
     first = comparison.columns[0].results
-    console.print(f"[bold]{s.title}[/bold]  ({s.id})")
+    console.print(f"[bold]{esc(s.title)}[/bold]  ({s.id})")
     console.print(
-        f"{s.actors[comparison.actor].label}: "
+        f"{esc(s.actors[comparison.actor].label)}: "
         f"{'first move' if comparison.mode == 'first-move' else 'doctrines'} compared; "
         f"{first.runs:,} runs per column, seed {first.seed}, common random numbers; "
         f"sha256 {m.sha256[:12]}"
@@ -133,13 +137,13 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
             cells.append(
                 f"{_pct(col.results.probabilities[o])}\n[dim]{_pct(lo[o])}-{_pct(hi[o])}[/dim]"
             )
-        table.add_row(s.outcome_label(oid), *cells)
+        table.add_row(esc(s.outcome_label(oid)), *cells)
     for b, actor in enumerate(m.actors):
         cells = []
         for col in comparison.columns:
             lo, hi = col.results.payoff_interval()
             cells.append(f"{col.results.payoff_mean[b]:.2f}\n[dim]{lo[b]:.2f} to {hi[b]:.2f}[/dim]")
-        table.add_row(f"payoff: {s.actors[actor].label}", *cells)
+        table.add_row(f"payoff: {esc(s.actors[actor].label)}", *cells)
     table.add_row("mean peak rung", *[f"{c.results.peak_mean():.2f}" for c in comparison.columns])
     console.print(table)
 
@@ -153,7 +157,7 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
         for name in diffs:
             table.add_column(name, justify="right")
         table.add_row(
-            f"payoff: {s.actors[comparison.actor].label}",
+            f"payoff: {esc(s.actors[comparison.actor].label)}",
             *[
                 f"{d['payoff']['mean']:+.2f}\n[dim]{d['payoff']['ci95'][0]:+.2f} to "
                 f"{d['payoff']['ci95'][1]:+.2f}[/dim]"
@@ -162,7 +166,7 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
         )
         for oid in m.outcome_ids:
             table.add_row(
-                s.outcome_label(oid),
+                esc(s.outcome_label(oid)),
                 *[
                     f"{100 * d['outcomes'][oid]['mean']:+.1f} pts\n[dim]"
                     f"{100 * d['outcomes'][oid]['ci95'][0]:+.1f} to "
@@ -175,7 +179,7 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
     rec = comparison.recommendation()
     line = (
         f"Recommendation: [bold]{rec['best']}[/bold] maximises "
-        f"{possessive(s.actors[comparison.actor].label)} expected payoff "
+        f"{possessive(esc(s.actors[comparison.actor].label))} expected payoff "
         f"({rec['expected_payoff']:.2f})"
     )
     if "runner_up" in rec:
@@ -192,7 +196,7 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
     console.print(line + ".")
     if "max_risk" in rec:
         r = rec["max_risk"]
-        label = s.outcome_label(r["outcome"])
+        label = esc(s.outcome_label(r["outcome"]))
         if r["best"] is None:
             console.print(f"With P({label}) <= {_pct(r['limit'])}: no column qualifies.")
         else:

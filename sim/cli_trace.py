@@ -8,6 +8,8 @@ import json
 from rich.console import Console
 
 COMMAND = "trace"
+MAX_RUN = 2**53
+"""Run indices must stay exact in the engine's arithmetic."""
 HELP = "one run told as a story, move by move"
 
 
@@ -32,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from sim.trace import story_lines, trace_run
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
-    if args.run < 0:
-        raise UsageError(f"--run must be >= 0, got {args.run}")
+    if not 0 <= args.run < MAX_RUN:
+        raise UsageError(f"--run must be between 0 and {MAX_RUN - 1:,}, got {args.run}")
     story = trace_run(compile_model(scenario, overrides), args.seed, args.run)
     if args.json:
         print(json.dumps(story.to_json(), indent=2))

@@ -180,7 +180,13 @@ def compare_first_moves(
     base = compile_model(scenario, overrides)
     a = base.actor_index(actor)
     columns = []
-    for option in first_move_options(base, a, seed):
+    options = first_move_options(base, a, seed)
+    if not options:
+        raise ValueError(
+            f"{actor} has no option available at its first move in any run (it has no options,"
+            " none is available then, or every run ends before it moves)"
+        )
+    for option in options:
         model = dataclasses.replace(base, forced_first={a: option})
         results, outcome, payoff = _simulate(model, runs, seed, a)
         menu = base.options[a][option]

@@ -25,11 +25,12 @@ from sim.model import (
 from sim.policies import choose
 from sim.semantics import (
     branch_probabilities,
+    condition_values,
     effect_updates,
     payoff_values,
     terminal_outcomes,
     terminals_to_check,
-    vector,
+    utility_matrix,
 )
 from sim.streams import BLOCK_SIZE, RandomField, block_runs
 
@@ -129,6 +130,10 @@ class _View:
         self.idx = idx
         self.size = size
         self.cache: dict[str, Any] = {}
+
+    @property
+    def step(self) -> int:
+        return self.batch.step
 
     @property
     def rng(self) -> _View:
@@ -315,9 +320,7 @@ class _Batch:
                 policy = _SAMPLED
                 utilities = lambda: probs  # noqa: E731
             if policy.kind == "logit":
-                utilities = lambda: np.stack(  # noqa: E731
-                    [vector(u(view), n) for u in policy.utilities]
-                )
+                utilities = lambda: utility_matrix(policy.utilities, view, self.step)  # noqa: E731
             latest = self.last[policy.respond_to] if policy.kind == "table" else None
             chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
         if self.observer:
@@ -343,7 +346,7 @@ class _Batch:
         available = np.ones((len(menu), n), dtype=bool)
         for o in menu:
             if o.requires is not None:
-                available[o.index] = vector(o.requires(view), n, bool)
+                available[o.index] = condition_values(o.requires, view, self.step)
         return available
 
     def apply_option(self, actor: int, option: CompiledOption, idx: Any, weight: float) -> None:

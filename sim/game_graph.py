@@ -19,10 +19,10 @@ from sim.errors import Problem, ScenarioError, SimulationError
 from sim.model import NOT_YET, PASS, Located, Model
 from sim.semantics import (
     branch_probabilities,
+    condition_values,
     effect_updates,
     payoff_values,
     terminal_outcomes,
-    vector,
 )
 
 DEFAULT_STATE_LIMIT = 2_000_000
@@ -265,7 +265,7 @@ class _Builder:
             available = np.ones((len(menu), states.n), dtype=bool)
             for o in menu:
                 if o.requires is not None:
-                    available[o.index] = vector(o.requires(view), states.n, bool)
+                    available[o.index] = condition_values(o.requires, view, layer.step)
         layer.available = available
         pieces: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, States]] = []
         if menu and m.policies[actor] is not None:

@@ -14,7 +14,7 @@ from sim.errors import Problem, ScenarioError, did_you_mean
 from sim.scenario import Scenario, allowed_keys
 from sim.source import Path, SourceMap
 
-_UNION_TAGS = {"fixed", "sequence", "table", "logit", "bool", "float", "str", "int"}
+_UNION_TAGS = {"fixed", "sequence", "table", "logit", "strategic", "bool", "float", "str", "int"}
 
 
 def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
@@ -41,22 +41,42 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+MAX_NODES = 1_000_000
+"""Most values a document may expand to (YAML aliases can multiply a small file)."""
+
+
+def _position(found: Any, fallback: tuple[int, int]) -> tuple[int, int]:
+    """A 1-based position from ruamel's 0-based one (merged `<<:` keys have none)."""
+    if not found:
+        return fallback
+    return found[0] + 1, found[1] + 1
+
+
 def _plain(node: Any, path: Path, source: SourceMap) -> Any:
+    if len(source.values) > MAX_NODES:
+        raise ScenarioError(
+            [
+                Problem(
+                    source.file,
+                    1,
+                    1,
+                    f"the document expands to more than {MAX_NODES:,} values (YAML aliases?)",
+                )
+            ]
+        )
+    here = source.values.get(path, (1, 1))
     if isinstance(node, CommentedMap):
         out = {}
         for key, value in node.items():
             name = str(key)
-            line, col = node.lc.key(key)
-            source.keys[path + (name,)] = (line + 1, col + 1)
-            vline, vcol = node.lc.value(key)
-            source.values[path + (name,)] = (vline + 1, vcol + 1)
+            source.keys[path + (name,)] = _position(node.lc.key(key), here)
+            source.values[path + (name,)] = _position(node.lc.value(key), here)
             out[name] = _plain(value, path + (name,), source)
         return out
     if isinstance(node, CommentedSeq):
         out_list = []
         for i, value in enumerate(node):
-            line, col = node.lc.item(i)
-            source.values[path + (i,)] = (line + 1, col + 1)
+            source.values[path + (i,)] = _position(node.lc.item(i), here)
             out_list.append(_plain(value, path + (i,), source))
         return out_list
     if node is None or isinstance(node, bool):

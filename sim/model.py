@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sim.checks import BUILTIN_NAMES, PROBABILITY_TOLERANCE
-from sim.errors import ExpressionError, Problem, ScenarioError, did_you_mean
+from sim.errors import ExpressionError, Problem, ScenarioError, SimulationError, did_you_mean
 from sim.expr import CompiledExpr, Namespace, compile_expr, constant_expr, evaluate_constant
 from sim.scenario import (
     Effects,
@@ -45,7 +45,15 @@ class Located:
     where: str
 
     def __call__(self, ctx: Any) -> Any:
-        return self.expr(ctx)
+        try:
+            return self.expr(ctx)
+        except SimulationError as exc:  # e.g. poisson(lam) with lam < 0: say where
+            message = str(exc)
+            if message.startswith(self.where):
+                raise
+            step = getattr(ctx, "step", None)
+            at = f" at step {step}" if step else ""
+            raise SimulationError(f"{self.where}: {message}{at}") from None
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,8 @@ class Model:
     discount: float
     terminal_value: tuple[tuple[int, Located], ...] = ()
     forced_first: dict[int, int] = field(default_factory=dict)
+    policy_overrides: tuple[tuple[str, str], ...] = ()
+    """(actor, policy as JSON) compiled in place of the scenario's own (for worker processes)."""
     strategic: Any = None
     """Solved strategic choices (sim.strategic.StrategicSolution) if any policy is strategic."""
 
@@ -489,6 +499,9 @@ def compile_model(
         horizon=scenario.horizon,
         discount=scenario.discount,
         terminal_value=terminal_value,
+        policy_overrides=tuple(
+            (actor, policy.model_dump_json()) for actor, policy in sorted((policies or {}).items())
+        ),
     )
     from sim.strategic import attach
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from sim import __version__
 from sim.engine import BatchOutput
+from sim.errors import SimulationError
 from sim.model import Model
 
 Z95 = 1.959963984540054
@@ -58,6 +59,9 @@ def summarise_batch(model: Model, out: BatchOutput) -> list[BlockSummary]:
     for k, size in enumerate(out.block_sizes):
         sl = slice(start, start + size)
         pay = np.ascontiguousarray(rec.payoffs[:, sl])
+        if not np.isfinite(pay).all():
+            actor = model.actors[int(np.flatnonzero(~np.isfinite(pay).all(axis=1))[0])]
+            raise SimulationError(f"the payoffs of {actor} overflow (a run's total is not finite)")
         mean = pay.mean(axis=1) if size else np.zeros(pay.shape[0])
         m2 = ((pay - mean[:, None]) ** 2).sum(axis=1)
         summaries.append(
@@ -123,6 +127,8 @@ class Results:
             mean = mean + delta * (b.runs / total)
             m2 = m2 + b.payoff_m2 + delta**2 * (n * b.runs / total)
             n = total
+        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+            raise SimulationError("payoffs are too large to average (their spread overflows)")
         sd = np.sqrt(m2 / (n - 1)) if n > 1 else np.zeros_like(m2)
         return cls(
             model=model,
@@ -241,6 +247,7 @@ class Results:
             counts = self.moves[a]
             total = counts.sum()
             if not total:
+                out[actor] = {}
                 continue
             names = ["pass"] + [o.id for o in m.options[a]]
             out[actor] = {

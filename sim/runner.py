@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 from collections.abc import Callable, Mapping
@@ -31,18 +32,38 @@ class ModelSpec:
     text: str
     file: str
     overrides: tuple[tuple[str, float], ...]
+    policies: tuple[tuple[str, str], ...] = ()
+    forced_first: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def of(cls, model: Model) -> ModelSpec:
         source = model.scenario._source
-        return cls("\n".join(source.lines), source.file, tuple(sorted(model.parameters.items())))
+        if source is not None and source.lines:
+            text, file = "\n".join(source.lines), source.file
+        else:  # built in Python: its JSON is YAML too, and hashes the same
+            text, file = model.scenario.model_dump_json(by_alias=True), "<scenario>"
+        return cls(
+            text,
+            file,
+            tuple(sorted(model.parameters.items())),
+            model.policy_overrides,
+            tuple(sorted(model.forced_first.items())),
+        )
 
 
 @lru_cache(maxsize=8)
 def _model_from_spec(spec: ModelSpec) -> Model:
-    from sim.loader import load_text
+    from pydantic import TypeAdapter
 
-    return compile_model(load_text(spec.text, spec.file), dict(spec.overrides))
+    from sim.loader import load_text
+    from sim.scenario import Policy
+
+    adapter = TypeAdapter(Policy)
+    policies = {actor: adapter.validate_json(text) for actor, text in spec.policies}
+    model = compile_model(load_text(spec.text, spec.file), dict(spec.overrides), policies or None)
+    if spec.forced_first:
+        model = dataclasses.replace(model, forced_first=dict(spec.forced_first))
+    return model
 
 
 def _batch_task(spec: ModelSpec, seed: int, first: int, count: int, runs: int, stream=()):

@@ -51,6 +51,26 @@ def vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
 
 
+def utility_matrix(utilities: tuple[Located, ...], view: Any, step: int) -> np.ndarray:
+    """(options, runs) logit utilities; NaN or infinity stops the run with its source position."""
+    n = view.size
+    matrix = np.empty((len(utilities), n))
+    for i, expr in enumerate(utilities):
+        matrix[i] = vector(expr(view), n)
+        if not np.isfinite(matrix[i]).all():
+            bad = matrix[i][~np.isfinite(matrix[i])][0]
+            raise SimulationError(f"{expr.where}: utility evaluated to {bad} at step {step}")
+    return matrix
+
+
+def condition_values(expr: Located, view: Any, step: int) -> np.ndarray:
+    """A condition (`requires`, `when`) per run; a numeric NaN is an error, not "true"."""
+    value = np.asarray(expr(view))
+    if value.dtype.kind == "f" and np.isnan(value).any():
+        raise SimulationError(f"{expr.where}: condition evaluated to nan at step {step}")
+    return vector(value, view.size, bool)
+
+
 def payoff_values(expr: Located, view: Any) -> Any:
     """A payoff expression's value, refusing NaN and infinity with its source position."""
     value = expr(view)
@@ -143,6 +163,6 @@ def terminal_outcomes(model: Model, view: Any, terminals: Any = None) -> np.ndar
     n = view.size
     outcome = np.full(n, -1, dtype=np.int64)
     for terminal in model.terminals if terminals is None else terminals:
-        hit = vector(terminal.when(view), n, bool)
+        hit = condition_values(terminal.when, view, getattr(view, "step", 0))
         outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
     return outcome

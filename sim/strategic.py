@@ -19,7 +19,7 @@ from sim.errors import SimulationError
 from sim.game_graph import GameGraph, Layer, States, _NodeView, build_graph, state_keys
 from sim.model import Model
 from sim.policies import _logit_weights, probabilities
-from sim.semantics import payoff_values
+from sim.semantics import payoff_values, utility_matrix
 
 
 @dataclass
@@ -77,9 +77,7 @@ def _policy_probabilities(model: Model, layer: Layer, q: np.ndarray) -> np.ndarr
     view = _NodeView(model, layer.states, layer.step)
     utilities = None
     if policy.kind == "logit":
-        utilities = lambda: np.stack(  # noqa: E731
-            [np.broadcast_to(np.asarray(u(view), float), (n,)) for u in policy.utilities]
-        )
+        utilities = lambda: utility_matrix(policy.utilities, view, layer.step)  # noqa: E731
     latest = layer.states.last[policy.respond_to] if policy.kind == "table" else None
     return probabilities(policy, available, k, n, layer.move_number, latest, utilities)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
 
 from sim import __version__
@@ -30,7 +31,7 @@ def print_run(
     console = console or Console()
     m = results.model
     s = m.scenario
-    console.print(f"[bold]{s.title}[/bold]  ({s.id})")
+    console.print(f"[bold]{esc(s.title)}[/bold]  ({s.id})")
     settings = ", ".join(f"{k}={v:g}" for k, v in overrides.items()) or "scenario defaults"
     if results.exact:
         console.print(
@@ -63,14 +64,14 @@ def print_run(
     for i, oid in enumerate(m.outcome_ids):
         if results.exact:
             table.add_row(
-                f"{s.outcome_label(oid)} ({oid})",
+                f"{esc(s.outcome_label(oid))} ({oid})",
                 _exact_pct(results.probabilities[i]),
                 "exact",
                 "-",
             )
             continue
         table.add_row(
-            f"{s.outcome_label(oid)} ({oid})",
+            f"{esc(s.outcome_label(oid))} ({oid})",
             _pct(results.probabilities[i]),
             f"{_pct(lo[i])} - {_pct(hi[i])}",
             f"{int(results.outcome_counts[i]):,}",
@@ -90,7 +91,7 @@ def print_run(
     for r, name in enumerate(s.ladder):
         share = results.peak_hist[r] / max(results.runs, 1)
         if share:
-            table.add_row(f"{r} {name}", _pct(share))
+            table.add_row(esc(f"{r} {name}"), _pct(share))
     console.print(table)
 
     if m.state_names:
@@ -109,7 +110,7 @@ def print_run(
     for a, actor in enumerate(m.actors):
         moves = ", ".join(f"{k} {_pct(v)}" for k, v in shares.get(actor, {}).items() if v)
         interval = "exact" if results.exact else f"{_num(plo[a])} to {_num(phi[a])}"
-        table.add_row(s.actors[actor].label, _num(results.payoff_mean[a]), interval, moves)
+        table.add_row(esc(s.actors[actor].label), _num(results.payoff_mean[a]), interval, moves)
     console.print(table)
     if charts:
         console.print("Charts: " + ", ".join(str(c) for c in charts))
@@ -146,7 +147,7 @@ def print_exact_check(results: Results, check: Mapping, console: Console | None 
         table.add_column(col, justify="left" if not col else "right")
     for oid, row in check["outcomes"].items():
         table.add_row(
-            f"{s.outcome_label(oid)} ({oid})",
+            f"{esc(s.outcome_label(oid))} ({oid})",
             _exact_pct(row["p"]),
             _exact_pct(row["exact"]),
             _exact_pct(row["se"]),
@@ -154,7 +155,7 @@ def print_exact_check(results: Results, check: Mapping, console: Console | None 
         )
     for actor, row in check["payoffs"].items():
         table.add_row(
-            f"payoff: {s.actors[actor].label}",
+            f"payoff: {esc(s.actors[actor].label)}",
             f"{row['mean']:,.4f}",
             f"{row['exact']:,.4f}",
             f"{row['se']:,.4f}",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rich.markup import escape as esc
 
 from sim.engine import Observer, simulate_batch
 from sim.model import PASS, Model
@@ -140,7 +141,7 @@ def trace_run(model: Model, seed: int, run: int) -> Story:
 def rung_gauge(model: Model, rung: int) -> str:
     """A small text ladder: one mark per rung, filled up to the current one."""
     marks = "".join("█" if r <= rung else "·" for r in range(model.n_rungs))
-    return f"{marks} {rung} {model.scenario.ladder[rung]}"
+    return f"{marks} {rung} {esc(model.scenario.ladder[rung])}"
 
 
 def _fmt(x: float) -> str:
@@ -153,7 +154,7 @@ def story_lines(story: Story) -> list[str]:
     s = m.scenario
     unit = s.step_label
     lines = [
-        f"[bold]{s.title}[/bold] — run {story.run}, seed {story.seed}",
+        f"[bold]{esc(s.title)}[/bold] — run {story.run}, seed {story.seed}",
         f"Start: {rung_gauge(m, m.initial_rung)}",
     ]
     current = None
@@ -165,22 +166,23 @@ def story_lines(story: Story) -> list[str]:
                     story.step_changes[current - 1], f"end of {unit} {current - 1}"
                 )
             lines.append(f"[bold]{unit.capitalize()} {current}[/bold]")
-        who = s.actors[mv.actor].label
-        text = f"  {who}: {mv.label}" if mv.option else f"  {who} {mv.label}"
+        who = esc(s.actors[mv.actor].label)
+        text = f"  {who}: {esc(mv.label)}" if mv.option else f"  {who} {esc(mv.label)}"
         if mv.branch_label:
-            text += f"  [italic]→ {mv.branch_label}[/italic]"
+            text += f"  [italic]→ {esc(mv.branch_label)}[/italic]"
         lines.append(text)
         lines += _change_lines(mv.changes, None)
         lines.append(f"      ladder {rung_gauge(m, mv.rung)}")
     if story.steps in story.step_changes:
         lines += _change_lines(story.step_changes[story.steps], f"end of {unit} {story.steps}")
-    label = s.outcome_label(story.outcome) if story.outcome else "?"
+    label = esc(s.outcome_label(story.outcome)) if story.outcome else "?"
     lines.append(
         f"[bold]Outcome: {label}[/bold] in {unit} {story.steps} "
-        f"(peak rung {story.peak_rung}: {s.ladder[story.peak_rung]})"
+        f"(peak rung {story.peak_rung}: {esc(s.ladder[story.peak_rung])})"
     )
     lines.append(
-        "Payoffs: " + ", ".join(f"{s.actors[a].label} {v:.2f}" for a, v in story.payoffs.items())
+        "Payoffs: "
+        + ", ".join(f"{esc(s.actors[a].label)} {v:.2f}" for a, v in story.payoffs.items())
     )
     return lines
 

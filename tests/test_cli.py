@@ -156,3 +156,66 @@ def test_closed_pipe_stops_quietly(tmp_path, monkeypatch, capsys):
         status = main(["run", str(CAMP_TAJI), "--runs", "500", "--json", "--no-charts"])
     assert status == 141
     assert "internal error" not in capsys.readouterr().err
+
+
+REVIEW_BASE = ROOT / "tests" / "scenarios" / "good" / "review_base.yaml"
+
+
+def variant(tmp_path, old: str, new: str) -> str:
+    text = REVIEW_BASE.read_text()
+    assert old in text
+    path = tmp_path / "variant.yaml"
+    path.write_text(text.replace(old, new))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        (
+            "a: {kind: fixed, option: up}",
+            "a: {kind: logit, utilities: {up: 'sqrt(x - 5)', down: 0}}",
+            "utility evaluated to nan",
+        ),
+        ("add: {x: 1}", "add: {x: 'poisson(x - 3)'}", "poisson(lam) needs a finite lam >= 0"),
+        ("payoffs: {a: 1}", "payoffs: {a: 1e308}", "overflow"),
+        ("rung >= 2", "sqrt(x - 5)", "condition evaluated to nan"),
+    ],
+)
+def test_run_time_failures_are_located_errors_with_exit_2(tmp_path, capsys, old, new, message):
+    path = variant(tmp_path, old, new)
+    assert main(["run", path, "--runs", "200", "--json", "--no-charts"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    if "overflow" not in message:
+        assert f"{path}:" in err
+
+
+def test_scenario_text_is_printed_verbatim_and_charted(tmp_path, capsys):
+    path = variant(tmp_path, "title: Base", "title: '[/] Budget [draft]: $10bn vs $20bn'")
+    assert main(["run", path, "--runs", "500", "--out", str(tmp_path / "c")]) == 0
+    assert "[/] Budget [draft]: $10bn vs $20bn" in capsys.readouterr().out
+    assert main(["trace", path]) == 0 and "[draft]" in capsys.readouterr().out
+    assert len(list((tmp_path / "c").glob("*.png"))) == 4
+
+
+def test_unwritable_chart_folder_fails_before_simulating(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", str(REVIEW_BASE), "--runs", "500", "--out", str(blocker / "x")]) == 2
+    captured = capsys.readouterr()
+    assert "cannot write charts" in captured.err and captured.out == ""
+
+
+def test_precision_cap_below_one_block_and_precision_in_json(capsys):
+    assert main(["run", str(REVIEW_BASE), "--precision", "0.01", "--max-runs", "1000"]) == 2
+    assert "at least 4,096" in capsys.readouterr().err
+    assert main(["run", str(REVIEW_BASE), "--precision", "0.02", "--json", "--no-charts"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["precision"]["reached"] is True and data["runs"] % 4096 == 0
+
+
+def test_moves_list_every_actor_even_one_that_never_moved(tmp_path, capsys):
+    path = variant(tmp_path, "when: rung >= 2", "when: rung >= 1")
+    assert main(["run", path, "--runs", "300", "--json", "--no-charts"]) == 0
+    assert json.loads(capsys.readouterr().out)["moves"]["b"] == {}

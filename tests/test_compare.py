@@ -159,3 +159,18 @@ def test_cli_compare_policies_needs_alternatives(tmp_path, capsys):
     path.write_text(text)
     assert main(["compare", str(path), "--actor", "us", "--policies", "--no-charts"]) == 2
     assert "no alternatives" in capsys.readouterr().err
+
+
+def test_actor_with_no_first_move_is_a_usage_error(tmp_path, capsys):
+    path = tmp_path / "duel.yaml"
+    path.write_text(
+        scenario_text(DUEL)
+        .replace("- {id: talk, rung: calm", "- {id: talk, rung: calm, requires: false")
+        .replace("- {id: talk_too, rung: calm", "- {id: talk_too, rung: calm, requires: false")
+        .replace(
+            "      rung: strike\n      payoffs: {us: 1}",
+            "      rung: strike\n      requires: false\n      payoffs: {us: 1}",
+        )
+    )
+    assert main(["compare", str(path), "--actor", "us", "--no-charts"]) == 2
+    assert "no option available at its first move" in capsys.readouterr().err

@@ -318,3 +318,33 @@ def test_syntax_error_at_the_end_points_at_the_end():
     line = scenario_text(text).splitlines()[problem.line - 1]
     assert "syntax error" in problem.message
     assert line[problem.col - 1] == "'"
+
+
+def test_yaml_merge_keys_load():
+    text = TINY.replace("actors: {a: {label: A}}", "actors:\n  a: &A {label: A}\n  b:\n    <<: *A")
+    scenario = load_text(scenario_text(text), "merge.yaml")
+    assert scenario.actors["b"].label == "A"
+
+
+def test_alias_bomb_is_refused_quickly():
+    bomb = ["x0: &x0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for i in range(1, 8):
+        bomb.append(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 10) + "]")
+    text = TINY + "bomb:\n" + "\n".join("  " + line for line in bomb) + "\n"
+    found = problems_in(text)
+    assert "expands to more than" in found[0].message
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [("True", "Python keyword"), ("if", "Python keyword"), ("\u00b5", "would be read as")],
+)
+def test_names_python_would_misread_are_rejected(name, message):
+    found = problems_in(TINY + f'parameters: {{"{name}": 1}}\n')
+    assert message in found[0].message
+
+
+def test_strategic_policy_errors_point_at_the_field():
+    text = TINY.replace("{kind: fixed, option: go}", "{kind: strategic, rationality: [1]}")
+    (problem,) = problems_in(text)
+    assert problem.message.startswith("policies.a.rationality")
