@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import __version__
+from sim.files import readable
 from sim.results import Results
 
 OUTCOME_COLOURS = ["#4c4c4c", "#8c564b", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#17becf"]
@@ -37,11 +38,17 @@ def footer(results: Results) -> str:
 def _finish(fig, results: Results, path: Path) -> Path:
     fig.text(0.99, 0.005, footer(results), ha="right", va="bottom", fontsize=7, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig, path: Path, dpi: int) -> Path:
+    """Write the figure to a temporary file, then rename it into place (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
     os.close(fd)
+    readable(tmp)
     try:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=dpi)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

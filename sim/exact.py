@@ -37,7 +37,7 @@ from sim.model import (
 )
 from sim.policies import logit_probabilities
 from sim.results import Results
-from sim.semantics import checked_branch_probabilities
+from sim.semantics import checked_branch_probabilities, settle_effects
 
 DEFAULT_MAX_STATES = 2_000_000
 """Most distinct states held at once before the solver refuses the scenario."""
@@ -313,16 +313,8 @@ class _Solver:
             new.append((var, np.array(_vector(value, d.n), dtype=float), expr))
         for (var, expr), value in zip(effects.add, values[k + len(effects.set) :], strict=True):
             new.append((var, d.x[var] + value, expr))
-        for var, value, expr in new:
-            value = np.asarray(value, dtype=float)
-            if not np.isfinite(value).all():
-                raise SimulationError(
-                    f"{expr.where}: effect on '{m.state_names[var]}' evaluated to "
-                    f"{value[~np.isfinite(value)].ravel()[0]} at step {self.step}"
-                )
-            if m.state_integer[var]:
-                value = np.rint(value)
-            d.x[var] = np.clip(value, m.state_min[var], m.state_max[var])
+        for var, value in settle_effects(m, new, self.step):
+            d.x[var] = value
         return d
 
     def _add_payoff(self, d: Dist, actor: int, expr: Located, value: Any, weight: float) -> None:

@@ -94,6 +94,13 @@ def effect_updates(
         new.append((var, np.array(vector(expr(view), view.size), dtype=float), expr))
     for var, expr in effects.add:
         new.append((var, view.value(model.state_names[var]) + expr(view), expr))
+    return settle_effects(model, new, step)
+
+
+def settle_effects(
+    model: Model, new: list[tuple[int, Any, Located]], step: int
+) -> list[tuple[int, np.ndarray]]:
+    """Check (no NaN or infinity), round (integer variables) and clip computed new values."""
     out = []
     for var, value, expr in new:
         value = np.asarray(value, dtype=float)

@@ -7,15 +7,13 @@ that reproduce it, and is written to a temporary name and renamed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from sim import __version__
-from sim.charts import OUTCOME_COLOURS, _pyplot
-from sim.sweep import SweepResult, readable
+from sim.charts import OUTCOME_COLOURS, _pyplot, save_figure
+from sim.sweep import SweepResult
 
 MARGINAL_BINS = 8
 
@@ -69,19 +67,7 @@ def _finish(fig, result: SweepResult, path: Path) -> Path:
 
 
 def _save(fig, path: Path) -> Path:
-    """Write the figure to a temporary file, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    readable(tmp)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        _pyplot().close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def _percent_axis(plt, axis) -> None:

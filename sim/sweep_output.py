@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.files import readable
 from sim.model import Model
 from sim.scenario import Scenario
 from sim.sweep_design import SweepSpec, salib_problem
@@ -86,13 +87,6 @@ def remove_stale(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
     for chart in out_dir.glob("sweep_*.png"):
         chart.unlink()
-
-
-def readable(tmp: str | Path) -> None:
-    """Give a temporary file (mkstemp makes them 0600) the permissions of a normal new file."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
 
 
 def _atomic_write(path: Path, data: bytes) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -52,8 +53,11 @@ def test_run_writes_the_four_charts(tmp_path, capsys):
     assert main(["run", str(CAMP_TAJI), "--runs", "2000", "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["outcomes.png", "peak_rung.png", "rung_occupancy.png", "steps.png"]
+    mask = os.umask(0o022)
+    os.umask(mask)
     for p in out.iterdir():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask, "charts get normal file permissions"
     text = capsys.readouterr().out
     assert "Outcomes" in text and "Regional war" in text and "95% interval" in text
 
