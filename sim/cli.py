@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sim import __version__
@@ -64,6 +64,18 @@ def load_with_overrides(file: str, settings: list[str] | None):
     return scenario, overrides
 
 
+def add_scenario_argument(p: argparse.ArgumentParser) -> None:
+    """The FILE argument every scenario command takes."""
+    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+
+
+def add_set_argument(
+    p: argparse.ArgumentParser, help: str = "override a parameter (repeatable)"
+) -> None:
+    """The repeatable --set NAME=VALUE option, read by `load_with_overrides`."""
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides", help=help)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="escalation",
@@ -78,16 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
 
     p = sub.add_parser("run", help="Monte Carlo: outcome table with 95%% intervals, and charts")
-    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    add_scenario_argument(p)
     p.add_argument("--runs", type=_positive_int, default=10_000, help="runs (default 10000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        dest="overrides",
-        help="override a parameter (repeatable)",
-    )
+    add_set_argument(p)
     p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     p.add_argument("--out", type=Path, help="chart folder (default reports/<id>/)")
     p.add_argument("--no-charts", action="store_true", help="do not write charts")
@@ -266,7 +272,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot write charts to {out_dir}: {exc.strerror or exc}") from None
     total = cap if args.precision else args.runs
-    with _progress(args.quiet, total, scenario.id) as advance:
+    show = not args.quiet and sys.stderr.isatty() and total >= 50_000
+    with ProgressBar(show, total, scenario.id, _run_columns) as advance:
         if args.precision:
             results = run_to_precision(
                 model, args.precision, args.seed, args.runs, cap, args.workers, progress=advance
@@ -297,29 +304,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _progress:
-    """A rich progress bar on stderr for long runs; silent when not a terminal or --quiet."""
+class ProgressBar:
+    """A transient rich progress bar on stderr; does nothing when disabled (not a terminal,
+    --quiet, or too short to be worth it). `columns` builds the rich columns lazily."""
 
-    def __init__(self, quiet: bool, total: int, label: str):
-        self.enabled = not quiet and sys.stderr.isatty() and total >= 50_000
-        self.total = total
-        self.label = label
+    def __init__(self, enabled: bool, total: int, label: str, columns: Callable[[], list]):
+        self.enabled, self.total, self.label, self.columns = enabled, total, label, columns
         self.bar = None
 
     def __enter__(self):
         if not self.enabled:
             return None
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress
 
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} runs"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        self.bar = Progress(*self.columns(), console=Console(stderr=True), transient=True)
         self.bar.start()
         task = self.bar.add_task(self.label, total=self.total)
         return lambda n: self.bar.advance(task, n)
@@ -327,3 +326,14 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _run_columns() -> list:
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+
+    return [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} runs"),
+        TimeRemainingColumn(),
+    ]

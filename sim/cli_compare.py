@@ -18,9 +18,9 @@ HELP = "outcome distributions side by side, one column per option or alternative
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sim.cli import _positive_int, _seed
+    from sim.cli import _positive_int, _seed, add_scenario_argument, add_set_argument
 
-    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    add_scenario_argument(p)
     p.add_argument("--actor", required=True, help="the actor whose choice is compared")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--runs", type=_positive_int, default=20_000, help="runs per column")
     p.add_argument("--seed", type=_seed, default=1)
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides")
+    add_set_argument(p)
     p.add_argument(
         "--max-risk",
         metavar="OUTCOME=P",

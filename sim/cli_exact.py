@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sim.cli import EXIT_OK, _positive_int
+from sim.cli import EXIT_OK, _positive_int, add_scenario_argument, add_set_argument
 
 COMMAND = "exact"
 HELP = "exact outcome distribution by enumerating the reachable states (no sampling error)"
@@ -21,14 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "bernoulli/binomial draws; refuses poisson, uniform and normal draws and state spaces "
         "wider than --max-states, naming the cause as FILE:LINE:COL (exit status 2)."
     )
-    parser.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        dest="overrides",
-        help="override a parameter (repeatable)",
-    )
+    add_scenario_argument(parser)
+    add_set_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     parser.add_argument(
         "--max-states",

@@ -22,9 +22,9 @@ def _runs_or_zero(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sim.cli import _seed
+    from sim.cli import _seed, add_scenario_argument, add_set_argument
 
-    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    add_scenario_argument(p)
     p.add_argument(
         "--as",
         dest="actor",
@@ -39,13 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="random seed: the same seed and answers replay the same crisis "
         "(default: a new one, printed at the start)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        dest="overrides",
-        help="override a parameter (repeatable)",
-    )
+    add_set_argument(p)
     p.add_argument(
         "--compare-runs",
         type=_runs_or_zero,

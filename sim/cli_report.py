@@ -10,18 +10,12 @@ HELP = "one self-contained HTML report with every chart"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sim.cli import _positive_int, _seed
+    from sim.cli import _positive_int, _seed, add_scenario_argument, add_set_argument
 
-    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    add_scenario_argument(p)
     p.add_argument("--runs", type=_positive_int, default=20_000, help="runs (default 20000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        dest="overrides",
-        help="override a parameter (repeatable)",
-    )
+    add_set_argument(p)
     p.add_argument(
         "--out",
         type=Path,

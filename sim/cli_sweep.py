@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.cli import UsageError, _positive_int, _seed, resolve_scenario_path
+from sim.cli import (
+    ProgressBar,
+    UsageError,
+    _positive_int,
+    _seed,
+    add_scenario_argument,
+    add_set_argument,
+    resolve_scenario_path,
+)
 
 if TYPE_CHECKING:
     from sim.sweep import Design, SweepResult, SweepSpec
@@ -25,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(seed, point index) alone, so results are identical for any number of workers, and an "
         "interrupted sweep can be finished with --resume."
     )
-    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    add_scenario_argument(p)
     p.add_argument(
         "--vary",
         action="append",
@@ -50,13 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--runs", type=_positive_int, default=2000, help="runs per point (default 2000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        dest="overrides",
-        help="fix a parameter that is not varied (repeatable)",
-    )
+    add_set_argument(p, help="fix a parameter that is not varied (repeatable)")
     p.add_argument(
         "--workers",
         type=_positive_int,
@@ -137,7 +139,12 @@ def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int)
     try:
         with (
             open_executor(workers, args.executor, args.scheduler) as executor,
-            _Bar(args.quiet, len(spec.design.points), spec.design.method) as advance,
+            ProgressBar(
+                not args.quiet and sys.stderr.isatty(),
+                len(spec.design.points),
+                spec.design.method,
+                _sweep_columns(spec.design.method),
+            ) as advance,
         ):
             return run_sweep(
                 spec,
@@ -188,21 +195,13 @@ def _command(args: argparse.Namespace, workers: int) -> str:
     return shlex.join(parts)
 
 
-class _Bar:
-    """A rich progress bar on stderr (points done, rate, ETA); silent when not a terminal."""
+def _sweep_columns(label: str):
+    """Rich columns for a sweep: points done, rate and ETA."""
 
-    def __init__(self, quiet: bool, total: int, label: str):
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.total, self.label, self.bar = total, label, None
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.console import Console
+    def build() -> list:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
@@ -214,23 +213,16 @@ class _Bar:
                 speed = task.finished_speed or task.speed
                 return Text(f"{speed:.1f} points/s" if speed else "- points/s")
 
-        self.bar = Progress(
-            TextColumn(f"{self.label} sweep"),
+        return [
+            TextColumn(f"{label} sweep"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("points"),
             Rate(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        return lambda n: self.bar.advance(task, n)
+        ]
 
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+    return build
 
 
 def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:

@@ -14,9 +14,9 @@ HELP = "one run told as a story, move by move"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sim.cli import _seed
+    from sim.cli import _seed, add_scenario_argument, add_set_argument
 
-    p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
+    add_scenario_argument(p)
     p.add_argument("--seed", type=_seed, default=1)
     p.add_argument(
         "--run",
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0,
         help="index of the run (default 0): the same run as in `escalation run`",
     )
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides")
+    add_set_argument(p)
     p.add_argument("--json", action="store_true", help="print the story as JSON")
 
 

@@ -161,9 +161,6 @@ class _View:
         self.cache[name] = value
         return value
 
-    def runs(self) -> np.ndarray:
-        return self.batch.run if self.idx is ALL else self.batch.run[self.idx]
-
     def offsets(self) -> np.ndarray:
         """The runs' positions in the random sequence (see sim/streams.py)."""
         return self.batch.offsets if self.idx is ALL else self.batch.offsets[self.idx]
@@ -203,7 +200,6 @@ class _Batch:
         self.block_sizes = [hi - lo for lo, hi in ranges]
         self.first_run = ranges[0][0]
         n = sum(self.block_sizes)
-        self.n = n
         self.rand = RandomField(seed, stream)
         self.turn = 0
         n_state, n_actors = len(model.state_names), len(model.actors)

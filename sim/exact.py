@@ -28,14 +28,13 @@ from sim.exact_states import Dist, enumerate_draw, group_rows, merge, split
 from sim.expr import RANDOM_DRAWS
 from sim.model import (
     NOT_YET,
-    PASS,
     CompiledEffects,
     CompiledOption,
     CompiledPolicy,
     Located,
     Model,
 )
-from sim.policies import logit_probabilities
+from sim.policies import probabilities
 from sim.results import Results
 from sim.semantics import checked_branch_probabilities, settle_effects
 
@@ -222,37 +221,19 @@ class _Solver:
     ) -> np.ndarray:
         """Probability of each move per state: row 0 is `pass`, row 1 + k option k."""
         n, n_opt = d.n, len(self.m.options[actor])
-        probs = np.zeros((n_opt + 1, n))
         if policy.kind == "strategic":
             return self.m.strategic.probabilities(self.step, self.turn, d.x, d.rung, d.peak, d.last)
-        if policy.kind in ("fixed", "sequence"):
-            option = policy.option
-            if policy.kind == "sequence":
-                option = policy.sequence[min(move_number, len(policy.sequence) - 1)]
-            if available is None:
-                probs[option + 1] = 1.0
-                return probs
-            first = np.where(available.any(axis=0), np.argmax(available, axis=0), PASS)
-            chosen = np.where(available[option], option, first)
-            probs[chosen + 1, np.arange(n)] = 1.0
-            return probs
-        if policy.kind == "table":
-            weights = policy.rows[policy.row_of_code[d.last[policy.respond_to] + 2]].T
-            if available is not None:
-                weights = weights * available
-            total = weights.sum(axis=0)
-            probs[1:] = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
-        else:
-            u = np.stack([_vector(v, n) for v in utilities])
-            if not np.isfinite(u).all():
-                bad = policy.utilities[int(np.argmax(~np.isfinite(u).all(axis=1)))]
+        matrix = None
+        if policy.kind == "logit":
+            matrix = np.stack([_vector(v, n) for v in utilities])
+            if not np.isfinite(matrix).all():
+                bad = policy.utilities[int(np.argmax(~np.isfinite(matrix).all(axis=1)))]
                 raise SimulationError(
                     f"{bad.where}: utility of {self.m.actors[actor]} evaluated "
-                    f"to {u[~np.isfinite(u)][0]} at step {self.step}"
+                    f"to {matrix[~np.isfinite(matrix)][0]} at step {self.step}"
                 )
-            probs[1:] = logit_probabilities(policy.rationality, u, available)
-        probs[0] = np.where(probs[1:].sum(axis=0) > 0, 0.0, 1.0)
-        return probs
+        latest = d.last[policy.respond_to] if policy.kind == "table" else None
+        return probabilities(policy, available, n_opt, n, move_number, latest, lambda: matrix)
 
     def _play(self, d: Dist, actor: int, option: CompiledOption, weight: float) -> list[Dist]:
         """The move `option` in every state of `d`: payoffs, effects, branch, rung."""

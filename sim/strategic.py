@@ -130,7 +130,6 @@ def _backward(
 def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
     """Solve every strategic actor of `model` (ScenarioError if the game cannot be enumerated)."""
     graph = graph or build_graph(model)
-    per_step = len(model.turn_order) + 1
     last_layer = len(graph.layers) - 1
     choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     with np.errstate(all="ignore"):
@@ -164,7 +163,6 @@ def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
         pi = pis[index] if policy.lookahead is None else windowed[policy.lookahead][index]
         order = np.argsort(layer.keys)
         choices[(layer.step, layer.turn)] = (layer.keys[order], pi.T[order])
-    del per_step
     return StrategicSolution(choices, start[:, 0] if start.size else start, graph.state_count)
 
 
