@@ -83,15 +83,15 @@ def pin_one_core() -> str:
 
 
 def load(path: Path):
-    from sim.loader import load_scenario
-    from sim.model import compile_model
+    from sim.format.loader import load_scenario
+    from sim.model.compiler import compile_model
 
     return compile_model(load_scenario(path))
 
 
 def time_engine(model, runs: int, batch_blocks: int, repeats: int) -> tuple[float, int]:
     """Best wall time of `repeats` runs of the engine and the run-moves made."""
-    from sim.runner import run_monte_carlo
+    from sim.engine.runner import run_monte_carlo
 
     best = float("inf")
     moves = 0
@@ -119,7 +119,7 @@ def peak_rss_mib() -> tuple[float, str]:
 
 def memory_child(runs: int, batch_blocks: int) -> None:
     """Run in a fresh subprocess: print the peak RSS after imports and after the simulation."""
-    from sim.runner import run_monte_carlo
+    from sim.engine.runner import run_monte_carlo
 
     model = load(CAMP_TAJI)
     before, how = peak_rss_mib()
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     from reference import reference_run
     from specialised import scenario_parameters, simulate
 
-    from sim.runner import DEFAULT_BATCH_BLOCKS
+    from sim.engine.runner import DEFAULT_BATCH_BLOCKS
 
     pinned = pin_one_core()
     print(f"escalation-sim engine benchmark ({'quick' if args.quick else 'full'} mode)")

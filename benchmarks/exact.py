@@ -1,8 +1,9 @@
 """Exact solver benchmark: reachable states and solve time of every bundled scenario.
 
 Solves each scenario in `scenarios/` (and the synthetic `benchmarks/exact_synthetic.yaml`, about
-100,000 distinct states per step) with `sim.exact.solve` and prints a markdown table: the number
-of reachable states summed over every point of every step, the most held at once, and the best
+100,000 distinct states per step) with `sim.solvers.exact.solve` and prints a markdown table:
+the number of reachable states summed over every point of every step, the most held at once, and
+the best
 of `--repeat` solve times (wall clock, one process, after a warm-up solve). Scenarios the solver
 refuses are listed with the reason (file:line:col).
 
@@ -20,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import ScenarioError
-from sim.exact import solve
-from sim.loader import load_scenario
-from sim.model import compile_model
+from sim.format.loader import load_scenario
+from sim.model.compiler import compile_model
+from sim.solvers.exact import solve
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNTHETIC = ROOT / "benchmarks" / "exact_synthetic.yaml"

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.model import Model
-from sim.scenario import TablePolicy
+from sim.format.scenario import TablePolicy
+from sim.model.compiled import Model
 
 PASS = -1
 NOT_YET = -2
@@ -387,8 +387,8 @@ def reference_run(model: Model, runs: int, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sim.loader import load_scenario
-    from sim.model import compile_model
+    from sim.format.loader import load_scenario
+    from sim.model.compiler import compile_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario")

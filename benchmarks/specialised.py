@@ -7,7 +7,7 @@ table look-ups by code, and finished runs are compacted away. Parameter values a
 YAML file (with optional overrides) so that the two simulations always play the same game.
 
 `check_against_engine()` compares its outcome distribution and mean payoffs with
-`sim.runner.run_monte_carlo` on the same scenario (each within 4 standard errors).
+`sim.engine.runner.run_monte_carlo` on the same scenario (each within 4 standard errors).
 
 Usage: `python benchmarks/specialised.py [--runs N] [--check]`.
 """
@@ -38,8 +38,8 @@ DETERRENCE_PAYOFF = (-5.0, 10.0)
 
 def scenario_parameters(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
     """The scenario's parameter values (and its horizon), with optional overrides."""
-    from sim.loader import load_scenario
-    from sim.model import resolve_parameters
+    from sim.format.loader import load_scenario
+    from sim.model.compiler import resolve_parameters
 
     scenario = load_scenario(SCENARIO)
     params = resolve_parameters(scenario, overrides)
@@ -168,9 +168,9 @@ def check_against_engine(
     sqrt(p(1-p)/n1 + p(1-p)/n2) with p pooled; each mean payoff within `z_max` standard errors
     (the engine's payoff SD stands for both sides).
     """
-    from sim.loader import load_scenario
-    from sim.model import compile_model
-    from sim.runner import run_monte_carlo
+    from sim.engine.runner import run_monte_carlo
+    from sim.format.loader import load_scenario
+    from sim.model.compiler import compile_model
 
     params = scenario_parameters(overrides)
     mine = simulate(runs, seed + 1000, params)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.sweep import SweepSpec, Vary, make_design, open_executor, run_sweep
+from sim.analysis.sweep import SweepSpec, Vary, make_design, open_executor, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "camp_taji_2020.yaml"

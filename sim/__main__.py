@@ -1,5 +1,5 @@
 """Allow `python -m sim` as an alias of the `escalation` command."""
 
-from sim.cli import entry_point
+from sim.cli.main import entry_point
 
 entry_point()

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
-from sim.engine import BatchOutput
+from sim.engine.batch import BatchOutput
 from sim.errors import SimulationError
-from sim.model import Model
+from sim.model.compiled import Model
 
 Z95 = 1.959963984540054
 

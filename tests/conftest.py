@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.loader import load_text
-from sim.model import Model, compile_model
+from sim.format.loader import load_text
+from sim.model.compiled import Model
+from sim.model.compiler import compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -28,6 +29,6 @@ def build(body: str, overrides: dict | None = None) -> Model:
 
 @pytest.fixture(scope="session")
 def camp_taji() -> Model:
-    from sim.loader import load_scenario
+    from sim.format.loader import load_scenario
 
     return compile_model(load_scenario(CAMP_TAJI))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
 from tests.conftest import CAMP_TAJI, ROOT
 
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.compare import compare_first_moves, compare_policies
-from sim.loader import load_text
-from sim.model import compile_model
-from sim.runner import run_monte_carlo
+from sim.analysis.compare import compare_first_moves, compare_policies
+from sim.cli.main import main
+from sim.engine.runner import run_monte_carlo
+from sim.format.loader import load_text
+from sim.model.compiler import compile_model
 from tests.conftest import CAMP_TAJI, scenario_text
 
 DUEL = """
@@ -73,7 +73,7 @@ def test_identical_options_cannot_be_separated(duel):
 
 
 def test_paired_interval_is_narrower_than_unpaired():
-    from sim.loader import load_scenario
+    from sim.format.loader import load_scenario
 
     comp = compare_first_moves(load_scenario(CAMP_TAJI), "us", 8192, seed=5)
     a, b = comp.columns[0], comp.columns[1]

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from sim.engine import simulate_batch
+from sim.engine.batch import simulate_batch
+from sim.engine.runner import run_monte_carlo
+from sim.engine.streams import BLOCK_SIZE
 from sim.errors import SimulationError
-from sim.runner import run_monte_carlo
-from sim.streams import BLOCK_SIZE
 from tests.conftest import build
 
 ONE_ACTOR = """

@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
+from sim.engine.runner import run_monte_carlo
 from sim.errors import ScenarioError, SimulationError
-from sim.exact import exact_check, solve
-from sim.exact_states import binomial_pmf, row_keys
-from sim.loader import load_scenario, load_text
-from sim.model import Model, compile_model
+from sim.format.loader import load_scenario, load_text
+from sim.model.compiled import Model
+from sim.model.compiler import compile_model
 from sim.results import Results
-from sim.runner import run_monte_carlo
+from sim.solvers.exact import exact_check, solve
+from sim.solvers.exact_states import binomial_pmf, row_keys
 from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, build
 
 TINY = ROOT / "tests" / "scenarios" / "exact"
@@ -266,11 +267,11 @@ def test_a_draw_too_wide_to_enumerate_is_refused_at_the_draw(tmp_path, capsys):
 
 
 def test_early_merging_of_wide_moves_changes_nothing(monkeypatch):
-    import sim.exact
+    import sim.solvers.exact
 
     model = model_of(TINY / "standoff.yaml")
     normal = solve(model)
-    monkeypatch.setattr(sim.exact, "MERGE_ROWS", 1)
+    monkeypatch.setattr(sim.solvers.exact, "MERGE_ROWS", 1)
     early = solve(model, max_states=3000)
     assert early.probabilities == pytest.approx(normal.probabilities, abs=1e-14)
     assert early.payoff_mean == pytest.approx(normal.payoff_mean, abs=1e-12)

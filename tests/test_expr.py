@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.errors import ExpressionError, ScenarioError
-from sim.expr import (
+from sim.format.loader import load_text
+from sim.model.expr import (
     MAX_DEPTH,
     MAX_LENGTH,
     Namespace,
@@ -18,7 +19,6 @@ from sim.expr import (
     constant_expr,
     evaluate_constant,
 )
-from sim.loader import load_text
 
 NS = Namespace(
     parameters=frozenset({"x", "y", "c"}),

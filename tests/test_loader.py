@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.cli.main import main
 from sim.errors import ScenarioError
-from sim.loader import load_scenario, load_text, read_yaml
-from sim.scenario import json_schema
+from sim.format.loader import load_scenario, load_text, read_yaml
+from sim.format.scenario import json_schema
 from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, scenario_text
 
 TEST_SCENARIOS = ROOT / "tests" / "scenarios"

@@ -15,12 +15,12 @@ import time
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.loader import load_text
-from sim.model import compile_model
-from sim.play import Game, simulate_policy, stream_reader
+from sim.cli.main import main
+from sim.engine.runner import run_monte_carlo
+from sim.format.loader import load_text
+from sim.model.compiler import compile_model
+from sim.play.session import Game, simulate_policy, stream_reader
 from sim.results import wilson_interval
-from sim.runner import run_monte_carlo
 from tests.conftest import CAMP_TAJI, ROOT, build, scenario_text
 
 SMALL = """
@@ -345,7 +345,7 @@ def test_ctrl_c_in_a_real_process_exits_0_without_traceback():
 
 
 def test_payoff_rank_counts_ties_separately():
-    from sim.play import Comparison
+    from sim.play.session import Comparison
 
     model = small_model()
     results = run_monte_carlo(model, 100, 1)

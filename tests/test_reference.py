@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.loader import load_scenario
-from sim.model import compile_model
-from sim.runner import run_monte_carlo
+from sim.engine.runner import run_monte_carlo
+from sim.format.loader import load_scenario
+from sim.model.compiler import compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.charts import RUN_CHARTS
-from sim.cli import main
-from sim.loader import load_scenario, load_text
-from sim.model import compile_model
-from sim.report import compare_section, make_report, markdown_html, write_atomic
+from sim.cli.main import main
+from sim.format.loader import load_scenario, load_text
+from sim.model.compiler import compile_model
+from sim.outputs.charts import RUN_CHARTS
+from sim.outputs.report import compare_section, make_report, markdown_html, write_atomic
 from tests.conftest import CAMP_TAJI, SCENARIOS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -171,7 +171,7 @@ def test_the_comparison_section_appears_for_actors_with_alternatives(camp_report
 
 def test_the_comparison_hook_returns_none_without_sim_compare(monkeypatch):
     model = compile_model(load_scenario(CAMP_TAJI))
-    monkeypatch.setitem(sys.modules, "sim.compare", None)  # import fails
+    monkeypatch.setitem(sys.modules, "sim.analysis.compare", None)  # import fails
     assert compare_section(model.scenario, model, 100, 1) is None
 
 
@@ -295,7 +295,7 @@ def test_every_bundled_scenario_has_a_report(path, tmp_path, monkeypatch):
             )
         }
 
-    monkeypatch.setattr("sim.report.render_charts", charts)
+    monkeypatch.setattr("sim.outputs.report.render_charts", charts)
     out = tmp_path / "r.html"
     assert main(["report", str(path), "--runs", "300", "--out", str(out)]) == 0
     page = Page(out.read_text(encoding="utf-8"))
@@ -492,7 +492,7 @@ def test_the_page_renders_in_headless_chromium_without_console_errors(camp_repor
 def test_policies_are_described_in_words():
     from types import SimpleNamespace
 
-    from sim.report import describe_policy
+    from sim.outputs.report import describe_policy
 
     scenario = load_scenario(CAMP_TAJI)
     assert "rationality us_rationality = 1.5" in describe_policy(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
+from sim.engine.runner import run_monte_carlo
 from sim.results import wilson_interval
-from sim.runner import run_monte_carlo
 
 JSON_KEYS = {
     "scenario",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from sim.loader import load_scenario, read_yaml
-from sim.model import compile_model
-from sim.runner import run_monte_carlo
-from sim.scenario import FixedPolicy, Scenario
+from sim.engine.runner import run_monte_carlo
+from sim.format.loader import load_scenario, read_yaml
+from sim.format.scenario import FixedPolicy, Scenario
+from sim.model.compiler import compile_model
 from tests.conftest import CAMP_TAJI
 
 RUNS = 3 * 4096

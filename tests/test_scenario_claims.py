@@ -17,11 +17,12 @@ from functools import cache
 
 import numpy as np
 
-from sim.engine import RunRecords, simulate_batch
-from sim.loader import load_scenario
-from sim.model import Model, compile_model
-from sim.scenario import FixedPolicy, LogitPolicy
-from sim.streams import block_count
+from sim.engine.batch import RunRecords, simulate_batch
+from sim.engine.streams import block_count
+from sim.format.loader import load_scenario
+from sim.format.scenario import FixedPolicy, LogitPolicy
+from sim.model.compiled import Model
+from sim.model.compiler import compile_model
 from tests.conftest import SCENARIOS
 
 SEED = 2020

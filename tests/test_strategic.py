@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from sim.engine.runner import run_monte_carlo
 from sim.errors import ScenarioError
-from sim.loader import load_text
-from sim.model import NOT_YET, compile_model
-from sim.runner import run_monte_carlo
+from sim.format.loader import load_text
+from sim.model.compiled import NOT_YET
+from sim.model.compiler import compile_model
 from tests.conftest import scenario_text
 
 CRISIS = """
@@ -234,7 +235,7 @@ def test_strategic_actor_with_random_draws_is_refused_with_the_position():
 
 
 def test_compare_with_a_strategic_opponent():
-    from sim.compare import compare_first_moves
+    from sim.analysis.compare import compare_first_moves
 
     scenario = load_text(scenario_text(CRISIS), "crisis.yaml")
     comp = compare_first_moves(scenario, "c", 4096, seed=1)
@@ -245,7 +246,7 @@ def test_compare_with_a_strategic_opponent():
 
 
 def test_exact_solver_gives_the_equilibrium_outcome_distribution():
-    from sim.exact import solve
+    from sim.solvers.exact import solve
 
     for lam_c, lam_d, a in [(1, 1, 1.5), (3, 0.7, 0.2)]:
         hand = crisis_by_hand(lam_c, lam_d, a)
@@ -257,7 +258,7 @@ def test_exact_solver_gives_the_equilibrium_outcome_distribution():
 
 
 def test_strategic_game_with_state_exact_and_monte_carlo_agree():
-    from sim.exact import solve
+    from sim.solvers.exact import solve
 
     model = late_reward(
         discount=0.8,
@@ -278,7 +279,7 @@ def test_strategic_game_with_state_exact_and_monte_carlo_agree():
 def test_cli_exact_solves_a_strategic_scenario(tmp_path, capsys):
     import json
 
-    from sim.cli import main
+    from sim.cli.main import main
 
     path = tmp_path / "crisis.yaml"
     path.write_text(scenario_text(CRISIS))
@@ -289,7 +290,7 @@ def test_cli_exact_solves_a_strategic_scenario(tmp_path, capsys):
 
 
 def red_line(**overrides):
-    from sim.loader import load_scenario
+    from sim.format.loader import load_scenario
     from tests.conftest import SCENARIOS
 
     return compile_model(load_scenario(SCENARIOS / "red_line_2020.yaml"), overrides)
@@ -330,7 +331,7 @@ def red_line_by_hand(p: dict[str, float]) -> dict[str, float]:
     ],
 )
 def test_bundled_red_line_scenario_matches_hand_calculation(overrides):
-    from sim.exact import solve
+    from sim.solvers.exact import solve
 
     model = red_line(**overrides)
     hand = red_line_by_hand(model.parameters)
@@ -353,7 +354,7 @@ def test_audience_costs_deter_attacks_in_the_red_line_scenario():
 def test_a_red_line_works_only_if_iran_fears_the_war():
     """Article 002: a direct strike makes Khamenei restrain the Guard rather than risk a war that
     threatens the regime. The more Iran fears that war, the likelier the status quo."""
-    from sim.exact import solve
+    from sim.solvers.exact import solve
 
     timid = dict(zip(red_line().outcome_ids, solve(red_line(iran_war_cost=4)).probabilities))
     bold = dict(zip(red_line().outcome_ids, solve(red_line(iran_war_cost=1)).probabilities))

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.loader import load_scenario
-from sim.model import compile_model
-from sim.sweep import JOURNAL, Vary, make_design, point_metrics
+from sim.analysis.sweep import JOURNAL, Vary, make_design, point_metrics
+from sim.cli.main import main
+from sim.format.loader import load_scenario
+from sim.model.compiler import compile_model
 from tests.conftest import CAMP_TAJI, ROOT
 
 ONE_KNOB = ROOT / "tests" / "scenarios" / "sweep" / "one_knob.yaml"

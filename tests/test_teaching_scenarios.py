@@ -15,10 +15,10 @@ from functools import cache
 import numpy as np
 import pytest
 
-from sim.loader import load_scenario
-from sim.model import compile_model
+from sim.engine.runner import run_monte_carlo
+from sim.format.loader import load_scenario
+from sim.model.compiler import compile_model
 from sim.results import Results
-from sim.runner import run_monte_carlo
 from tests.conftest import SCENARIOS
 
 RUNS = 40_000

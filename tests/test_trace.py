@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 
-from sim.cli import main
-from sim.engine import simulate_batch
-from sim.runner import DEFAULT_BATCH_BLOCKS
-from sim.streams import BLOCK_SIZE
-from sim.trace import trace_run
+from sim.cli.main import main
+from sim.engine.batch import simulate_batch
+from sim.engine.runner import DEFAULT_BATCH_BLOCKS
+from sim.engine.streams import BLOCK_SIZE
+from sim.play.trace import trace_run
 from tests.conftest import CAMP_TAJI
 
 

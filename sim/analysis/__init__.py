@@ -1,0 +1,1 @@
+"""Decision analysis and parameter sweeps built on the engine."""

@@ -1,0 +1,46 @@
+"""`escalation trace`: one run told as a story, move by move."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+COMMAND = "trace"
+MAX_RUN = 2**53
+"""Run indices must stay exact in the engine's arithmetic."""
+HELP = "one run told as a story, move by move"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from sim.cli.main import _seed, add_scenario_argument, add_set_argument
+
+    add_scenario_argument(p)
+    p.add_argument("--seed", type=_seed, default=1)
+    p.add_argument(
+        "--run",
+        type=int,
+        default=0,
+        help="index of the run (default 0): the same run as in `escalation run`",
+    )
+    add_set_argument(p)
+    p.add_argument("--json", action="store_true", help="print the story as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.cli.main import UsageError, load_with_overrides
+    from sim.model.compiler import compile_model
+    from sim.play.trace import story_lines, trace_run
+
+    scenario, overrides = load_with_overrides(args.file, args.overrides)
+    if not 0 <= args.run < MAX_RUN:
+        raise UsageError(f"--run must be between 0 and {MAX_RUN - 1:,}, got {args.run}")
+    story = trace_run(compile_model(scenario, overrides), args.seed, args.run)
+    if args.json:
+        print(json.dumps(story.to_json(), indent=2))
+        return 0
+    console = Console(highlight=False)
+    for line in story_lines(story):
+        console.print(line)
+    return 0

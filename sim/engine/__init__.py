@@ -1,0 +1,1 @@
+"""Lockstep Monte Carlo: random streams, batches of runs, the runner."""

@@ -1,0 +1,507 @@
+"""Lockstep Monte Carlo: all runs of a batch advance together as numpy arrays.
+
+Active runs are kept compacted (finished runs are written to the output records and dropped), so
+every array operation touches only live runs. There is no per-run Python loop here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.engine.streams import BLOCK_SIZE, RandomField, block_runs
+from sim.model.compiled import (
+    CHOICE_SITE,
+    NOT_YET,
+    PASS,
+    CompiledEffects,
+    CompiledOption,
+    CompiledPolicy,
+    Located,
+    Model,
+)
+from sim.model.policies import choose
+from sim.model.semantics import (
+    branch_probabilities,
+    condition_values,
+    effect_updates,
+    payoff_values,
+    terminal_outcomes,
+    terminals_to_check,
+    utility_matrix,
+)
+
+ALL = slice(None)
+_SAMPLED = CompiledPolicy("sampled")
+"""Marks choice probabilities computed elsewhere (strategic actors), sampled as given."""
+UNNAMED_SITE = 2**31 - 1
+"""Site of a draw from an expression compiled without site numbers (not by compile_model)."""
+
+
+class Observer:
+    """Hooks called as a batch is simulated (for `trace` and `play`); all do nothing by default.
+
+    `runs` are global run indices; `before`/`after` are (state vars, runs) matrices.
+    """
+
+    def chose(self, step: int, actor: int, runs: np.ndarray, chosen: np.ndarray) -> None:
+        """Each run's chosen option index (PASS = -1) for `actor`."""
+
+    def branched(
+        self, step: int, actor: int, option: int, runs: np.ndarray, branch: np.ndarray
+    ) -> None:
+        """The outcome branch drawn in each run that played `option`."""
+
+    def moved(
+        self,
+        step: int,
+        actor: int,
+        runs: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+        rung: np.ndarray,
+        payoffs: np.ndarray,
+    ) -> None:
+        """State, rung and accumulated payoffs after `actor`'s move, with the state before it."""
+
+    def stepped(
+        self,
+        step: int,
+        runs: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+        rung: np.ndarray,
+        payoffs: np.ndarray,
+    ) -> None:
+        """After `every_step` (state before and after it)."""
+
+    def ended(self, step: int, runs: np.ndarray, outcome: np.ndarray) -> None:
+        """Runs that reached an outcome (index into model.outcome_ids)."""
+
+
+Chooser = Callable[[int, np.ndarray | None, "_View"], np.ndarray]
+"""Chooses for an actor instead of its policy (e.g. a human at the keyboard): given the step,
+the availability matrix (None = all available) and the view of active runs, returns option indices
+(PASS = -1) per active run."""
+
+
+@dataclass
+class RunRecords:
+    """Per-run results of one batch, indexed by run - first run of the batch."""
+
+    first_run: int
+    outcome: np.ndarray  # int16, index into model.outcome_ids
+    steps: np.ndarray  # int32, step in which the run ended
+    peak_rung: np.ndarray  # int16
+    final_rung: np.ndarray  # int16
+    payoffs: np.ndarray  # (actors, runs) float64, discounted sums
+    state: np.ndarray  # (state vars, runs) float64, final values
+    moves_by_run: np.ndarray | None  # (runs, actors, 1 + options) int32; 0 counts passes
+    rung_path: np.ndarray | None  # (runs, horizon + 1) int8: rung at the end of each step, -1 after
+
+    @property
+    def moves(self) -> np.ndarray:
+        """Move counts as (actors, 1 + options, runs); column 0 counts passes."""
+        return np.moveaxis(self.moves_by_run, 0, -1)
+
+
+@dataclass
+class BatchOutput:
+    """A batch's per-run records and its per-block, per-step rung occupancy."""
+
+    first_block: int
+    block_sizes: list[int]
+    records: RunRecords
+    occupancy: np.ndarray  # (blocks, horizon + 1, rungs): active runs on each rung after step t
+    ended: np.ndarray  # (blocks, horizon + 1, outcomes): runs that ended in step t
+    move_counts: np.ndarray  # (blocks, actors, 1 + options): moves made; column 0 counts passes
+
+
+class _View:
+    """What expressions see: named values for a subset of active runs, and their random draws."""
+
+    __slots__ = ("batch", "idx", "size", "cache")
+
+    def __init__(self, batch: _Batch, idx: Any, size: int):
+        self.batch = batch
+        self.idx = idx
+        self.size = size
+        self.cache: dict[str, Any] = {}
+
+    @property
+    def step(self) -> int:
+        return self.batch.step
+
+    @property
+    def rng(self) -> _View:
+        """The view draws its own random numbers (a property: no reference cycle)."""
+        return self
+
+    def value(self, name: str) -> Any:
+        cached = self.cache.get(name)
+        if cached is not None:
+            return cached
+        kind, where = self.batch.names[name]
+        b = self.batch
+        if kind == "param":
+            value = where
+        elif kind == "state":
+            value = b.state[where][self.idx]
+        elif kind == "rung":
+            value = b.rung[self.idx]
+        elif kind == "peak":
+            value = b.peak[self.idx]
+        elif kind == "step":
+            value = b.step
+        else:
+            value = b.last[where][self.idx]
+        self.cache[name] = value
+        return value
+
+    def offsets(self) -> np.ndarray:
+        """The runs' positions in the random sequence (see sim/streams.py)."""
+        return self.batch.offsets if self.idx is ALL else self.batch.offsets[self.idx]
+
+    def draw_site(self, site: int, kind: str, *args: Any) -> np.ndarray:
+        b = self.batch
+        return b.rand.draw(kind, None, b.step, b.turn, site, *args, offsets=self.offsets())
+
+    def draw(self, kind: str, *args: Any) -> np.ndarray:
+        return self.draw_site(UNNAMED_SITE, kind, *args)
+
+    def uniforms(self, site: int = CHOICE_SITE) -> np.ndarray:
+        b = self.batch
+        return b.rand.uniforms(None, b.step, b.turn, site, self.offsets())
+
+
+class _Batch:
+    """The live state of the active runs of one batch and the records of the finished ones."""
+
+    def __init__(
+        self,
+        model: Model,
+        seed: int,
+        first_block: int,
+        n_blocks: int,
+        runs: int,
+        record_paths: bool,
+        record_moves: bool = True,
+        stream: tuple[int, ...] = (),
+        observer: Observer | None = None,
+        choosers: Mapping[int, Chooser] | None = None,
+    ):
+        self.m = model
+        self.observer = observer
+        self.choosers = dict(choosers or {})
+        ranges = [block_runs(runs, b) for b in range(first_block, first_block + n_blocks)]
+        self.block_sizes = [hi - lo for lo, hi in ranges]
+        self.first_run = ranges[0][0]
+        n = sum(self.block_sizes)
+        self.rand = RandomField(seed, stream)
+        self.turn = 0
+        n_state, n_actors = len(model.state_names), len(model.actors)
+        self.floats = np.zeros((n_state + n_actors, n))
+        self.floats[:n_state] = model.state_initial[:, None]
+        self.ints = np.empty((5 + n_actors, n), dtype=np.int64)
+        self.ints[0] = np.arange(self.first_run, self.first_run + n)
+        self.ints[1] = np.arange(n) // BLOCK_SIZE
+        self.ints[2:4] = model.initial_rung
+        self.ints[4] = RandomField.offsets(self.ints[0]).view(np.int64)
+        self.ints[5:] = NOT_YET
+        self._bind_rows()
+        n_codes = model.max_options + 1
+        self.moves = np.zeros((n, n_actors, n_codes), dtype=np.int32) if record_moves else None
+        self.move_counts = np.zeros((n_blocks, n_actors, n_codes), dtype=np.int64)
+        self.step = 0
+        self.names = self._name_table()
+        self.terminal_plan = terminals_to_check(model)
+        self.checked_once = False
+        h, n_out = model.horizon, len(model.outcome_ids)
+        self.records = RunRecords(
+            first_run=self.first_run,
+            outcome=np.full(n, -1, dtype=np.int16),
+            steps=np.zeros(n, dtype=np.int32),
+            peak_rung=np.zeros(n, dtype=np.int16),
+            final_rung=np.zeros(n, dtype=np.int16),
+            payoffs=np.zeros((len(model.actors), n)),
+            state=np.zeros((len(model.state_names), n)),
+            moves_by_run=None if self.moves is None else np.zeros_like(self.moves),
+            rung_path=np.full((n, h + 1), -1, dtype=np.int8) if record_paths else None,
+        )
+        self.occupancy = np.zeros((n_blocks, h + 1, model.n_rungs), dtype=np.int64)
+        self.ended = np.zeros((n_blocks, h + 1, n_out), dtype=np.int64)
+        self._record_occupancy(0)
+
+    def _name_table(self) -> dict[str, tuple[str, Any]]:
+        m = self.m
+        names: dict[str, tuple[str, Any]] = {k: ("param", v) for k, v in m.parameters.items()}
+        names.update({k: ("state", i) for i, k in enumerate(m.state_names)})
+        names.update({"rung": ("rung", None), "peak_rung": ("peak", None), "step": ("step", None)})
+        names.update({f"last_{a}": ("last", i) for i, a in enumerate(m.actors)})
+        return names
+
+    @property
+    def active(self) -> int:
+        return self.run.shape[0]
+
+    def view(self, idx: Any = ALL) -> _View:
+        size = self.active if idx is ALL else idx.shape[0]
+        return _View(self, idx, size)
+
+    # --- the step -------------------------------------------------------------------------
+
+    def simulate(self) -> None:
+        m = self.m
+        moves_made = [0] * len(m.actors)
+        for step in range(1, m.horizon + 1):
+            self.step = step
+            weight = m.discount ** (step - 1)
+            for turn, actor in enumerate(m.turn_order):
+                self.turn = turn
+                before = self.state.copy() if self.observer else None
+                self.move(actor, moves_made[actor], weight)
+                moves_made[actor] += 1
+                if self.observer:
+                    self.observer.moved(
+                        step, actor, self.run, before, self.state, self.rung, self.pay
+                    )
+                self.check_terminals(weight)
+                if not self.active:
+                    return
+            self.turn = len(m.turn_order)
+            view = self.view()
+            before = self.state.copy() if self.observer else None
+            self.add_payoffs(m.step_payoffs, view, ALL, weight)
+            self.apply_effects(m.step_effects, view, ALL)
+            if self.observer:
+                self.observer.stepped(step, self.run, before, self.state, self.rung, self.pay)
+            self.check_terminals(weight)
+            if not self.active:
+                return
+            self._record_occupancy(step)
+        self.turn = len(m.turn_order) + 1
+        self.finish(
+            np.ones(self.active, dtype=bool),
+            np.full(self.active, m.end_outcome),
+            m.horizon,
+            m.discount ** (m.horizon - 1),
+            horizon=True,
+        )
+
+    def move(self, actor: int, move_number: int, weight: float) -> None:
+        m = self.m
+        menu = m.options[actor]
+        policy = m.policies[actor]
+        n = self.active
+        if menu and actor in self.choosers:
+            view = self.view()
+            chosen = np.asarray(
+                self.choosers[actor](self.step, self.availability(menu, view), view), dtype=np.int64
+            )
+        elif not menu or policy is None:
+            chosen = np.full(n, PASS, dtype=np.int64)
+        else:
+            view = self.view()
+            available = self.availability(menu, view)
+            if actor in m.forced_first and move_number == 0:
+                policy = CompiledPolicy("fixed", option=m.forced_first[actor])
+            utilities = None
+            if policy.kind == "strategic":
+                probs = m.strategic.probabilities(
+                    self.step, self.turn, self.state, self.rung, self.peak, self.last
+                )
+                policy = _SAMPLED
+                utilities = lambda: probs  # noqa: E731
+            if policy.kind == "logit":
+                utilities = lambda: utility_matrix(policy.utilities, view, self.step)  # noqa: E731
+            latest = self.last[policy.respond_to] if policy.kind == "table" else None
+            chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
+        if self.observer:
+            self.observer.chose(self.step, actor, self.run, chosen)
+        n_codes = self.move_counts.shape[2]
+        by_block = np.bincount(
+            self.block * n_codes + (chosen + 1), minlength=self.move_counts.shape[0] * n_codes
+        ).reshape(-1, n_codes)
+        self.move_counts[:, actor, :] += by_block
+        if self.moves is not None:
+            self.moves[np.arange(n), actor, chosen + 1] += 1
+        counts = by_block.sum(axis=0)
+        for code in np.flatnonzero(counts[1:]):
+            idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
+            self.apply_option(actor, menu[code], idx, weight)
+        self.last[actor] = chosen
+        np.maximum(self.peak, self.rung, out=self.peak)
+
+    def availability(self, menu: tuple[CompiledOption, ...], view: _View) -> np.ndarray | None:
+        if all(o.requires is None for o in menu):
+            return None
+        n = view.size
+        available = np.ones((len(menu), n), dtype=bool)
+        for o in menu:
+            if o.requires is not None:
+                available[o.index] = condition_values(o.requires, view, self.step)
+        return available
+
+    def apply_option(self, actor: int, option: CompiledOption, idx: Any, weight: float) -> None:
+        view = self.view(idx)
+        self.add_payoffs(option.payoffs, view, idx, weight)
+        if option.effects:
+            self.apply_effects(option.effects, view, idx)
+        if not option.branches:
+            if option.rung is not None:
+                self.rung[idx] = option.rung
+            return
+        view = self.view(idx)
+        branch = self.draw_branch(actor, option, view)
+        if self.observer:
+            runs = self.run if idx is ALL else self.run[idx]
+            self.observer.branched(self.step, actor, option.index, runs, branch)
+        counts = np.bincount(branch, minlength=len(option.branches))
+        for j in np.flatnonzero(counts):
+            b = option.branches[j]
+            if counts[j] == view.size:
+                sub = idx
+            else:
+                sel = np.flatnonzero(branch == j)
+                sub = sel if idx is ALL else idx[sel]
+            bview = self.view(sub)
+            self.add_payoffs(b.payoffs, bview, sub, weight)
+            if b.effects:
+                self.apply_effects(b.effects, bview, sub)
+            rung = b.rung if b.rung is not None else option.rung
+            if rung is not None:
+                self.rung[sub] = rung
+
+    def draw_branch(self, actor: int, option: CompiledOption, view: _View) -> np.ndarray:
+        m = view.size
+        if option.constant_cumulative is not None:
+            cumulative = option.constant_cumulative[:-1, None]
+        else:
+            probs = branch_probabilities(self.m, actor, option, view, self.step)
+            cumulative = np.cumsum(probs, axis=0)[:-1]
+        u = view.uniforms(option.branch_site)
+        return (u[None, :] >= cumulative).sum(axis=0).reshape(m)
+
+    def add_payoffs(
+        self, payoffs: tuple[tuple[int, Located], ...], view: _View, idx: Any, weight: float
+    ) -> None:
+        for actor, expr in payoffs:
+            self.pay[actor, idx] += weight * payoff_values(expr, view)
+
+    def apply_effects(self, effects: CompiledEffects, view: _View, idx: Any) -> None:
+        if effects:
+            for var, value in effect_updates(self.m, effects, view, self.step):
+                self.state[var, idx] = value
+
+    def check_terminals(self, weight: float) -> None:
+        if not self.m.terminals or not self.active:
+            return
+        terminals = self.terminal_plan[self.turn] if self.checked_once else None
+        self.checked_once = True
+        if terminals is not None and not terminals:
+            return
+        outcome = terminal_outcomes(self.m, self.view(), terminals)
+        done = outcome >= 0
+        if done.any():
+            self.finish(done, outcome, self.step, weight)
+
+    def finish(
+        self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float, horizon: bool = False
+    ) -> None:
+        m = self.m
+        for terminal in m.terminals:
+            if terminal.payoffs:
+                sub = np.flatnonzero(done & (outcome == terminal.outcome))
+                if sub.size:
+                    self.add_payoffs(terminal.payoffs, self.view(sub), sub, weight)
+        gone = np.flatnonzero(done)
+        if self.observer:
+            self.observer.ended(step, self.run[gone], outcome[gone])
+        rec = self.records
+        local = self.run[gone] - self.first_run
+        rec.outcome[local] = outcome[gone]
+        rec.steps[local] = step
+        rec.peak_rung[local] = self.peak[gone]
+        rec.final_rung[local] = self.rung[gone]
+        rec.payoffs[:, local] = self.pay.take(gone, axis=1)
+        rec.state[:, local] = self.state.take(gone, axis=1)
+        if self.moves is not None:
+            rec.moves_by_run[local] = self.moves.take(gone, axis=0)
+        if rec.rung_path is not None:
+            rec.rung_path[local, step] = self.rung[gone]
+        n_out = len(m.outcome_ids)
+        counts = np.bincount(
+            self.block[gone] * n_out + outcome[gone], minlength=len(self.block_sizes) * n_out
+        )
+        self.ended[:, step, :] += counts.reshape(len(self.block_sizes), n_out)
+        if horizon:
+            self.run = self.run[:0]
+            return
+        keep = np.flatnonzero(~done)
+        self.floats = self.floats.take(keep, axis=1)
+        self.ints = self.ints.take(keep, axis=1)
+        if self.moves is not None:
+            self.moves = self.moves.take(keep, axis=0)
+        self._bind_rows()
+
+    def _bind_rows(self) -> None:
+        """Named views of the rows of the live matrices (compaction moves whole matrices)."""
+        n_state = len(self.m.state_names)
+        self.state = self.floats[:n_state]
+        self.pay = self.floats[n_state:]
+        self.run, self.block, self.rung, self.peak = self.ints[:4]
+        self.offsets = self.ints[4].view(np.uint64)
+        self.last = self.ints[5:]
+
+    def _record_occupancy(self, step: int) -> None:
+        r = self.m.n_rungs
+        counts = np.bincount(self.block * r + self.rung, minlength=len(self.block_sizes) * r)
+        self.occupancy[:, step, :] = counts.reshape(len(self.block_sizes), r)
+        if self.records.rung_path is not None:
+            self.records.rung_path[self.run - self.first_run, step] = self.rung
+
+    def output(self, first_block: int) -> BatchOutput:
+        return BatchOutput(
+            first_block,
+            self.block_sizes,
+            self.records,
+            self.occupancy,
+            self.ended,
+            self.move_counts,
+        )
+
+
+def simulate_batch(
+    model: Model,
+    seed: int,
+    first_block: int,
+    n_blocks: int,
+    runs: int,
+    record_paths: bool = False,
+    stream: tuple[int, ...] = (),
+    observer: Observer | None = None,
+    choosers: Mapping[int, Chooser] | None = None,
+    record_moves: bool = True,
+) -> BatchOutput:
+    """Simulate whole blocks [first_block, first_block + n_blocks) of a `runs`-run experiment.
+
+    `record_moves=False` skips the per-run move counts (aggregates are always kept): faster.
+    """
+    batch = _Batch(
+        model,
+        seed,
+        first_block,
+        n_blocks,
+        runs,
+        record_paths,
+        record_moves,
+        stream,
+        observer,
+        choosers,
+    )
+    with np.errstate(all="ignore"):
+        batch.simulate()
+    return batch.output(first_block)

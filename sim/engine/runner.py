@@ -1,0 +1,217 @@
+"""Runs a Monte Carlo experiment as batches of whole blocks, serially or on an executor."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from sim.engine.batch import simulate_batch
+from sim.engine.streams import BLOCK_SIZE, block_count
+from sim.model.compiled import Model
+from sim.model.compiler import compile_model
+from sim.results import Z95, BlockSummary, Results, summarise_batch
+
+DEFAULT_BATCH_BLOCKS = 16
+PRECISION_CAP = 4_000_000
+"""Most runs `--precision` will add before it stops and says the target was not reached."""
+
+Progress = Callable[[int], None]
+"""Called with the number of runs just finished."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A picklable recipe for a compiled model, so worker processes can rebuild it."""
+
+    text: str
+    file: str
+    overrides: tuple[tuple[str, float], ...]
+    policies: tuple[tuple[str, str], ...] = ()
+    forced_first: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, model: Model) -> ModelSpec:
+        source = model.scenario._source
+        if source is not None and source.lines:
+            text, file = "\n".join(source.lines), source.file
+        else:  # built in Python: its JSON is YAML too, and hashes the same
+            text, file = model.scenario.model_dump_json(by_alias=True), "<scenario>"
+        return cls(
+            text,
+            file,
+            tuple(sorted(model.parameters.items())),
+            model.policy_overrides,
+            tuple(sorted(model.forced_first.items())),
+        )
+
+
+@lru_cache(maxsize=8)
+def _model_from_spec(spec: ModelSpec) -> Model:
+    from pydantic import TypeAdapter
+
+    from sim.format.loader import load_text
+    from sim.format.scenario import Policy
+
+    adapter = TypeAdapter(Policy)
+    policies = {actor: adapter.validate_json(text) for actor, text in spec.policies}
+    model = compile_model(load_text(spec.text, spec.file), dict(spec.overrides), policies or None)
+    if spec.forced_first:
+        model = dataclasses.replace(model, forced_first=dict(spec.forced_first))
+    return model
+
+
+def _batch_task(spec: ModelSpec, seed: int, first: int, count: int, runs: int, stream=()):
+    model = _model_from_spec(spec)
+    out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+    return summarise_batch(model, out)
+
+
+def _batches(first_block: int, last_block: int, per_batch: int) -> list[tuple[int, int]]:
+    return [(b, min(per_batch, last_block - b)) for b in range(first_block, last_block, per_batch)]
+
+
+def simulate_blocks(
+    model: Model,
+    runs: int,
+    seed: int,
+    blocks: range,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    stream: tuple[int, ...] = (),
+    final_state: np.ndarray | None = None,
+) -> list[BlockSummary]:
+    """Summaries of the given blocks of a `runs`-run experiment.
+
+    With `final_state` (state vars, runs), each block's final states are copied into it as soon
+    as the block is done and dropped from its summary, so they are held once, not twice.
+    """
+    plan = _batches(blocks.start, blocks.stop, max(1, batch_blocks))
+    summaries: list[BlockSummary] = []
+
+    def keep(part: list[BlockSummary]) -> None:
+        for summary in part:
+            if final_state is not None:
+                start = summary.block * BLOCK_SIZE
+                final_state[:, start : start + summary.runs] = summary.final_state
+                summary.final_state = None
+            summaries.append(summary)
+        if progress:
+            progress(sum(s.runs for s in part))
+
+    if executor is None:
+        for first, count in plan:
+            out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+            keep(summarise_batch(model, out))
+        return summaries
+    spec = ModelSpec.of(model)
+    futures = [
+        executor.submit(_batch_task, spec, seed, first, count, runs, stream)
+        for first, count in plan
+    ]
+    for future in futures:
+        keep(future.result())
+    return summaries
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A spawn-based process pool (safe from Jupyter and on every OS)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_monte_carlo(
+    model: Model,
+    runs: int,
+    seed: int,
+    workers: int = 1,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    progress: Progress | None = None,
+    stream: tuple[int, ...] = (),
+) -> Results:
+    """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`."""
+    blocks = range(block_count(runs))
+    final_state = np.empty((len(model.state_names), runs))
+    if workers > 1 and len(blocks) > 1:
+        with process_pool(workers) as pool:
+            summaries = simulate_blocks(
+                model, runs, seed, blocks, batch_blocks, pool, progress, stream, final_state
+            )
+    else:
+        summaries = simulate_blocks(
+            model, runs, seed, blocks, batch_blocks, None, progress, stream, final_state
+        )
+    return Results.from_blocks(model, seed, summaries, final_state)
+
+
+def run_to_precision(
+    model: Model,
+    half_width: float,
+    seed: int,
+    start_runs: int,
+    cap: int = PRECISION_CAP,
+    workers: int = 1,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    progress: Progress | None = None,
+) -> Results:
+    """Add whole blocks until every outcome's 95% half-width is at most `half_width`, or the cap.
+
+    Run counts are whole blocks, so the result equals `run_monte_carlo` with the final count.
+    """
+    cap_blocks = max(1, cap // BLOCK_SIZE)
+    done = min(cap_blocks, max(1, block_count(start_runs)))
+    summaries: list[BlockSummary] = []
+    pool = process_pool(workers) if workers > 1 else None
+    try:
+        start = 0
+        while True:
+            runs = done * BLOCK_SIZE
+            summaries += simulate_blocks(
+                model, runs, seed, range(start, done), batch_blocks, pool, progress
+            )
+            results = Results.from_blocks(model, seed, summaries)
+            widest = float(results.half_widths().max())
+            if widest <= half_width or done >= cap_blocks:
+                results.precision = {
+                    "target": half_width,
+                    "reached": widest <= half_width,
+                    "widest_half_width": widest,
+                    "cap": cap_blocks * BLOCK_SIZE,
+                }
+                return results
+            start = done
+            done = min(cap_blocks, max(done * 2, _blocks_needed(results, half_width)))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _blocks_needed(results: Results, half_width: float) -> int:
+    p = results.probabilities
+    worst = float(max(p * (1 - p))) if p.size else 0.25
+    worst = max(worst, 1.0 / max(results.runs, 1))
+    needed = math.ceil(Z95 * Z95 * worst / (half_width * half_width) * 1.1)
+    return block_count(needed)
+
+
+def parse_overrides(items: list[str] | None) -> Mapping[str, float]:
+    """`NAME=VALUE` strings from --set as a mapping; raises ValueError with a clear message."""
+    values: dict[str, float] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set expects NAME=VALUE, got '{item}'")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"--set {name}: '{text}' is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"--set {name}: value must be finite")
+        values[name.strip()] = value
+    return values

@@ -1,0 +1,1 @@
+"""The scenario format: YAML, pydantic models, source positions, cross-reference checks."""

@@ -1,0 +1,151 @@
+"""The compiled model: index tables, compiled expressions and the constants of a step."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.errors import SimulationError
+from sim.format.scenario import (
+    Scenario,
+)
+from sim.format.source import SourceMap
+from sim.model.expr import CompiledExpr
+
+PASS = -1
+"""Code of the no-op move of an actor whose options are all unavailable."""
+NOT_YET = -2
+"""Code of `last_<actor>` before that actor's first move."""
+CHOICE_SITE = 0
+"""Random-number site of every policy choice; other sites are numbered at compile time."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """A compiled expression and where it came from, for run-time error messages."""
+
+    expr: CompiledExpr
+    where: str
+
+    def __call__(self, ctx: Any) -> Any:
+        try:
+            return self.expr(ctx)
+        except SimulationError as exc:  # e.g. poisson(lam) with lam < 0: say where
+            message = str(exc)
+            if message.startswith(self.where):
+                raise
+            step = getattr(ctx, "step", None)
+            at = f" at step {step}" if step else ""
+            raise SimulationError(f"{self.where}: {message}{at}") from None
+
+
+@dataclass(frozen=True)
+class CompiledEffects:
+    add: tuple[tuple[int, Located], ...] = ()
+    set: tuple[tuple[int, Located], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.set)
+
+
+@dataclass(frozen=True)
+class CompiledBranch:
+    id: str
+    label: str
+    p: Located | None
+    rung: int | None
+    effects: CompiledEffects
+    payoffs: tuple[tuple[int, Located], ...]
+
+
+@dataclass(frozen=True)
+class CompiledOption:
+    index: int
+    id: str
+    label: str
+    doc: str
+    rung: int | None
+    requires: Located | None
+    payoffs: tuple[tuple[int, Located], ...]
+    effects: CompiledEffects
+    branches: tuple[CompiledBranch, ...]
+    branch_site: int = 0
+    """Random-number site of the branch draw (see sim/streams.py)."""
+    constant_cumulative: np.ndarray | None = None
+    """Cumulative branch probabilities when every p is a constant (no run-time check needed)."""
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    kind: str
+    option: int = 0
+    sequence: tuple[int, ...] = ()
+    respond_to: int = -1
+    row_of_code: np.ndarray | None = None
+    """Row of the table for each latest move code of `respond_to`, offset by 2 (NOT_YET -> 0)."""
+    rows: np.ndarray | None = None
+    rows_by_option: np.ndarray | None = None
+    """The table transposed to (options, rows), contiguous: one gather per run, no copy."""
+    rationality: float = 1.0
+    utilities: tuple[Located, ...] = ()
+    lookahead: int | None = None
+    """Strategic policies: steps looked ahead (None: to the horizon)."""
+
+
+@dataclass(frozen=True)
+class CompiledTerminal:
+    outcome: int
+    when: Located
+    payoffs: tuple[tuple[int, Located], ...]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A scenario compiled with one set of parameter values, ready for the engine."""
+
+    scenario: Scenario
+    parameters: dict[str, float]
+    sha256: str
+    state_names: tuple[str, ...]
+    state_initial: np.ndarray
+    state_min: np.ndarray
+    state_max: np.ndarray
+    state_integer: np.ndarray
+    actors: tuple[str, ...]
+    turn_order: tuple[int, ...]
+    options: tuple[tuple[CompiledOption, ...], ...]
+    policies: tuple[CompiledPolicy | None, ...]
+    step_effects: CompiledEffects
+    step_payoffs: tuple[tuple[int, Located], ...]
+    terminals: tuple[CompiledTerminal, ...]
+    outcome_ids: tuple[str, ...]
+    end_outcome: int
+    n_rungs: int
+    initial_rung: int
+    horizon: int
+    discount: float
+    terminal_value: tuple[tuple[int, Located], ...] = ()
+    forced_first: dict[int, int] = field(default_factory=dict)
+    policy_overrides: tuple[tuple[str, str], ...] = ()
+    """(actor, policy as JSON) compiled in place of the scenario's own (for worker processes)."""
+    strategic: Any = None
+    """Solved strategic choices (sim.solvers.strategic.StrategicSolution), if any."""
+
+    @property
+    def max_options(self) -> int:
+        return max((len(menu) for menu in self.options), default=0)
+
+    def actor_index(self, actor: str) -> int:
+        return self.actors.index(actor)
+
+
+def scenario_sha256(scenario: Scenario) -> str:
+    source: SourceMap | None = scenario._source
+    if source is not None and source.lines:
+        text = "\n".join(source.lines)
+    else:
+        text = scenario.model_dump_json(by_alias=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,175 @@
+"""The step semantics shared by every solver: effect updates, branch probabilities, terminals.
+
+The Monte Carlo engine and the game-graph enumeration of strategic actors both call these, so a
+state reached by either is the same to the last bit (strategic choice is looked up by state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sim.errors import SimulationError
+from sim.model.compiled import CompiledEffects, CompiledOption, Located, Model
+
+PROBABILITY_TOLERANCE = 1e-9
+
+
+def terminals_to_check(model: Model) -> list[tuple[Any, ...]]:
+    """For each turn (then `every_step`), the terminal conditions that the move can make true.
+
+    A condition false at its previous check stays false unless the move changes a name it reads,
+    so the others are skipped. Conditions with random draws are always checked; so is every
+    condition at the first check of a run (the engine checks all then).
+    """
+    plans = []
+    for turn, actor in enumerate(model.turn_order):
+        changed = {f"last_{model.actors[actor]}"}
+        if turn == 0:
+            changed.add("step")
+        for option in model.options[actor]:
+            parts = [option, *option.branches]
+            for part in parts:
+                changed.update(model.state_names[v] for v, _ in part.effects.set + part.effects.add)
+                if part.rung is not None:
+                    changed.update(("rung", "peak_rung"))
+        plans.append(_relevant(model, changed))
+    step_effects = model.step_effects.set + model.step_effects.add
+    plans.append(_relevant(model, {model.state_names[v] for v, _ in step_effects}))
+    return plans
+
+
+def _relevant(model: Model, changed: set[str]) -> tuple[Any, ...]:
+    return tuple(
+        t for t in model.terminals if t.when.expr.uses_random or t.when.expr.names & changed
+    )
+
+
+def vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
+    """An expression's value as one entry per run (scalars broadcast)."""
+    return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
+
+
+def utility_matrix(utilities: tuple[Located, ...], view: Any, step: int) -> np.ndarray:
+    """(options, runs) logit utilities; NaN or infinity stops the run with its source position."""
+    n = view.size
+    matrix = np.empty((len(utilities), n))
+    for i, expr in enumerate(utilities):
+        matrix[i] = vector(expr(view), n)
+        if not np.isfinite(matrix[i]).all():
+            bad = matrix[i][~np.isfinite(matrix[i])][0]
+            raise SimulationError(f"{expr.where}: utility evaluated to {bad} at step {step}")
+    return matrix
+
+
+def condition_values(expr: Located, view: Any, step: int) -> np.ndarray:
+    """A condition (`requires`, `when`) per run; a numeric NaN is an error, not "true"."""
+    value = np.asarray(expr(view))
+    if value.dtype.kind == "f" and np.isnan(value).any():
+        raise SimulationError(f"{expr.where}: condition evaluated to nan at step {step}")
+    return vector(value, view.size, bool)
+
+
+def payoff_values(expr: Located, view: Any) -> Any:
+    """A payoff expression's value, refusing NaN and infinity with its source position."""
+    value = expr(view)
+    if np.isscalar(value) and np.isfinite(value):
+        return value
+    value = np.asarray(value, dtype=float)
+    if not np.isfinite(value).all():
+        raise SimulationError(
+            f"{expr.where}: payoff evaluated to {value[~np.isfinite(value)].ravel()[0]}"
+        )
+    return value
+
+
+def effect_updates(
+    model: Model, effects: CompiledEffects, view: Any, step: int
+) -> list[tuple[int, np.ndarray]]:
+    """New values of the affected state variables: every right-hand side reads the state before
+    the change; then values are rounded (integer variables) and clipped to [min, max]."""
+    new = []
+    for var, expr in effects.set:
+        new.append((var, np.array(vector(expr(view), view.size), dtype=float), expr))
+    for var, expr in effects.add:
+        new.append((var, view.value(model.state_names[var]) + expr(view), expr))
+    return settle_effects(model, new, step)
+
+
+def settle_effects(
+    model: Model, new: list[tuple[int, Any, Located]], step: int
+) -> list[tuple[int, np.ndarray]]:
+    """Check (no NaN or infinity), round (integer variables) and clip computed new values."""
+    out = []
+    for var, value, expr in new:
+        value = np.asarray(value, dtype=float)
+        if not np.isfinite(value).all():
+            raise SimulationError(
+                f"{expr.where}: effect on '{model.state_names[var]}' evaluated to "
+                f"{value[~np.isfinite(value)].ravel()[0]} at step {step}"
+            )
+        if model.state_integer[var]:
+            value = np.rint(value)
+        out.append((var, np.clip(value, model.state_min[var], model.state_max[var])))
+    return out
+
+
+def branch_probabilities(
+    model: Model, actor: int, option: CompiledOption, view: Any, step: int
+) -> np.ndarray:
+    """(branches, runs) probabilities, checked at run time and never renormalised."""
+    values = [b.p(view) for b in option.branches if b.p is not None]
+    return checked_branch_probabilities(model, actor, option, values, view.size, step)
+
+
+def checked_branch_probabilities(
+    model: Model, actor: int, option: CompiledOption, values: list[Any], n: int, step: int
+) -> np.ndarray:
+    """The branch probabilities from the values of the branches' `p` expressions (in order):
+    each in [0, 1], summing to 1 (or the remainder branch at least 0), else a clear error."""
+    probs = np.zeros((len(option.branches), n))
+    remainder = None
+    where = f"option '{option.id}' of {model.actors[actor]}"
+    given = iter(values)
+    for j, b in enumerate(option.branches):
+        if b.p is None:
+            remainder = j
+            continue
+        p = vector(next(given), n)
+        bad = ~((p >= 0) & (p <= 1))
+        if bad.any():
+            raise SimulationError(
+                f"{b.p.where}: {where}, branch '{b.id}': probability {p[bad][0]:g} is outside "
+                f"[0, 1] at step {step}"
+            )
+        probs[j] = p
+    total = probs.sum(axis=0)
+    if remainder is None:
+        off = np.abs(total - 1) > PROBABILITY_TOLERANCE
+        if off.any():
+            raise SimulationError(
+                f"{option.branches[0].p.where}: {where}: branch probabilities sum to "
+                f"{total[off][0]:.12g}, not 1, at step {step} (never renormalised)"
+            )
+    else:
+        rest = 1 - total
+        if (rest < -PROBABILITY_TOLERANCE).any():
+            raise SimulationError(
+                f"{where}: branch probabilities sum to "
+                f"{total[rest < -PROBABILITY_TOLERANCE][0]:.12g} > 1, leaving a negative "
+                f"remainder for branch '{option.branches[remainder].id}' at step {step}"
+            )
+        probs[remainder] = np.maximum(rest, 0)
+    return probs
+
+
+def terminal_outcomes(model: Model, view: Any, terminals: Any = None) -> np.ndarray:
+    """The first matching terminal outcome of each run, -1 where none matches (`terminals`: the
+    ones that may have become true, in file order; default all)."""
+    n = view.size
+    outcome = np.full(n, -1, dtype=np.int64)
+    for terminal in model.terminals if terminals is None else terminals:
+        hit = condition_values(terminal.when, view, getattr(view, "step", 0))
+        outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
+    return outcome

@@ -1,0 +1,206 @@
+"""`escalation report`: one self-contained HTML file with the scenario, its results and charts.
+
+Charts are PNGs embedded as data URIs, the stylesheet is inline (with a print stylesheet) and a
+Content-Security-Policy forbids every fetch, so the page opens offline and never touches the
+network. Every piece of scenario text is escaped; teaching notes are rendered by markdown-it (a
+dependency of rich) with raw HTML and images switched off. The page has no timestamp: the same
+scenario, parameters, runs and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sim import __version__
+from sim.format.scenario import Scenario
+from sim.model.compiled import Model
+from sim.outputs.report_html import CSP, CSS, esc, figure_html, markdown_html, section
+from sim.outputs.report_results import comparison_html, outcomes_section, results_detail
+from sim.outputs.report_scenario import (
+    actors_section,
+    ladder_section,
+    parameters_section,
+    state_section,
+)
+from sim.outputs.report_text import describe_policy, fmt, fmt_signed, overrides_text
+from sim.results import Results
+
+__all__ = [
+    "CHART_CAPTIONS",
+    "CSP",
+    "CSS",
+    "build_report",
+    "compare_section",
+    "describe_policy",
+    "fmt",
+    "fmt_signed",
+    "make_report",
+    "markdown_html",
+    "overrides_text",
+    "render_charts",
+    "write_atomic",
+]
+
+CHART_CAPTIONS = {
+    "outcomes.png": "How the crisis ends: probability of each outcome, bars show 95% Wilson "
+    "intervals.",
+    "rung_occupancy.png": "Where the runs are, step by step: the rung of the runs still going and "
+    "the outcomes of those that ended.",
+    "steps.png": "When the runs end, by outcome.",
+    "peak_rung.png": "The highest rung each run reached.",
+}
+
+
+def render_charts(draw: Any, *args: Any) -> dict[str, bytes]:
+    """Run a chart writer (`write_run_charts`-like: args..., out_dir -> paths) in a temporary
+    folder; returns each chart's file name and PNG bytes."""
+    with tempfile.TemporaryDirectory(prefix="escalation-report-") as tmp:
+        paths = draw(*args, Path(tmp))
+        return {Path(p).name: Path(p).read_bytes() for p in paths}
+
+
+def compare_section(scenario: Scenario, model: Model, runs: int, seed: int) -> str | None:
+    """HOOK for `escalation compare`: the doctrines of every actor that has `alternatives`, side
+    by side (common random numbers). Returns None when `sim.analysis.compare` is not
+    importable or no actor has alternatives."""
+    try:
+        from sim.analysis.compare import compare_policies
+    except ImportError:
+        return None
+    actors = [a for a in scenario.actors if scenario.alternatives.get(a)]
+    if not actors:
+        return None
+    try:
+        from sim.outputs.compare_charts import write_compare_charts
+    except ImportError:
+        write_compare_charts = None
+    parts = []
+    for actor in actors:
+        comparison = compare_policies(scenario, actor, runs, seed, dict(model.parameters))
+        figures = ""
+        if write_compare_charts is not None:
+            charts = render_charts(write_compare_charts, comparison)
+            caption = f"{scenario.actors[actor].label}: doctrines compared"
+            figures = "".join(figure_html(data, name, caption) for name, data in charts.items())
+        parts.append(comparison_html(scenario, model, actor, comparison, runs, seed, figures))
+    return "".join(parts)
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def build_report(
+    results: Results, charts: Mapping[str, bytes], file: str, compare_html: str | None = None
+) -> str:
+    """The whole page as a string (no I/O); `file` is the scenario as given on the command line."""
+    m, s = results.model, results.model.scenario
+    quoted = shlex.quote(file)
+    command = (
+        f"escalation report {quoted} --runs {results.runs} --seed {results.seed}{overrides_text(m)}"
+    )
+    sections = []
+    if s.sources:
+        items = "".join(f"<li><code>{esc(src)}</code></li>" for src in s.sources)
+        sections.append(section("sources", "Sources", f"<ul>{items}</ul>"))
+    if s.teaching_notes.strip():
+        sections.append(
+            section(
+                "notes",
+                "Teaching notes",
+                f'<div class="notes">{markdown_html(s.teaching_notes)}</div>',
+            )
+        )
+    sections.append(outcomes_section(results))
+    figures = "".join(
+        figure_html(charts[name], name, CHART_CAPTIONS.get(name, name)) for name in charts
+    )
+    sections.append(section("charts", "Charts", figures + results_detail(results)))
+    if compare_html:
+        sections.append(section("compare", "Doctrines compared", compare_html))
+    sections.append(ladder_section(results))
+    sections.append(actors_section(s, m.parameters))
+    sections.append(parameters_section(m))
+    sections.append(state_section(s))
+    play = f"escalation play {quoted} --as {s.turn_order[0]}{overrides_text(m)}"
+    sections.append(
+        section(
+            "reproduce",
+            "Reproduce",
+            (
+                f"<p>This page was made by</p><pre><code>{esc(command)}</code></pre>"
+                f"<p>Seed {results.seed}, {results.runs:,} runs, scenario sha256 "
+                f"<code>{m.sha256}</code>, escalation-sim {esc(__version__)}. The same scenario, "
+                "parameters, runs and seed give the same numbers on any machine, whatever the "
+                "number of workers. Play the crisis "
+                f"yourself:</p><pre><code>{esc(play)}</code></pre>"
+            ),
+        )
+    )
+    toc = "".join(
+        f'<li><a href="#{anchor}">{esc(title)}</a></li>'
+        for anchor, title in (
+            ("sources", "Sources"),
+            ("notes", "Teaching notes"),
+            ("outcomes", "Outcomes"),
+            ("charts", "Charts"),
+            ("compare", "Doctrines compared"),
+            ("ladder", "Ladder"),
+            ("actors", "Actors and options"),
+            ("parameters", "Parameters"),
+            ("state", "State"),
+            ("reproduce", "Reproduce"),
+        )
+        if f'id="{anchor}"' in "".join(sections)
+    )
+    header = (
+        f"<header><h1>{esc(s.title)}</h1>"
+        f'<p class="summary">{esc(s.summary)}</p>'
+        f'<p class="meta">Scenario <code>{esc(s.id)}</code> · {results.runs:,} runs · seed '
+        f"{results.seed} · escalation-sim {esc(__version__)}</p></header>"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="escalation-sim {esc(__version__)}">'
+        '<link rel="icon" href="data:,">'
+        f"<title>{esc(s.title)} – escalation-sim report</title><style>{CSS}</style></head>\n"
+        f'<body><main>{header}<nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>\n'
+        + "\n".join(sections)
+        + "\n</main></body></html>\n"
+    )
+
+
+def make_report(model: Model, runs: int, seed: int, file: str, workers: int = 1) -> str:
+    """Simulate, draw every `run` chart, add the comparison section, and build the page."""
+    from sim.engine.runner import run_monte_carlo
+    from sim.outputs.charts import write_run_charts
+
+    results = run_monte_carlo(model, runs, seed, workers)
+    charts = render_charts(write_run_charts, results)
+    compare_html = compare_section(model.scenario, model, runs, seed)
+    return build_report(results, charts, file, compare_html)
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write through a temporary file in the same folder and rename it: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

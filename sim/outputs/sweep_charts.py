@@ -1,0 +1,256 @@
+"""Figures of a sweep: outcome lines (one parameter), a heatmap (two), marginal effects (more),
+and Sobol indices (`--method sobol`).
+
+Every figure carries a footer with the scenario id, design, runs, seed, scenario hash and version
+that reproduce it, and is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sim import __version__
+from sim.analysis.sweep import SweepResult
+from sim.outputs.charts import OUTCOME_COLOURS, _pyplot, save_figure
+
+MARGINAL_BINS = 8
+
+
+def footer(result: SweepResult) -> str:
+    spec = result.spec
+    sha = result.model.sha256[:12]
+    return (
+        f"{result.scenario.id} | {spec.design.method} sweep, {len(spec.design.points):,} points x "
+        f"{spec.runs:,} runs, seed {spec.seed} | sha256 {sha} | escalation-sim {__version__}"
+    )
+
+
+def metric_column(result: SweepResult, metric: str | None) -> str:
+    """The column of `--metric` (an outcome id or a metric column); ValueError if unknown."""
+    outcomes = result.model.outcome_ids
+    if metric is None:
+        return f"p_{outcomes[0]}"
+    if metric in outcomes:
+        return f"p_{metric}"
+    if metric in result.metrics():
+        return metric
+    choices = ", ".join([*outcomes, *[m for m in result.metrics() if not m.startswith("p_")]])
+    raise ValueError(f"--metric: unknown metric '{metric}' (choose from {choices})")
+
+
+def metric_label(result: SweepResult, column: str) -> str:
+    s, m = result.scenario, result.model
+    if column.startswith("p_") and column[2:] in m.outcome_ids:
+        return f"P({s.outcome_label(column[2:])})"
+    if column.startswith("payoff_") and column[7:] in m.actors:
+        return f"Mean payoff of {s.actors[column[7:]].label}"
+    return {"steps_mean": f"Mean {s.step_label}s to the end", "peak_rung_mean": "Mean peak rung"}[
+        column
+    ]
+
+
+def _param_label(result: SweepResult, name: str) -> str:
+    param = result.scenario.parameters[name]
+    return param.label or name
+
+
+def _is_probability(column: str) -> bool:
+    return column.startswith("p_")
+
+
+def _finish(fig, result: SweepResult, path: Path) -> Path:
+    fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    return save_figure(fig, path, dpi=100)
+
+
+def _percent_axis(plt, axis) -> None:
+    axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+
+
+def line_chart(result: SweepResult, path: Path) -> Path:
+    """Each outcome's probability against the one varied parameter, with 95% interval bands."""
+    plt = _pyplot()
+    name = result.spec.design.names[0]
+    x = result.column(name)
+    order = np.argsort(x, kind="stable")
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for o, oid in enumerate(result.model.outcome_ids):
+        colour = OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)]
+        p, lo, hi = (result.column(f"p_{oid}{s}")[order] for s in ("", "_lo", "_hi"))
+        ax.fill_between(x[order], lo, hi, color=colour, alpha=0.2, linewidth=0)
+        ax.plot(
+            x[order],
+            p,
+            color=colour,
+            marker="o",
+            markersize=3,
+            label=result.scenario.outcome_label(oid),
+        )
+    ax.set_ylim(0, None)
+    _percent_axis(plt, ax.yaxis)
+    ax.set_xlabel(_param_label(result, name))
+    ax.set_ylabel("Probability (bands: 95% Wilson interval)")
+    ax.set_title(f"{result.scenario.title}\nHow the crisis ends as {name} changes")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return _finish(fig, result, path)
+
+
+def heatmap_chart(result: SweepResult, column: str, path: Path) -> Path:
+    """The chosen metric over the two varied parameters, with a colour bar."""
+    plt = _pyplot()
+    design = result.spec.design
+    ny_name, nx_name = design.names
+    x, y, z = result.column(nx_name), result.column(ny_name), result.column(column)
+    prob = _is_probability(column)
+    fig, ax = plt.subplots(figsize=(8, 6))
+    kwargs = {"cmap": "YlOrRd" if prob else "viridis"}
+    if design.method == "grid":
+        ny, nx = design.varies[0].n or 1, design.varies[1].n or 1
+        xs, ys = x[:nx], y[::nx]
+        grid = z.reshape(ny, nx)
+        mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid, **kwargs)
+        if nx * ny <= 144:
+            top = np.nanmax(grid) if grid.size else 0
+            for (i, j), v in np.ndenumerate(grid):
+                text = (f"{v:.1%}" if nx <= 8 else f"{v:.0%}") if prob else f"{v:.3g}"
+                colour = "white" if top and v > 0.6 * top else "black"
+                ax.text(xs[j], ys[i], text, ha="center", va="center", fontsize=7, color=colour)
+    else:
+        mesh = ax.scatter(x, y, c=z, s=30, edgecolors="none", **kwargs)
+    bar = fig.colorbar(mesh, ax=ax)
+    bar.set_label(metric_label(result, column))
+    if prob:
+        _percent_axis(plt, bar.ax.yaxis)
+    ax.set_xlabel(_param_label(result, nx_name))
+    ax.set_ylabel(_param_label(result, ny_name))
+    ax.set_title(
+        f"{result.scenario.title}\n{metric_label(result, column)} by {ny_name} and {nx_name}"
+    )
+    return _finish(fig, result, path)
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around grid levels (a single level gets a unit-wide cell)."""
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+
+
+def marginal_effects(result: SweepResult, name: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of `column` at each level of `name` (grid) or in quantile bins of it (lhs, sobol)."""
+    x, z = result.column(name), result.column(column)
+    if result.spec.design.method == "grid":
+        levels = np.unique(x)
+        return levels, np.array([z[x == v].mean() for v in levels])
+    edges = np.quantile(x, np.linspace(0, 1, MARGINAL_BINS + 1))
+    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, MARGINAL_BINS - 1)
+    keep = [b for b in range(MARGINAL_BINS) if np.any(which == b)]
+    return (
+        np.array([x[which == b].mean() for b in keep]),
+        np.array([z[which == b].mean() for b in keep]),
+    )
+
+
+def marginals_chart(result: SweepResult, path: Path) -> Path:
+    """Small multiples: each outcome's mean probability against each parameter in turn."""
+    plt = _pyplot()
+    names = result.spec.design.names
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.3 * rows + 0.8), squeeze=False, sharey=True
+    )
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.axis("off")
+            continue
+        for o, oid in enumerate(result.model.outcome_ids):
+            xs, ys = marginal_effects(result, names[k], f"p_{oid}")
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                markersize=3,
+                color=OUTCOME_COLOURS[o % 7],
+                label=result.scenario.outcome_label(oid),
+            )
+        ax.set_xlabel(_param_label(result, names[k]))
+        _percent_axis(plt, ax.yaxis)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Mean probability")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=min(5, len(labels)),
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.95),
+    )
+    fig.suptitle(
+        f"{result.scenario.title}: one-parameter effects (averaged over the others)", fontsize=11
+    )
+    fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.9))
+    return _save(fig, path)
+
+
+def sobol_chart(result: SweepResult, column: str, path: Path) -> Path:
+    """First- and total-order Sobol indices of one metric, with 95% bootstrap intervals."""
+    plt = _pyplot()
+    rows = [r for r in result.sobol or [] if r["metric"] == column]
+    names = [r["parameter"] for r in rows]
+    y = np.arange(len(names))[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 2))
+    for shift, key, colour, label in (
+        (0.2, "S1", "#1f77b4", "first order (S1)"),
+        (-0.2, "ST", "#d62728", "total order (ST)"),
+    ):
+        values = np.array([r[key] for r in rows], dtype=float)
+        conf = np.array([r[f"{key}_conf"] for r in rows], dtype=float)
+        ax.barh(
+            y + shift,
+            np.nan_to_num(values),
+            height=0.38,
+            xerr=np.nan_to_num(conf),
+            capsize=3,
+            color=colour,
+            alpha=0.85,
+            label=label,
+        )
+    ax.set_yticks(y, [_param_label(result, n) for n in names])
+    ax.axvline(0, color="#999999", linewidth=0.8)
+    ax.set_xlabel("Share of the variance (bars: 95% bootstrap interval)")
+    ax.set_title(
+        f"{result.scenario.title}\nWhat drives {metric_label(result, column)}: Sobol indices"
+    )
+    ax.legend(fontsize=8, frameon=False)
+    return _finish(fig, result, path)
+
+
+def write_sweep_charts(result: SweepResult, out_dir: Path, metric: str | None = None) -> list[Path]:
+    """Lines (one parameter), a heatmap (two) or marginal effects (more); Sobol bars for sobol."""
+    out_dir = Path(out_dir)
+    column = metric_column(result, metric)
+    names = result.spec.design.names
+    paths = []
+    if len(names) == 1:
+        paths.append(line_chart(result, out_dir / "sweep_lines.png"))
+    elif len(names) == 2:
+        paths.append(heatmap_chart(result, column, out_dir / f"sweep_heatmap_{column}.png"))
+    else:
+        paths.append(marginals_chart(result, out_dir / "sweep_marginals.png"))
+    if result.sobol is not None:
+        paths.append(sobol_chart(result, column, out_dir / f"sweep_sobol_{column}.png"))
+    return paths

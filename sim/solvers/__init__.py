@@ -1,0 +1,1 @@
+"""Solvers beside the engine: exact enumeration, the game graph, strategic equilibria."""

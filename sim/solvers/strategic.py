@@ -1,0 +1,173 @@
+"""Strategic actors: logit agent quantal response equilibrium by backward induction.
+
+At each decision node a strategic actor chooses option o with probability proportional to
+exp(rationality * Q(o)), where Q(o) is its expected discounted payoff from the node on (discounted
+to the decision's step) if it plays o now and everyone, itself included, then follows their
+policies, strategic actors their own quantal responses. With `lookahead: K`, Q counts payoffs of
+the next K steps only and values the state then reached by `terminal_value` (0 by default).
+Several strategic actors are solved jointly: one backward pass settles every node's choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import SimulationError
+from sim.model.compiled import Model
+from sim.model.policies import _logit_weights, probabilities
+from sim.model.semantics import payoff_values, utility_matrix
+from sim.solvers.game_graph import GameGraph, Layer, States, _NodeView, build_graph, state_keys
+
+
+@dataclass
+class StrategicSolution:
+    """Choice probabilities of strategic actors at every node where they move."""
+
+    choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+    """(step, turn) -> (sorted node keys, probabilities (nodes, 1 + options); column 0 = PASS)."""
+    values: np.ndarray
+    """Expected discounted payoff of each actor at the start (full-horizon solution)."""
+    state_count: int
+
+    def probabilities(
+        self,
+        step: int,
+        turn: int,
+        x: np.ndarray,
+        rung: np.ndarray,
+        peak: np.ndarray,
+        last: np.ndarray,
+    ) -> np.ndarray:
+        """(1 + options, runs) choice probabilities for runs in the given states."""
+        keys, probs = self.choices[(step, turn)]
+        run_keys = state_keys(x, rung, peak, last)
+        idx = np.searchsorted(keys, run_keys)
+        idx = np.minimum(idx, keys.shape[0] - 1)
+        if not (keys[idx] == run_keys).all():
+            raise SimulationError(
+                f"a run reached a state outside the solved game at step {step};"
+                " please report this scenario"
+            )
+        return probs[idx].T
+
+
+def _policy_probabilities(model: Model, layer: Layer, q: np.ndarray) -> np.ndarray:
+    """(1 + options, nodes) choice probabilities at a move layer, given Q (actors, 1+opts, n)."""
+    actor = layer.actor
+    policy = model.policies[actor]
+    menu = model.options[actor]
+    n = layer.states.n
+    k = len(menu)
+    if not menu or policy is None:
+        out = np.zeros((k + 1, n))
+        out[0] = 1
+        return out
+    available = layer.available
+    if policy.kind == "strategic":
+        scale = model.discount ** (layer.step - 1)
+        weights = _logit_weights(policy.rationality, q[actor, 1:] / scale, available)
+        total = weights.sum(axis=0)
+        out = np.zeros((k + 1, n))
+        np.divide(weights, total, out=out[1:], where=total > 0)
+        out[0] = total <= 0
+        return out
+    view = _NodeView(model, layer.states, layer.step)
+    utilities = None
+    if policy.kind == "logit":
+        utilities = lambda: utility_matrix(policy.utilities, view, layer.step)  # noqa: E731
+    latest = layer.states.last[policy.respond_to] if policy.kind == "table" else None
+    return probabilities(policy, available, k, n, layer.move_number, latest, utilities)
+
+
+def _boundary_values(model: Model, states: States, step: int) -> np.ndarray:
+    """Value of the states reached when the lookahead stops: `terminal_value`, discounted."""
+    values = np.zeros((len(model.actors), states.n))
+    weight = model.discount ** (step - 1)
+    view = _NodeView(model, states, step)
+    for actor, expr in model.terminal_value:
+        values[actor] += weight * payoff_values(expr, view)
+    return values
+
+
+def _backward(
+    model: Model, graph: GameGraph, first: int, last: int, boundary: np.ndarray | None
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Backward induction over layers [first, last]; returns choice probabilities of move
+    layers and the values at layer `first`. `boundary`: values of the nodes after `last`."""
+    n_actors = len(model.actors)
+    after = boundary
+    pis: dict[int, np.ndarray] = {}
+    for index in range(last, first - 1, -1):
+        layer = graph.layers[index]
+        t = layer.out
+        n = layer.states.n
+        cont = np.zeros((n_actors, t.dst.size))
+        alive = t.dst >= 0
+        if after is not None and alive.any():
+            cont[:, alive] = after[:, t.dst[alive]]
+        gain = t.p * (t.reward + cont)
+        if layer.actor < 0:
+            values = np.zeros((n_actors, n))
+            for a in range(n_actors):
+                values[a] = np.bincount(t.src, weights=gain[a], minlength=n)
+        else:
+            k = len(model.options[layer.actor])
+            slot = t.src * (k + 1) + (t.option + 1)
+            q = np.zeros((n_actors, n * (k + 1)))
+            for a in range(n_actors):
+                q[a] = np.bincount(slot, weights=gain[a], minlength=n * (k + 1))
+            q = q.reshape(n_actors, n, k + 1).transpose(0, 2, 1)
+            pi = _policy_probabilities(model, layer, q)
+            pis[index] = pi
+            values = (q * pi[None]).sum(axis=1)
+        after = values
+    return pis, after
+
+
+def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
+    """Solve every strategic actor of `model` (ScenarioError if the game cannot be enumerated)."""
+    graph = graph or build_graph(model)
+    last_layer = len(graph.layers) - 1
+    choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    with np.errstate(all="ignore"):
+        pis, start = _backward(model, graph, 0, last_layer, None)
+        lookaheads = {
+            p.lookahead
+            for p in model.policies
+            if p is not None and p.kind == "strategic" and p.lookahead is not None
+        }
+        windowed: dict[int, dict[int, np.ndarray]] = {}
+        for k in sorted(lookaheads):
+            windowed[k] = {}
+            for step in range(1, model.horizon + 1):
+                first = graph.index(step, 0)
+                end_step = step + k
+                if end_step > model.horizon:
+                    part, _ = _backward(model, graph, first, last_layer, None)
+                else:
+                    stop = graph.index(end_step, 0)
+                    boundary = _boundary_values(model, graph.layers[stop].states, end_step)
+                    part, _ = _backward(model, graph, first, stop - 1, boundary)
+                for index, pi in part.items():
+                    if graph.layers[index].step == step:
+                        windowed[k][index] = pi
+    for index, layer in enumerate(graph.layers):
+        if layer.actor < 0:
+            continue
+        policy = model.policies[layer.actor]
+        if policy is None or policy.kind != "strategic":
+            continue
+        pi = pis[index] if policy.lookahead is None else windowed[policy.lookahead][index]
+        order = np.argsort(layer.keys)
+        choices[(layer.step, layer.turn)] = (layer.keys[order], pi.T[order])
+    return StrategicSolution(choices, start[:, 0] if start.size else start, graph.state_count)
+
+
+def attach(model: Model) -> Model:
+    """The model with its strategic solution, if any policy is strategic."""
+    if not any(p is not None and p.kind == "strategic" for p in model.policies):
+        return model
+    return dataclasses.replace(model, strategic=solve(model))
