@@ -83,10 +83,10 @@ def pin_one_core() -> str:
 
 
 def load(path: Path):
-    from sim.format.loader import load_scenario
-    from sim.model.compiler import compile_model
+    from sim.model.loading import load_scenario
+    from sim.solvers.prepare import prepare_model
 
-    return compile_model(load_scenario(path))
+    return prepare_model(load_scenario(path))
 
 
 def time_engine(model, runs: int, batch_blocks: int, repeats: int) -> tuple[float, int]:

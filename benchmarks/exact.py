@@ -21,16 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import ScenarioError
-from sim.format.loader import load_scenario
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario
 from sim.solvers.exact import solve
+from sim.solvers.prepare import prepare_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNTHETIC = ROOT / "benchmarks" / "exact_synthetic.yaml"
 
 
 def measure(path: Path, repeat: int) -> str:
-    model = compile_model(load_scenario(path))
+    model = prepare_model(load_scenario(path))
     name = path.relative_to(ROOT)
     try:
         results = solve(model)

@@ -387,15 +387,15 @@ def reference_run(model: Model, runs: int, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sim.format.loader import load_scenario
-    from sim.model.compiler import compile_model
+    from sim.model.loading import load_scenario
+    from sim.solvers.prepare import prepare_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario")
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    model = compile_model(load_scenario(args.scenario))
+    model = prepare_model(load_scenario(args.scenario))
     start = time.perf_counter()
     result = reference_run(model, args.runs, args.seed)
     elapsed = time.perf_counter() - start

@@ -38,8 +38,8 @@ DETERRENCE_PAYOFF = (-5.0, 10.0)
 
 def scenario_parameters(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
     """The scenario's parameter values (and its horizon), with optional overrides."""
-    from sim.format.loader import load_scenario
     from sim.model.compiler import resolve_parameters
+    from sim.model.loading import load_scenario
 
     scenario = load_scenario(SCENARIO)
     params = resolve_parameters(scenario, overrides)
@@ -169,12 +169,12 @@ def check_against_engine(
     (the engine's payoff SD stands for both sides).
     """
     from sim.engine.runner import run_monte_carlo
-    from sim.format.loader import load_scenario
-    from sim.model.compiler import compile_model
+    from sim.model.loading import load_scenario
+    from sim.solvers.prepare import prepare_model
 
     params = scenario_parameters(overrides)
     mine = simulate(runs, seed + 1000, params)
-    model = compile_model(load_scenario(SCENARIO), overrides)
+    model = prepare_model(load_scenario(SCENARIO), overrides)
     res = run_monte_carlo(model, engine_runs, seed, workers=1)
     problems = []
     n1, n2 = res.runs, runs

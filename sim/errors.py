@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem in an input file, located for the user (line and column are 1-based)."""
+    """One problem in an input file, located for the user (line and column are 1-based).
+
+    Line 0 means no position in a file (a scenario built in Python): the message names the place.
+    """
 
     file: str
     line: int
@@ -17,6 +20,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line <= 0:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 

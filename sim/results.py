@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
-from sim.engine.batch import BatchOutput
 from sim.errors import SimulationError
 from sim.model.compiled import Model
 
@@ -50,8 +49,9 @@ class BlockSummary:
     final_state: np.ndarray
 
 
-def summarise_batch(model: Model, out: BatchOutput) -> list[BlockSummary]:
-    """Split a batch's records into per-block summaries."""
+def summarise_batch(model: Model, out: Any) -> list[BlockSummary]:
+    """Split a batch's records (a `sim.engine.batch.BatchOutput`; not imported here, the engine
+    is a higher layer) into per-block summaries."""
     rec = out.records
     summaries = []
     start = 0
@@ -257,8 +257,10 @@ class Results:
             }
         return out
 
-    def to_json(self) -> dict[str, Any]:
-        """The result object of DESIGN.md section 6."""
+    def to_dict(self) -> dict[str, Any]:
+        """The result object of DESIGN.md section 6: exactly what `run --json` and `exact --json`
+        print (`json.dumps(results.to_dict())`), with any extra entries (`precision`,
+        `exact_check`) the command added."""
         m = self.model
         lo, hi = self.intervals()
         p = self.probabilities
@@ -290,6 +292,116 @@ class Results:
         }
         result.update(self.extra)
         return result
+
+    def to_json(self) -> dict[str, Any]:
+        """The old name of `to_dict` (kept: same object)."""
+        return self.to_dict()
+
+    # --- notebooks ---------------------------------------------------------------------------
+
+    REPR_OUTCOMES = 3
+    """Outcomes shown by `repr`, most likely first."""
+
+    def _describe(self) -> str:
+        """`camp-taji-2020, 2,000 runs, seed 1` or `chicken, exact`."""
+        if self.exact:
+            return f"{self.model.scenario.id}, exact"
+        return f"{self.model.scenario.id}, {self.runs:,} runs, seed {self.seed}"
+
+    def _share(self, x: float) -> str:
+        return f"{x:.4%}" if self.exact else f"{x:.1%}"
+
+    def __repr__(self) -> str:
+        m = self.model
+        p = self.probabilities
+        lo, hi = self.intervals()
+        order = sorted(range(len(m.outcome_ids)), key=lambda i: (-p[i], i))
+        shown = order[: self.REPR_OUTCOMES]
+        width = max((len(m.outcome_ids[i]) for i in shown), default=0)
+        lines = [f"<Results {self._describe()}>"]
+        for i in shown:
+            where = "exact" if self.exact else f"95% {self._share(lo[i])} - {self._share(hi[i])}"
+            lines.append(f"  {m.outcome_ids[i]:<{width}}  {self._share(p[i]):>8}  {where}")
+        if len(order) > len(shown):
+            more = len(order) - len(shown)
+            lines.append(f"  (+{more} more outcome{'s' * (more > 1)}: .to_frame() has them all)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The outcome table, for Jupyter (every piece of scenario text escaped)."""
+        from html import escape
+
+        m, s = self.model, self.model.scenario
+        p = self.probabilities
+        lo, hi = self.intervals()
+        rows = []
+        for i, oid in enumerate(m.outcome_ids):
+            interval = "exact" if self.exact else f"{self._share(lo[i])} - {self._share(hi[i])}"
+            count = "-" if self.exact else f"{int(self.outcome_counts[i]):,}"
+            rows.append(
+                f"<tr><td>{escape(s.outcome_label(oid))} (<code>{escape(oid)}</code>)</td>"
+                f'<td style="text-align:right">{self._share(p[i])}</td>'
+                f'<td style="text-align:right">{interval}</td>'
+                f'<td style="text-align:right">{count}</td></tr>'
+            )
+        caption = (
+            f"<b>{escape(s.title)}</b> ({escape(self._describe())}; sha256 "
+            f"{escape(m.sha256[:12])}, escalation-sim {escape(__version__)})"
+        )
+        return (
+            f'<table class="escalation-results"><caption style="text-align:left">{caption}'
+            "</caption><thead><tr><th>outcome</th><th>probability</th><th>95% interval</th>"
+            f"<th>runs</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+    def to_frame(self):
+        """A tidy pandas DataFrame of the numbers of `to_dict()`, one row per figure:
+
+        | metric    | actor | key        | label          | value | ci_low, ci_high | count |
+        | --------- | ----- | ---------- | -------------- | ----- | --------------- | ----- |
+        | outcome   | -     | outcome id | outcome label  | p     | 95% interval    | runs  |
+        | payoff    | actor | actor      | actor label    | mean  | 95% interval    | -     |
+        | move      | actor | option id  | option label   | share | -               | -     |
+        | peak_rung | -     | rung index | rung name      | share | -               | -     |
+
+        Missing cells are NaN (`count`, a nullable integer, is <NA>; it is <NA> throughout for
+        an exact solution). `df.attrs` holds scenario, scenario_sha256, version, runs and seed.
+        Needs pandas (`pip install pandas`); the rest of the package does not.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Results.to_frame() needs pandas: pip install pandas "
+                "(or use Results.to_dict(), which needs nothing)"
+            ) from None
+        data = self.to_dict()
+        m, s = self.model, self.model.scenario
+        nan = float("nan")
+        rows: list[tuple[Any, ...]] = []
+        for oid, o in data["outcomes"].items():
+            lo, hi = o["ci95"]
+            rows.append(("outcome", None, oid, s.outcome_label(oid), o["p"], lo, hi, o["count"]))
+        for actor, pay in data["payoffs"].items():
+            lo, hi = pay["ci95"]
+            label = s.actors[actor].label
+            rows.append(("payoff", actor, actor, label, pay["mean"], lo, hi, None))
+        for a, actor in enumerate(m.actors):
+            labels = {"pass": "pass (no option available)"}
+            labels.update({o.id: o.label for o in m.options[a]})
+            for option, share in data["moves"][actor].items():
+                rows.append(
+                    ("move", actor, option, labels.get(option, option), share, nan, nan, None)
+                )
+        for rung, share in data["peak_rung"]["distribution"].items():
+            rows.append(("peak_rung", None, rung, s.ladder[int(rung)], share, nan, nan, None))
+        columns = ["metric", "actor", "key", "label", "value", "ci_low", "ci_high", "count"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["count"] = frame["count"].astype("Int64")
+        frame.attrs = {
+            k: data[k] for k in ("scenario", "scenario_sha256", "version", "runs", "seed")
+        }
+        return frame
 
 
 def _weighted_summary(values: np.ndarray, weights: np.ndarray) -> tuple[float, list[float]]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.format.loader import load_text
 from sim.model.compiled import Model
-from sim.model.compiler import compile_model
+from sim.model.loading import load_text
+from sim.solvers.prepare import prepare_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -24,11 +24,11 @@ def scenario_text(body: str) -> str:
 
 def build(body: str, overrides: dict | None = None) -> Model:
     """Load and compile an inline scenario."""
-    return compile_model(load_text(scenario_text(body), "inline.yaml"), overrides)
+    return prepare_model(load_text(scenario_text(body), "inline.yaml"), overrides)
 
 
 @pytest.fixture(scope="session")
 def camp_taji() -> Model:
-    from sim.format.loader import load_scenario
+    from sim.model.loading import load_scenario
 
-    return compile_model(load_scenario(CAMP_TAJI))
+    return prepare_model(load_scenario(CAMP_TAJI))

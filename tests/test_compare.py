@@ -10,8 +10,8 @@ import pytest
 from sim.analysis.compare import compare_first_moves, compare_policies
 from sim.cli.main import main
 from sim.engine.runner import run_monte_carlo
-from sim.format.loader import load_text
-from sim.model.compiler import compile_model
+from sim.model.loading import load_text
+from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI, scenario_text
 
 DUEL = """
@@ -59,7 +59,7 @@ def test_columns_are_the_options_available_at_the_first_move(duel):
 def test_common_random_numbers_reproduce_the_policy_run_exactly(duel):
     """Forcing the option the fixed policy plays anyway must give the plain run, bit for bit."""
     comp = compare_first_moves(duel, "us", 5000, seed=3)
-    plain = run_monte_carlo(compile_model(duel), 5000, 3)
+    plain = run_monte_carlo(prepare_model(duel), 5000, 3)
     assert comp.columns[0].results.to_json() == plain.to_json()
     assert comp.columns[1].results.to_json()["outcomes"] == plain.to_json()["outcomes"]
 
@@ -73,7 +73,7 @@ def test_identical_options_cannot_be_separated(duel):
 
 
 def test_paired_interval_is_narrower_than_unpaired():
-    from sim.format.loader import load_scenario
+    from sim.model.loading import load_scenario
 
     comp = compare_first_moves(load_scenario(CAMP_TAJI), "us", 8192, seed=5)
     a, b = comp.columns[0], comp.columns[1]

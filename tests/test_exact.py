@@ -14,12 +14,12 @@ import pytest
 from sim.cli.main import main
 from sim.engine.runner import run_monte_carlo
 from sim.errors import ScenarioError, SimulationError
-from sim.format.loader import load_scenario, load_text
 from sim.model.compiled import Model
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario, load_text
 from sim.results import Results
 from sim.solvers.exact import exact_check, solve
 from sim.solvers.exact_states import binomial_pmf, row_keys
+from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, build
 
 TINY = ROOT / "tests" / "scenarios" / "exact"
@@ -31,7 +31,7 @@ def model_of(path: Path, overrides: dict | None = None, horizon: int | None = No
     text = path.read_text()
     if horizon is not None:
         text = re.sub(r"^horizon: \d+", f"horizon: {horizon}", text, flags=re.M)
-    return compile_model(load_text(text, str(path)), overrides)
+    return prepare_model(load_text(text, str(path)), overrides)
 
 
 def outcome(results: Results, oid: str) -> float:
@@ -330,7 +330,7 @@ BUNDLED = sorted(SCENARIOS.glob("*.yaml"))
 
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_every_solvable_bundled_scenario_agrees_with_monte_carlo(path):
-    model = compile_model(load_scenario(path))
+    model = prepare_model(load_scenario(path))
     try:
         exact = solve(model)
     except ScenarioError as exc:  # refused: it must say why, at a place in the file

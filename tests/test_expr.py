@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.errors import ExpressionError, ScenarioError
-from sim.format.loader import load_text
 from sim.model.expr import (
     MAX_DEPTH,
     MAX_LENGTH,
@@ -19,6 +18,7 @@ from sim.model.expr import (
     constant_expr,
     evaluate_constant,
 )
+from sim.model.loading import load_text
 
 NS = Namespace(
     parameters=frozenset({"x", "y", "c"}),

@@ -16,8 +16,9 @@ import pytest
 
 from sim.cli.main import main
 from sim.errors import ScenarioError
-from sim.format.loader import load_scenario, load_text, read_yaml
+from sim.format.loader import read_yaml
 from sim.format.scenario import json_schema
+from sim.model.loading import load_scenario, load_text
 from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, scenario_text
 
 TEST_SCENARIOS = ROOT / "tests" / "scenarios"

@@ -17,10 +17,10 @@ import pytest
 
 from sim.cli.main import main
 from sim.engine.runner import run_monte_carlo
-from sim.format.loader import load_text
-from sim.model.compiler import compile_model
+from sim.model.loading import load_text
 from sim.play.session import Game, simulate_policy, stream_reader
 from sim.results import wilson_interval
+from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI, ROOT, build, scenario_text
 
 SMALL = """
@@ -216,7 +216,7 @@ def test_scenario_text_is_never_read_as_markup():
 
 
 def test_playing_a_later_actor_of_the_bundled_scenario():
-    model = compile_model(load_text(CAMP_TAJI.read_text(), str(CAMP_TAJI)))
+    model = prepare_model(load_text(CAMP_TAJI.read_text(), str(CAMP_TAJI)))
     status, text = play(model, "kh", "1\n" * 30, seed=11, compare_runs=500)
     assert status == 0 and "You play Kata'ib Hezbollah" in text
     first_prompt = text.index("Your move")

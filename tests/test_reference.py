@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from sim.engine.runner import run_monte_carlo
-from sim.format.loader import load_scenario
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario
+from sim.solvers.prepare import prepare_model
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -38,7 +38,7 @@ SCENARIOS = {
 @cache
 def simulated(name: str):
     path, ref_runs = SCENARIOS[name]
-    model = compile_model(load_scenario(path))
+    model = prepare_model(load_scenario(path))
     engine = run_monte_carlo(model, ENGINE_RUNS, seed=20240601, workers=1)
     ref = reference_run(model, ref_runs, seed=777)
     return model, engine, ref

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from sim.cli.main import main
-from sim.format.loader import load_scenario, load_text
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario, load_text
 from sim.outputs.charts import RUN_CHARTS
 from sim.outputs.report import compare_section, make_report, markdown_html, write_atomic
+from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI, SCENARIOS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -170,7 +170,7 @@ def test_the_comparison_section_appears_for_actors_with_alternatives(camp_report
 
 
 def test_the_comparison_hook_returns_none_without_sim_compare(monkeypatch):
-    model = compile_model(load_scenario(CAMP_TAJI))
+    model = prepare_model(load_scenario(CAMP_TAJI))
     monkeypatch.setitem(sys.modules, "sim.analysis.compare", None)  # import fails
     assert compare_section(model.scenario, model, 100, 1) is None
 
@@ -213,7 +213,7 @@ outcomes:
 
 
 def small_model():
-    return compile_model(load_text(SMALL, "inline.yaml"))
+    return prepare_model(load_text(SMALL, "inline.yaml"))
 
 
 def test_scenario_text_is_escaped_and_notes_rendered_safely(tmp_path):

@@ -6,9 +6,10 @@ import dataclasses
 import json
 
 from sim.engine.runner import run_monte_carlo
-from sim.format.loader import load_scenario, read_yaml
+from sim.format.loader import read_yaml
 from sim.format.scenario import FixedPolicy, Scenario
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario
+from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI
 
 RUNS = 3 * 4096
@@ -22,7 +23,7 @@ def same_for_workers(model) -> None:
 
 def test_policy_overrides_reach_worker_processes():
     scenario = load_scenario(CAMP_TAJI)
-    model = compile_model(
+    model = prepare_model(
         scenario,
         {"kh_autonomy": 0.7},
         policies={"us": FixedPolicy(kind="fixed", option="strike_iran")},
@@ -32,7 +33,7 @@ def test_policy_overrides_reach_worker_processes():
 
 
 def test_forced_first_move_reaches_worker_processes():
-    model = compile_model(load_scenario(CAMP_TAJI))
+    model = prepare_model(load_scenario(CAMP_TAJI))
     us = model.actor_index("us")
     strike = [o.id for o in model.options[us]].index("strike_iran")
     same_for_workers(dataclasses.replace(model, forced_first={us: strike}))
@@ -40,4 +41,4 @@ def test_forced_first_move_reaches_worker_processes():
 
 def test_scenario_built_in_python_runs_on_workers():
     data, _ = read_yaml(CAMP_TAJI.read_text(), "x")
-    same_for_workers(compile_model(Scenario.model_validate(data)))
+    same_for_workers(prepare_model(Scenario.model_validate(data)))

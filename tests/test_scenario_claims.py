@@ -19,10 +19,10 @@ import numpy as np
 
 from sim.engine.batch import RunRecords, simulate_batch
 from sim.engine.streams import block_count
-from sim.format.loader import load_scenario
 from sim.format.scenario import FixedPolicy, LogitPolicy
 from sim.model.compiled import Model
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario
+from sim.solvers.prepare import prepare_model
 from tests.conftest import SCENARIOS
 
 SEED = 2020
@@ -95,7 +95,7 @@ def _policy(scenario, spec: str):
 def _arm(file: str, policy: str | None, overrides: tuple, runs: int) -> Arm:
     scenario = load_scenario(SCENARIOS / file)
     policies = _policy(scenario, policy) if policy else None
-    model = compile_model(scenario, dict(overrides), policies)
+    model = prepare_model(scenario, dict(overrides), policies)
     return Arm(model, simulate_batch(model, SEED, 0, block_count(runs), runs).records)
 
 

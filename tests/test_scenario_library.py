@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.format.loader import load_scenario
+from sim.model.loading import load_scenario
 from tests.conftest import ROOT, SCENARIOS
 
 ARTICLES = {p.name for p in (ROOT.parent / "shared" / "articles").glob("*.txt")}

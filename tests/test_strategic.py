@@ -9,9 +9,9 @@ import pytest
 
 from sim.engine.runner import run_monte_carlo
 from sim.errors import ScenarioError
-from sim.format.loader import load_text
 from sim.model.compiled import NOT_YET
-from sim.model.compiler import compile_model
+from sim.model.loading import load_text
+from sim.solvers.prepare import prepare_model
 from tests.conftest import scenario_text
 
 CRISIS = """
@@ -74,7 +74,7 @@ def node_choice(model, step: int, turn: int, last: list[int], rung: int) -> np.n
 
 def crisis(lam_c: float, lam_d: float, a: float = 1.5):
     scenario = load_text(scenario_text(CRISIS), "crisis.yaml")
-    return compile_model(scenario, {"lam_c": lam_c, "lam_d": lam_d, "audience_cost": a})
+    return prepare_model(scenario, {"lam_c": lam_c, "lam_d": lam_d, "audience_cost": a})
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_signorino_three_outcome_game(lam1, lam2):
     P(war | challenge) = L(lam2; -0.9 vs -0.6);
     P(challenge) = L(lam1; P(war) * -1.2 + (1 - P(war)) * 1 vs 0.2)."""
     scenario = load_text(scenario_text(SIGNORINO), "signorino.yaml")
-    model = compile_model(scenario, {"lam1": lam1, "lam2": lam2})
+    model = prepare_model(scenario, {"lam1": lam1, "lam2": lam2})
     war = logit2(lam2, -0.9, -0.6)
     challenge = logit2(lam1, war * -1.2 + (1 - war) * 1, 0.2)
     first = node_choice(model, 1, 0, [NOT_YET, NOT_YET], 0)
@@ -203,7 +203,7 @@ every_step:
 
 def late_reward(discount: float = 1.0, lookahead: str = "", terminal_value: str = ""):
     text = LATE_REWARD.format(discount=discount, lookahead=lookahead, terminal_value=terminal_value)
-    return compile_model(load_text(scenario_text(text), "late.yaml"))
+    return prepare_model(load_text(scenario_text(text), "late.yaml"))
 
 
 def test_full_lookahead_sees_the_late_reward_discounted():
@@ -290,10 +290,10 @@ def test_cli_exact_solves_a_strategic_scenario(tmp_path, capsys):
 
 
 def red_line(**overrides):
-    from sim.format.loader import load_scenario
+    from sim.model.loading import load_scenario
     from tests.conftest import SCENARIOS
 
-    return compile_model(load_scenario(SCENARIOS / "red_line_2020.yaml"), overrides)
+    return prepare_model(load_scenario(SCENARIOS / "red_line_2020.yaml"), overrides)
 
 
 def red_line_by_hand(p: dict[str, float]) -> dict[str, float]:

@@ -17,8 +17,8 @@ import pytest
 
 from sim.analysis.sweep import JOURNAL, Vary, make_design, point_metrics
 from sim.cli.main import main
-from sim.format.loader import load_scenario
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario
+from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI, ROOT
 
 ONE_KNOB = ROOT / "tests" / "scenarios" / "sweep" / "one_knob.yaml"
@@ -81,7 +81,7 @@ def test_every_point_depends_on_seed_and_point_index_alone(tmp_path, capsys):
     rows = read_csv(out / "points.csv")
     scenario = load_scenario(CAMP_TAJI)
     for i, value in enumerate((0.2, 0.8)):
-        model = compile_model(scenario, {"iran_resolve": value})
+        model = prepare_model(scenario, {"iran_resolve": value})
         expected = point_metrics(model, 300, 5, i)
         assert [float(x) for x in list(rows[i].values())[2:]] == expected
 
@@ -104,7 +104,7 @@ def test_sweep_json_records_how_to_reproduce_the_sweep(tmp_path, capsys):
         == 0
     )
     meta = json.loads((out / "sweep.json").read_text())
-    model = compile_model(load_scenario(CAMP_TAJI))
+    model = prepare_model(load_scenario(CAMP_TAJI))
     assert meta["scenario_sha256"] == model.sha256 and meta["seed"] == 3 and meta["runs"] == 200
     assert meta["version"] and meta["command"].startswith("escalation sweep ")
     assert (

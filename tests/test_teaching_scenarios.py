@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from sim.engine.runner import run_monte_carlo
-from sim.format.loader import load_scenario
-from sim.model.compiler import compile_model
+from sim.model.loading import load_scenario
 from sim.results import Results
+from sim.solvers.prepare import prepare_model
 from tests.conftest import SCENARIOS
 
 RUNS = 40_000
@@ -40,7 +40,7 @@ def simulate(
     """Run a teaching scenario; `policies` maps an actor to the name of one of its alternatives."""
     s = scenario(name)
     chosen = {actor: s.alternatives[actor][alt] for actor, alt in (policies or {}).items()}
-    return run_monte_carlo(compile_model(s, overrides, policies=chosen), runs, seed)
+    return run_monte_carlo(prepare_model(s, overrides, policies=chosen), runs, seed)
 
 
 def p(results: Results, outcome: str) -> float:

@@ -17,8 +17,8 @@ from sim.engine.runner import DEFAULT_BATCH_BLOCKS, _batches
 from sim.engine.streams import block_count
 from sim.format.scenario import Scenario
 from sim.model.compiled import PASS, Model
-from sim.model.compiler import compile_model
 from sim.results import Z95, Results, summarise_batch
+from sim.solvers.prepare import prepare_model
 
 CURRENT = "current"
 
@@ -178,7 +178,7 @@ def compare_first_moves(
     max_risk: tuple[str, float] | None = None,
 ) -> Comparison:
     """One column per option available at the actor's first move; then its own policy."""
-    base = compile_model(scenario, overrides)
+    base = prepare_model(scenario, overrides)
     a = base.actor_index(actor)
     columns = []
     options = first_move_options(base, a, seed)
@@ -207,7 +207,7 @@ def compare_policies(
     named = {CURRENT: None, **scenario.alternatives.get(actor, {})}
     columns = []
     for name, policy in named.items():
-        model = compile_model(scenario, overrides, None if policy is None else {actor: policy})
+        model = prepare_model(scenario, overrides, None if policy is None else {actor: policy})
         a = model.actor_index(actor)
         results, outcome, payoff = _simulate(model, runs, seed, a)
         label = "the scenario's policy" if policy is None else name.replace("_", " ")

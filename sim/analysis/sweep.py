@@ -51,9 +51,9 @@ from sim.analysis.sweep_output import (
     sobol_indices,
     write_outputs,
 )
-from sim.format.loader import load_text
 from sim.model.compiled import Model
-from sim.model.compiler import compile_model
+from sim.model.loading import load_text
+from sim.solvers.prepare import prepare_model
 
 __all__ = [
     "DEFAULT_SAMPLES",
@@ -101,7 +101,7 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or finish) a sweep into `out_dir`: journal, points.csv, sweep.json, Sobol indices."""
     start = time.perf_counter()
-    model = compile_model(load_text(spec.text, spec.file), dict(spec.fixed))
+    model = prepare_model(load_text(spec.text, spec.file), dict(spec.fixed))
     design = spec.design
     clash = sorted(set(design.names) & set(metric_columns(model)))
     if clash:

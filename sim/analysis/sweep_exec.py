@@ -15,7 +15,7 @@ from sim.engine.runner import run_monte_carlo
 from sim.errors import ScenarioError, SimulationError
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
-from sim.model.compiler import compile_model
+from sim.solvers.prepare import prepare_model
 
 MAX_CHUNK = 16
 
@@ -49,7 +49,7 @@ def point_metrics(model: Model, runs: int, seed: int, index: int) -> list[float]
 
 @lru_cache(maxsize=4)
 def _scenario(text: str, file: str) -> Scenario:
-    from sim.format.loader import load_text
+    from sim.model.loading import load_text
 
     return load_text(text, file)
 
@@ -69,7 +69,7 @@ def evaluate_chunk(
     for index, values in items:
         overrides = {**dict(fixed), **dict(zip(names, values, strict=True))}
         try:
-            model = compile_model(scenario, overrides)
+            model = prepare_model(scenario, overrides)
             out.append((index, point_metrics(model, runs, seed, index)))
         except (ScenarioError, SimulationError, ValueError) as exc:
             where = ", ".join(f"{k}={v:g}" for k, v in zip(names, values, strict=True))

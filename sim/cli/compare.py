@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape as esc
-from rich.table import Table
-
-from sim.analysis.compare import possessive
 from sim.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 COMMAND = "compare"
 HELP = "outcome distributions side by side, one column per option or alternative policy"
@@ -115,6 +114,12 @@ def _pct(x: float) -> str:
 
 def print_comparison(comparison, charts, console: Console | None = None) -> None:
     """The side-by-side table, the paired differences and the recommendation."""
+    from rich.console import Console
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from sim.analysis.compare import possessive
+
     console = console or Console()
     m = comparison.model
     s = m.scenario

@@ -10,11 +10,12 @@ from sim.cli.main import EXIT_OK, _positive_int, add_scenario_argument, add_set_
 
 COMMAND = "exact"
 HELP = "exact outcome distribution by enumerating the reachable states (no sampling error)"
+MAX_STATES = 2_000_000
+"""The default of --max-states: sim.solvers.exact.DEFAULT_MAX_STATES, spelt out here so that
+building the parser imports no solver (tests/test_startup.py checks they agree)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sim.solvers.exact import DEFAULT_MAX_STATES
-
     parser.description = (
         "Propagate the exact probability distribution over reachable states move by move to the "
         "horizon. Supports fixed, sequence, table and logit policies, outcome branches and "
@@ -27,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-states",
         type=_positive_int,
-        default=DEFAULT_MAX_STATES,
+        default=MAX_STATES,
         metavar="N",
-        help=f"most distinct states held at once before refusing (default {DEFAULT_MAX_STATES:,})",
+        help=f"most distinct states held at once before refusing (default {MAX_STATES:,})",
     )
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="also write the four `run` charts into DIR"
@@ -38,11 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.cli.main import load_with_overrides
-    from sim.model.compiler import compile_model
     from sim.solvers.exact import solve
+    from sim.solvers.prepare import prepare_model
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
-    model = compile_model(scenario, overrides)
+    model = prepare_model(scenario, overrides)
     results = solve(model, max_states=args.max_states)
     charts = []
     if args.out:

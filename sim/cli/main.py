@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sim import __version__
 from sim.errors import ScenarioError, SimulationError
+from sim.format.library import bundled_scenarios_dir, resolve_scenario_path
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -22,38 +23,23 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim.cli.play",
     "sim.cli.report",
 )
-"""Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args)."""
+"""Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args).
+
+All of them are imported to build the parser, `--help` and `--version` included, so at module
+level and in add_arguments they import nothing heavy (numpy, scipy, matplotlib, rich, pydantic,
+ruamel, the engine): `run` imports its command's machinery when it runs. The built-in commands
+below follow the same rule; tests/test_startup.py checks it."""
 
 
 class UsageError(Exception):
     """Bad command-line usage: reported in one line, exit status 2."""
 
 
-def bundled_scenarios_dir() -> Path:
-    """The scenario library: $ESCALATION_SCENARIOS, else `scenarios/` beside the package."""
-    env = os.environ.get("ESCALATION_SCENARIOS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "scenarios"
-
-
-def resolve_scenario_path(name: str) -> Path:
-    """A path as given, or the id / file stem of a bundled scenario."""
-    path = Path(name)
-    if path.exists() or path.suffix in (".yaml", ".yml"):
-        return path
-    library = bundled_scenarios_dir()
-    for candidate in (library / f"{name}.yaml", library / f"{name.replace('-', '_')}.yaml"):
-        if candidate.exists():
-            return candidate
-    return path
-
-
 def load_with_overrides(file: str, settings: list[str] | None):
     """The scenario named on the command line and its checked `--set` overrides."""
     from sim.engine.runner import parse_overrides
-    from sim.format.loader import load_scenario
     from sim.model.compiler import resolve_parameters
+    from sim.model.loading import load_scenario
 
     scenario = load_scenario(resolve_scenario_path(file))
     try:
@@ -210,7 +196,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from sim.format.loader import load_scenario
+    from sim.model.loading import load_scenario
 
     library = bundled_scenarios_dir()
     table = Table(title=f"Bundled scenarios ({library})", title_justify="left")
@@ -228,7 +214,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sim.format.loader import load_scenario
+    from sim.model.loading import load_scenario
 
     status = EXIT_OK
     for name in args.files:
@@ -252,10 +238,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.engine.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
     from sim.engine.streams import BLOCK_SIZE
-    from sim.model.compiler import compile_model
+    from sim.solvers.prepare import prepare_model
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
-    model = compile_model(scenario, overrides)
+    model = prepare_model(scenario, overrides)
     exact = None
     if args.exact_check:  # solved first: a scenario that cannot be solved fails before the runs
         from sim.solvers.exact import solve

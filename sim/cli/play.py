@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import secrets
 import sys
 
 from sim.errors import did_you_mean
@@ -72,16 +71,18 @@ def resolve_actor(scenario, name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from sim.cli.main import load_with_overrides
-    from sim.model.compiler import compile_model
     from sim.play.session import Game, stream_reader
+    from sim.solvers.prepare import prepare_model
 
     try:
         scenario, overrides = load_with_overrides(args.file, args.overrides)
         actor = resolve_actor(scenario, args.actor)
-        model = compile_model(scenario, overrides)
+        model = prepare_model(scenario, overrides)
     except KeyboardInterrupt:
         print("Game over (interrupted) before it began.")
         return 0
+    import secrets
+
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     if sys.stdin.isatty():
         with contextlib.suppress(ImportError):

@@ -32,14 +32,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.cli.main import UsageError, load_with_overrides
-    from sim.model.compiler import compile_model
     from sim.outputs.report import make_report, write_atomic
+    from sim.solvers.prepare import prepare_model
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     out = args.out or Path("reports") / scenario.id / "report.html"
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the HTML file's path")
-    model = compile_model(scenario, overrides)
+    model = prepare_model(scenario, overrides)
     page = make_report(model, args.runs, args.seed, args.file, args.workers)
     path = write_atomic(out, page)
     print(

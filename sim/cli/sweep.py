@@ -96,8 +96,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim.analysis.sweep import SweepSpec, Vary, check_varies, default_workers, make_design
     from sim.engine.runner import parse_overrides
-    from sim.format.loader import load_text
     from sim.model.compiler import resolve_parameters
+    from sim.model.loading import load_text
 
     path = resolve_scenario_path(args.file)
     try:
@@ -162,10 +162,10 @@ def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int)
 
 def _check_metric(spec: SweepSpec, metric: str) -> None:
     from sim.analysis.sweep import metric_columns
-    from sim.format.loader import load_text
-    from sim.model.compiler import compile_model
+    from sim.model.loading import load_text
+    from sim.solvers.prepare import prepare_model
 
-    model = compile_model(load_text(spec.text, spec.file), dict(spec.fixed))
+    model = prepare_model(load_text(spec.text, spec.file), dict(spec.fixed))
     known = metric in model.outcome_ids or metric in metric_columns(model)
     if known and not metric.endswith(("_lo", "_hi")):
         return

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-
 COMMAND = "trace"
 MAX_RUN = 2**53
 """Run indices must stay exact in the engine's arithmetic."""
@@ -30,16 +28,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.cli.main import UsageError, load_with_overrides
-    from sim.model.compiler import compile_model
     from sim.play.trace import story_lines, trace_run
+    from sim.solvers.prepare import prepare_model
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     if not 0 <= args.run < MAX_RUN:
         raise UsageError(f"--run must be between 0 and {MAX_RUN - 1:,}, got {args.run}")
-    story = trace_run(compile_model(scenario, overrides), args.seed, args.run)
+    story = trace_run(prepare_model(scenario, overrides), args.seed, args.run)
     if args.json:
         print(json.dumps(story.to_json(), indent=2))
         return 0
+    from rich.console import Console
+
     console = Console(highlight=False)
     for line in story_lines(story):
         console.print(line)

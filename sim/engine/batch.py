@@ -17,26 +17,17 @@ from sim.model.compiled import (
     CHOICE_SITE,
     NOT_YET,
     PASS,
-    CompiledEffects,
     CompiledOption,
     CompiledPolicy,
-    Located,
     Model,
 )
 from sim.model.policies import choose
-from sim.model.semantics import (
-    branch_probabilities,
-    condition_values,
-    effect_updates,
-    payoff_values,
-    terminal_outcomes,
-    terminals_to_check,
-    utility_matrix,
-)
+from sim.model.semantics import checked_branch_probabilities, terminals_to_check
+from sim.model.step import advance, first_terminal, terminal_payoffs
 
 ALL = slice(None)
-_SAMPLED = CompiledPolicy("sampled")
-"""Marks choice probabilities computed elsewhere (strategic actors), sampled as given."""
+_CHOOSER = CompiledPolicy("chooser")
+"""Marks an actor whose moves a `Chooser` makes (e.g. a student at the keyboard)."""
 UNNAMED_SITE = 2**31 - 1
 """Site of a draw from an expression compiled without site numbers (not by compile_model)."""
 
@@ -177,6 +168,74 @@ class _View:
         return b.rand.uniforms(None, b.step, b.turn, site, self.offsets())
 
 
+class _Part:
+    """Runs of a batch (`idx` into the live runs, or ALL), changed in place by the step."""
+
+    __slots__ = ("batch", "idx", "size", "_view")
+
+    def __init__(self, batch: _Batch, idx: Any, size: int):
+        self.batch, self.idx, self.size = batch, idx, size
+        self._view: _View | None = None
+
+    @property
+    def model(self) -> Model:
+        return self.batch.m
+
+    @property
+    def step(self) -> int:
+        return self.batch.step
+
+    @property
+    def turn(self) -> int:
+        return self.batch.turn
+
+    def view(self) -> _View:
+        if self._view is None:
+            self._view = _View(self.batch, self.idx, self.size)
+        return self._view
+
+    def evaluate(self, exprs: Any) -> tuple[_Part, list[Any]]:
+        view = self.view()
+        return self, [e(view) for e in exprs]
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        b, idx = self.batch, self.idx
+        if idx is ALL:
+            return b.state, b.rung, b.peak, b.last
+        return b.state[:, idx], b.rung[idx], b.peak[idx], b.last[:, idx]
+
+    def state_value(self, var: int) -> Any:
+        return self.view().value(self.batch.m.state_names[var])
+
+    def add_payoff(self, actor: int, value: Any) -> None:
+        self.batch.pay[actor, self.idx] += value
+
+    def set_state(self, var: int, value: Any) -> None:
+        self.batch.state[var, self.idx] = value
+        self._view = None
+
+    def set_rung(self, rung: int) -> None:
+        self.batch.rung[self.idx] = rung
+
+    def branches(self, actor: int, option: CompiledOption) -> list[tuple[int, _Part]]:
+        b, idx = self.batch, self.idx
+        self._view = None
+        branch = b.draw_branch(actor, option, self)
+        if b.observer:
+            runs = b.run if idx is ALL else b.run[idx]
+            b.observer.branched(b.step, actor, option.index, runs, branch)
+        counts = np.bincount(branch, minlength=len(option.branches))
+        out = []
+        for j in np.flatnonzero(counts):
+            if counts[j] == self.size:
+                sub = idx
+            else:
+                sel = np.flatnonzero(branch == j)
+                sub = sel if idx is ALL else idx[sel]
+            out.append((int(j), _Part(b, sub, int(counts[j]))))
+        return out
+
+
 class _Batch:
     """The live state of the active runs of one batch and the records of the finished ones."""
 
@@ -193,7 +252,7 @@ class _Batch:
         observer: Observer | None = None,
         choosers: Mapping[int, Chooser] | None = None,
     ):
-        self.m = model
+        self.m = self.model = model
         self.observer = observer
         self.choosers = dict(choosers or {})
         ranges = [block_runs(runs, b) for b in range(first_block, first_block + n_blocks)]
@@ -251,74 +310,50 @@ class _Batch:
         size = self.active if idx is ALL else idx.shape[0]
         return _View(self, idx, size)
 
-    # --- the step -------------------------------------------------------------------------
+    # --- the step (sim/model/step.py drives; these are the engine's realisations) --------
 
     def simulate(self) -> None:
-        m = self.m
-        moves_made = [0] * len(m.actors)
-        for step in range(1, m.horizon + 1):
-            self.step = step
-            weight = m.discount ** (step - 1)
-            for turn, actor in enumerate(m.turn_order):
-                self.turn = turn
-                before = self.state.copy() if self.observer else None
-                self.move(actor, moves_made[actor], weight)
-                moves_made[actor] += 1
-                if self.observer:
-                    self.observer.moved(
-                        step, actor, self.run, before, self.state, self.rung, self.pay
-                    )
-                self.check_terminals(weight)
-                if not self.active:
-                    return
-            self.turn = len(m.turn_order)
-            view = self.view()
-            before = self.state.copy() if self.observer else None
-            self.add_payoffs(m.step_payoffs, view, ALL, weight)
-            self.apply_effects(m.step_effects, view, ALL)
-            if self.observer:
-                self.observer.stepped(step, self.run, before, self.state, self.rung, self.pay)
-            self.check_terminals(weight)
-            if not self.active:
-                return
-            self._record_occupancy(step)
-        self.turn = len(m.turn_order) + 1
-        self.finish(
-            np.ones(self.active, dtype=bool),
-            np.full(self.active, m.end_outcome),
-            m.horizon,
-            m.discount ** (m.horizon - 1),
-            horizon=True,
-        )
+        advance(self)
 
-    def move(self, actor: int, move_number: int, weight: float) -> None:
-        m = self.m
-        menu = m.options[actor]
-        policy = m.policies[actor]
+    def begin_turn(self, step: int, turn: int, actor: int, move_number: int) -> None:
+        self.step = step
+        self.turn = turn
+        if self.observer:
+            self.before = self.state.copy()
+
+    def everyone(self) -> _Part:
+        return _Part(self, ALL, self.active)
+
+    def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
+        if actor in self.choosers:
+            return _CHOOSER
+        policy = self.m.policies[actor]
+        if policy is not None and actor in self.m.forced_first and move_number == 0:
+            return CompiledPolicy("fixed", option=self.m.forced_first[actor])
+        return policy
+
+    def choose(
+        self,
+        part: _Part,
+        actor: int,
+        policy: CompiledPolicy,
+        available: np.ndarray | None,
+        inputs: np.ndarray | None,
+        move_number: int,
+    ) -> list[tuple[int, _Part]]:
         n = self.active
-        if menu and actor in self.choosers:
-            view = self.view()
-            chosen = np.asarray(
-                self.choosers[actor](self.step, self.availability(menu, view), view), dtype=np.int64
-            )
-        elif not menu or policy is None:
-            chosen = np.full(n, PASS, dtype=np.int64)
+        view = part.view()
+        if policy is _CHOOSER:
+            chosen = np.asarray(self.choosers[actor](self.step, available, view), dtype=np.int64)
         else:
-            view = self.view()
-            available = self.availability(menu, view)
-            if actor in m.forced_first and move_number == 0:
-                policy = CompiledPolicy("fixed", option=m.forced_first[actor])
-            utilities = None
-            if policy.kind == "strategic":
-                probs = m.strategic.probabilities(
-                    self.step, self.turn, self.state, self.rung, self.peak, self.last
-                )
-                policy = _SAMPLED
-                utilities = lambda: probs  # noqa: E731
-            if policy.kind == "logit":
-                utilities = lambda: utility_matrix(policy.utilities, view, self.step)  # noqa: E731
             latest = self.last[policy.respond_to] if policy.kind == "table" else None
-            chosen = choose(policy, available, n, move_number, latest, utilities, view.uniforms)
+            chosen = choose(policy, available, n, move_number, latest, inputs, view.uniforms)
+        return self._chosen_parts(actor, chosen)
+
+    def _chosen_parts(self, actor: int, chosen: np.ndarray) -> list[tuple[int, _Part]]:
+        """Count the moves and group the runs by the option they play (passes play nothing)."""
+        self.chosen = chosen
+        n = self.active
         if self.observer:
             self.observer.chose(self.step, actor, self.run, chosen)
         n_codes = self.move_counts.shape[2]
@@ -329,84 +364,63 @@ class _Batch:
         if self.moves is not None:
             self.moves[np.arange(n), actor, chosen + 1] += 1
         counts = by_block.sum(axis=0)
+        parts = []
         for code in np.flatnonzero(counts[1:]):
             idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
-            self.apply_option(actor, menu[code], idx, weight)
-        self.last[actor] = chosen
+            parts.append((int(code), _Part(self, idx, n if idx is ALL else idx.shape[0])))
+        return parts
+
+    def played(self, actor: int, code: int, parts: list) -> None:
+        """Runs are changed in place; only an actor without a policy or options gets here with
+        PASS (a policy's passes are never played), and its passes are counted."""
+        if code == PASS:
+            self._chosen_parts(actor, np.full(self.active, PASS, dtype=np.int64))
+
+    def moved(self, actor: int) -> None:
+        self.last[actor] = self.chosen
         np.maximum(self.peak, self.rung, out=self.peak)
-
-    def availability(self, menu: tuple[CompiledOption, ...], view: _View) -> np.ndarray | None:
-        if all(o.requires is None for o in menu):
-            return None
-        n = view.size
-        available = np.ones((len(menu), n), dtype=bool)
-        for o in menu:
-            if o.requires is not None:
-                available[o.index] = condition_values(o.requires, view, self.step)
-        return available
-
-    def apply_option(self, actor: int, option: CompiledOption, idx: Any, weight: float) -> None:
-        view = self.view(idx)
-        self.add_payoffs(option.payoffs, view, idx, weight)
-        if option.effects:
-            self.apply_effects(option.effects, view, idx)
-        if not option.branches:
-            if option.rung is not None:
-                self.rung[idx] = option.rung
-            return
-        view = self.view(idx)
-        branch = self.draw_branch(actor, option, view)
         if self.observer:
-            runs = self.run if idx is ALL else self.run[idx]
-            self.observer.branched(self.step, actor, option.index, runs, branch)
-        counts = np.bincount(branch, minlength=len(option.branches))
-        for j in np.flatnonzero(counts):
-            b = option.branches[j]
-            if counts[j] == view.size:
-                sub = idx
-            else:
-                sel = np.flatnonzero(branch == j)
-                sub = sel if idx is ALL else idx[sel]
-            bview = self.view(sub)
-            self.add_payoffs(b.payoffs, bview, sub, weight)
-            if b.effects:
-                self.apply_effects(b.effects, bview, sub)
-            rung = b.rung if b.rung is not None else option.rung
-            if rung is not None:
-                self.rung[sub] = rung
+            self.observer.moved(
+                self.step, actor, self.run, self.before, self.state, self.rung, self.pay
+            )
 
-    def draw_branch(self, actor: int, option: CompiledOption, view: _View) -> np.ndarray:
+    def stepped(self, part: _Part) -> None:
+        if self.observer:
+            self.observer.stepped(self.step, self.run, self.before, self.state, self.rung, self.pay)
+
+    def end_step(self, step: int) -> None:
+        self._record_occupancy(step)
+
+    def finish_horizon(self, weight: float) -> None:
+        m = self.m
+        self.turn = len(m.turn_order) + 1
+        n = self.active
+        self.finish(np.ones(n, dtype=bool), np.full(n, m.end_outcome), m.horizon, weight, True)
+
+    def draw_branch(self, actor: int, option: CompiledOption, part: _Part) -> np.ndarray:
+        view = part.view()
         m = view.size
         if option.constant_cumulative is not None:
             cumulative = option.constant_cumulative[:-1, None]
         else:
-            probs = branch_probabilities(self.m, actor, option, view, self.step)
+            part, values = part.evaluate([b.p for b in option.branches if b.p is not None])
+            probs = checked_branch_probabilities(self.m, actor, option, values, m, self.step)
             cumulative = np.cumsum(probs, axis=0)[:-1]
         u = view.uniforms(option.branch_site)
         return (u[None, :] >= cumulative).sum(axis=0).reshape(m)
 
-    def add_payoffs(
-        self, payoffs: tuple[tuple[int, Located], ...], view: _View, idx: Any, weight: float
-    ) -> None:
-        for actor, expr in payoffs:
-            self.pay[actor, idx] += weight * payoff_values(expr, view)
-
-    def apply_effects(self, effects: CompiledEffects, view: _View, idx: Any) -> None:
-        if effects:
-            for var, value in effect_updates(self.m, effects, view, self.step):
-                self.state[var, idx] = value
-
-    def check_terminals(self, weight: float) -> None:
+    def check_terminals(self, weight: float) -> bool:
         if not self.m.terminals or not self.active:
-            return
+            return self.active > 0
         terminals = self.terminal_plan[self.turn] if self.checked_once else None
         self.checked_once = True
         if terminals is not None and not terminals:
-            return
-        outcome = terminal_outcomes(self.m, self.view(), terminals)
+            return True
+        _, outcome = first_terminal(self.everyone(), terminals)
         done = outcome >= 0
         if done.any():
             self.finish(done, outcome, self.step, weight)
+        return self.active > 0
 
     def finish(
         self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float, horizon: bool = False
@@ -416,7 +430,7 @@ class _Batch:
             if terminal.payoffs:
                 sub = np.flatnonzero(done & (outcome == terminal.outcome))
                 if sub.size:
-                    self.add_payoffs(terminal.payoffs, self.view(sub), sub, weight)
+                    terminal_payoffs(_Part(self, sub, sub.shape[0]), terminal.outcome, weight)
         gone = np.flatnonzero(done)
         if self.observer:
             self.observer.ended(step, self.run[gone], outcome[gone])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
+import pickle
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ import numpy as np
 
 from sim.engine.batch import simulate_batch
 from sim.engine.streams import BLOCK_SIZE, block_count
-from sim.model.compiled import Model
+from sim.format.digest import canonical_json, file_source
+from sim.model.compiled import CompiledPolicy, Model
 from sim.model.compiler import compile_model
 from sim.results import Z95, BlockSummary, Results, summarise_batch
 
@@ -28,24 +30,27 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A picklable recipe for a compiled model, so worker processes can rebuild it."""
+    """A picklable recipe for a compiled model, so worker processes can rebuild it.
 
-    text: str
-    file: str
+    It carries the validated scenario itself (its canonical JSON), never the file's text: a
+    scenario changed in Python after loading runs as changed on every worker. `source` is the
+    pickled source map when the content is still exactly the file's, so that workers place
+    run-time errors at file:line:col and hash the scenario as the parent does.
+    """
+
+    scenario_json: str
+    source: bytes | None
     overrides: tuple[tuple[str, float], ...]
     policies: tuple[tuple[str, str], ...] = ()
     forced_first: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def of(cls, model: Model) -> ModelSpec:
-        source = model.scenario._source
-        if source is not None and source.lines:
-            text, file = "\n".join(source.lines), source.file
-        else:  # built in Python: its JSON is YAML too, and hashes the same
-            text, file = model.scenario.model_dump_json(by_alias=True), "<scenario>"
+        scenario_json = canonical_json(model.scenario)
+        source = file_source(model.scenario, scenario_json)
         return cls(
-            text,
-            file,
+            scenario_json,
+            None if source is None else pickle.dumps(source, protocol=pickle.HIGHEST_PROTOCOL),
             tuple(sorted(model.parameters.items())),
             model.policy_overrides,
             tuple(sorted(model.forced_first.items())),
@@ -56,19 +61,35 @@ class ModelSpec:
 def _model_from_spec(spec: ModelSpec) -> Model:
     from pydantic import TypeAdapter
 
-    from sim.format.loader import load_text
-    from sim.format.scenario import Policy
+    from sim.format.scenario import Policy, Scenario
 
+    source = None if spec.source is None else pickle.loads(spec.source)
+    scenario = Scenario.model_validate_json(spec.scenario_json, context={"source": source})
     adapter = TypeAdapter(Policy)
     policies = {actor: adapter.validate_json(text) for actor, text in spec.policies}
-    model = compile_model(load_text(spec.text, spec.file), dict(spec.overrides), policies or None)
+    model = compile_model(scenario, dict(spec.overrides), policies or None)
     if spec.forced_first:
         model = dataclasses.replace(model, forced_first=dict(spec.forced_first))
     return model
 
 
-def _batch_task(spec: ModelSpec, seed: int, first: int, count: int, runs: int, stream=()):
-    model = _model_from_spec(spec)
+def solved_policies(model: Model) -> tuple[tuple[int, CompiledPolicy], ...]:
+    """The policies a solver filled in (lookups), to hand to workers with the spec."""
+    return tuple((i, p) for i, p in enumerate(model.policies) if p is not None and p.lookup)
+
+
+def with_solved(model: Model, solved: tuple[tuple[int, CompiledPolicy], ...]) -> Model:
+    """`model` with the solved policies put back in place."""
+    if not solved:
+        return model
+    policies = list(model.policies)
+    for i, policy in solved:
+        policies[i] = policy
+    return dataclasses.replace(model, policies=tuple(policies))
+
+
+def _batch_task(spec: ModelSpec, solved, seed: int, first: int, count: int, runs: int, stream=()):
+    model = with_solved(_model_from_spec(spec), solved)
     out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
     return summarise_batch(model, out)
 
@@ -112,8 +133,9 @@ def simulate_blocks(
             keep(summarise_batch(model, out))
         return summaries
     spec = ModelSpec.of(model)
+    solved = solved_policies(model)
     futures = [
-        executor.submit(_batch_task, spec, seed, first, count, runs, stream)
+        executor.submit(_batch_task, spec, solved, seed, first, count, runs, stream)
         for first, count in plan
     ]
     for future in futures:

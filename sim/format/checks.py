@@ -20,9 +20,16 @@ from sim.format.scenario import (
     TablePolicy,
 )
 from sim.format.source import Path, SourceMap
-from sim.model.expr import FUNCTIONS, MAX_LENGTH
 
 BUILTIN_NAMES = ("step", "rung", "peak_rung")
+FUNCTIONS = (
+    *("abs", "exp", "log", "sqrt", "floor", "ceil", "round", "min", "max", "clip", "where"),
+    *("bernoulli", "poisson", "binomial", "uniform", "normal"),
+)
+"""The expression language's functions (sim/model/expr.py implements exactly these; a test
+keeps the two equal): reserved, so no parameter or state variable may take their names."""
+MAX_LENGTH = 2000
+"""The longest expression text (the same limit as sim/model/expr.py)."""
 PROBABILITY_TOLERANCE = 1e-9
 
 
@@ -263,5 +270,9 @@ class _Checker:
 
 
 def check_references(scenario: Scenario, source: SourceMap) -> list[Problem]:
-    """Every problem with names, ids, rungs and constant probabilities, located."""
+    """Every problem with names, ids, rungs and constant probabilities, located.
+
+    Run by `Scenario` itself on construction; with a map of no positions (`SourceMap()`), each
+    problem names its place as a dotted path.
+    """
     return _Checker(scenario, source).run()

@@ -12,7 +12,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from sim.errors import Problem, ScenarioError, did_you_mean
 from sim.format.scenario import Scenario, allowed_keys
-from sim.format.source import Path, SourceMap
+from sim.format.source import Path, SourceMap, dotted
 
 _UNION_TAGS = {"fixed", "sequence", "table", "logit", "strategic", "bool", "float", "str", "int"}
 
@@ -88,30 +88,25 @@ def _plain(node: Any, path: Path, source: SourceMap) -> Any:
     return str(node)
 
 
-def load_text(text: str, file: str = "<string>") -> Scenario:
-    """Validate scenario text completely (format, names, expressions) or raise ScenarioError."""
-    from sim.format.checks import check_references
-    from sim.model.compiler import compile_model
+def parse_text(text: str, file: str = "<string>") -> Scenario:
+    """Scenario text -> a Scenario with valid format and cross references, or ScenarioError.
 
+    Expressions and parameter-dependent numbers are checked by compiling it:
+    sim.model.loading.load_text does both, and is what commands and the API use."""
     data, source = read_yaml(text, file)
     if not isinstance(data, dict):
         empty = "the file is empty; " if data is None else ""
         message = f"{empty}a scenario file must be a YAML mapping"
         raise ScenarioError([source.problem((), message)])
-    try:
-        scenario = Scenario.model_validate(data)
+    try:  # the cross-reference checks run on construction, located by the source map
+        scenario = Scenario.model_validate(data, context={"source": source})
     except ValidationError as exc:
         raise ScenarioError(_pydantic_problems(exc, data, source)) from None
-    scenario._source = source
-    problems = check_references(scenario, source)
-    if problems:
-        raise ScenarioError(problems)
-    compile_model(scenario)
     return scenario
 
 
-def load_scenario(path: str | FsPath) -> Scenario:
-    """Read and validate a scenario file."""
+def read_scenario_text(path: str | FsPath) -> str:
+    """A scenario file's text; unreadable files are a located ScenarioError."""
     name = str(path)
     try:
         text = FsPath(path).read_text(encoding="utf-8")
@@ -119,7 +114,7 @@ def load_scenario(path: str | FsPath) -> Scenario:
         raise ScenarioError([Problem(name, 1, 1, "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
-    return load_text(text, name)
+    return text
 
 
 def _pydantic_problems(exc: ValidationError, data: Any, source: SourceMap) -> list[Problem]:
@@ -136,17 +131,17 @@ def _pydantic_problems(exc: ValidationError, data: Any, source: SourceMap) -> li
             problem = source.problem(path if complete else path + (key,), message, key=True)
         elif err["type"] == "policy_kind":
             where = path + ("kind",) if complete and isinstance(ctx.get("kind"), str) else path
-            problem = source.problem(where, f"{_dotted(path)}: {err['msg']}")
+            problem = source.problem(where, f"{dotted(path)}: {err['msg']}")
         elif err["type"] == "literal_error" and tuple(err["loc"]) == ("schema",):
             version = err["input"]
             message = f"schema: unsupported format version {version!r} (this version reads 1)"
             problem = source.problem(path, message)
         elif err["type"] == "missing":
             message = f"missing required key '{err['loc'][-1]}'"
-            problem = source.problem(path, f"{_dotted(path)}: {message}" if path else message)
+            problem = source.problem(path, f"{dotted(path)}: {message}" if path else message)
         else:
             shown = path if complete else path + tuple(err["loc"][len(path) :])
-            problem = source.problem(path, f"{_dotted(shown)}: {err['msg']}")
+            problem = source.problem(path, f"{dotted(shown)}: {err['msg']}")
         problems.setdefault((problem.line, problem.col), problem)
     return list(problems.values())
 
@@ -166,10 +161,3 @@ def _resolve(loc: tuple, data: Any) -> tuple[Path, bool]:
         else:
             return tuple(path), False
     return tuple(path), True
-
-
-def _dotted(path: Path) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "scenario"

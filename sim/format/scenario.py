@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -10,11 +11,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from sim.errors import did_you_mean
+from sim.errors import ScenarioError, did_you_mean
+from sim.format.digest import canonical_json
+from sim.format.source import SourceMap
 
 POLICY_KINDS = ("fixed", "sequence", "table", "logit", "strategic")
 LATER_POLICY_KINDS = {
@@ -241,6 +245,11 @@ class Terminal(Strict):
 class Scenario(Strict):
     """A whole scenario file, validated and immutable."""
 
+    # (The docstring above is the JSON Schema's description.) However a Scenario is made
+    # (`load_scenario`, `Scenario(...)`, `Scenario.model_validate(...)`, `model_copy(update=)`),
+    # its cross references are checked on construction; a problem raises ScenarioError, as
+    # `file:line:col: message` for a file, `<scenario>: dotted.path: message` from Python.
+
     schema_version: Literal[1] = Field(alias="schema")
     id: FileSlug
     title: str
@@ -265,7 +274,47 @@ class Scenario(Strict):
     terminal_value: dict[str, Expr] = Field(default_factory=dict)
     """Value to each actor of the state where a strategic actor's lookahead stops (default 0)."""
 
-    _source: Any = PrivateAttr(default=None)
+    _source: SourceMap | None = PrivateAttr(default=None)
+    """Positions in the file this exact content was loaded from; None if built or changed in
+    Python (see sim/format/digest.py)."""
+
+    @model_validator(mode="after")
+    def _check_references(self, info: ValidationInfo) -> Scenario:
+        """The cross-reference checks, located in the file when validated from one.
+
+        The loader passes `context={"source": SourceMap}` with the file's positions; the map is
+        kept (and records this content as the file's) only if it describes this very content.
+        """
+        from sim.format.checks import check_references  # checks.py imports this module
+
+        source = (info.context or {}).get("source")
+        canonical = None
+        if isinstance(source, SourceMap) and source.located:
+            canonical = canonical_json(self)
+            if source.loaded is not None and source.loaded != canonical:
+                source = None  # a changed copy or rebuild: it no longer describes the content
+        else:
+            source = None
+        problems = check_references(self, source or SourceMap())
+        if problems:
+            raise ScenarioError(problems)
+        if source is not None:
+            if source.loaded is None:
+                source.loaded = canonical  # first validation of the file's content
+            self._source = source
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False):
+        """A copy; with `update` (field names or aliases, values may be plain dicts), a newly
+        validated scenario that keeps the file's source map only if its content is unchanged."""
+        if not update:
+            return super().model_copy(deep=deep)
+        data = self.model_dump(by_alias=True)
+        fields = type(self).model_fields
+        for name, value in update.items():
+            field = fields.get(name)
+            data[(field.alias or name) if field is not None else name] = value
+        return type(self).model_validate(data, context={"source": self._source})
 
     @property
     def outcome_ids(self) -> list[str]:
@@ -282,7 +331,7 @@ class Scenario(Strict):
         return outcome.replace("_", " ").capitalize()
 
     def rung_index(self, rung: Rung) -> int:
-        """A rung given as index or ladder name, as an index (validated by the loader)."""
+        """A rung given as index or ladder name, as an index (validated on construction)."""
         if isinstance(rung, int):
             return rung
         return self.ladder.index(rung)

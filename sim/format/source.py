@@ -12,14 +12,38 @@ from sim.errors import Problem
 Path = tuple[Any, ...]
 
 
+NO_FILE = "<scenario>"
+"""The file name in problems of a scenario built or changed in Python."""
+
+
+def dotted(path: Path) -> str:
+    """A location as a dotted path, e.g. `options.us[2].outcomes[0].p` (`scenario` for the root)."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "scenario"
+
+
 @dataclass
 class SourceMap:
-    """Where each value (and each mapping key) of a loaded document sits in its file, 1-based."""
+    """Where each value (and each mapping key) of a loaded document sits in its file, 1-based.
 
-    file: str
+    A map with no positions (a scenario built or changed in Python) places each problem by its
+    dotted path instead: `<scenario>: policies.us.option: unknown option 'gox'`.
+    """
+
+    file: str = NO_FILE
     lines: Sequence[str] = ()
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    loaded: str | None = None
+    """Canonical JSON of the scenario as validated from this file (see sim/format/digest.py):
+    the map, and the file's text as the scenario's hash, hold only for exactly this content."""
+
+    @property
+    def located(self) -> bool:
+        """Whether this map knows positions in a file (else problems name dotted paths)."""
+        return bool(self.values or self.keys)
 
     def locate(self, path: Path, key: bool = False) -> tuple[int, int]:
         """Position of the value at `path` (or of its key), else of its nearest located parent."""
@@ -35,15 +59,23 @@ class SourceMap:
         return self.values.get((), (1, 1))
 
     def problem(self, path: Path, message: str, key: bool = False) -> Problem:
+        if not self.located:
+            return self._unlocated(path, message)
         line, col = self.locate(path, key)
         return Problem(self.file, line, col, message)
 
     def expression_problem(self, path: Path, offset: int, message: str) -> Problem:
         """A problem inside an expression string, at the character `offset` of its text."""
+        if not self.located:
+            return self._unlocated(path, message)
         line, col = self.locate(path)
         if path in self.values and 0 < line <= len(self.lines):
             line, col = self._inside_scalar(line, col, offset)
         return Problem(self.file, line, col, message)
+
+    def _unlocated(self, path: Path, message: str) -> Problem:
+        """A problem without a file position (line 0): the message starts with its place."""
+        return Problem(self.file, 0, 0, f"{dotted(path)}: {message}" if path else message)
 
     def _inside_scalar(self, line: int, col: int, offset: int) -> tuple[int, int]:
         """Where the `offset`-th character of the scalar starting at (line, col) is written.

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from sim.errors import SimulationError
+from sim.errors import Problem, SimulationError
+from sim.format.digest import scenario_sha256 as scenario_sha256  # re-exported
 from sim.format.scenario import (
     Scenario,
 )
-from sim.format.source import SourceMap
+from sim.format.source import Path as SourcePath
+from sim.format.source import SourceMap, dotted
 from sim.model.expr import CompiledExpr
 
 PASS = -1
@@ -24,18 +25,42 @@ CHOICE_SITE = 0
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where a compiled expression was written: recorded once by the compiler."""
+
+    file: str
+    line: int
+    col: int
+    path: SourcePath = ()
+    """The expression's place in the scenario (keys and indices)."""
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return f"{self.file}: {dotted(self.path)}"
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def problem_at(self, offset: int, message: str) -> Problem:
+        """A problem at the `offset`-th character of the expression's text (YAML quoting, folding
+        and block scalars followed)."""
+        if self.source is None:
+            return Problem(self.file, self.line, self.col + offset, message)
+        return self.source.expression_problem(self.path, offset, message)
+
+
+@dataclass(frozen=True)
 class Located:
     """A compiled expression and where it came from, for run-time error messages."""
 
     expr: CompiledExpr
-    where: str
+    where: Location
 
     def __call__(self, ctx: Any) -> Any:
         try:
             return self.expr(ctx)
         except SimulationError as exc:  # e.g. poisson(lam) with lam < 0: say where
             message = str(exc)
-            if message.startswith(self.where):
+            if message.startswith(str(self.where)):
                 raise
             step = getattr(ctx, "step", None)
             at = f" at step {step}" if step else ""
@@ -93,6 +118,8 @@ class CompiledPolicy:
     utilities: tuple[Located, ...] = ()
     lookahead: int | None = None
     """Strategic policies: steps looked ahead (None: to the horizon)."""
+    lookup: Any = None
+    """Kind "lookup": the solved choices (sim.model.lookup.LookupTable)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +159,8 @@ class Model:
     policy_overrides: tuple[tuple[str, str], ...] = ()
     """(actor, policy as JSON) compiled in place of the scenario's own (for worker processes)."""
     strategic: Any = None
-    """Solved strategic choices (sim.solvers.strategic.StrategicSolution), if any."""
+    """The strategic solver's record (values at the start, state count) once solved, for
+    reports and tests; engines read only the lookup policies."""
 
     @property
     def max_options(self) -> int:
@@ -140,12 +168,3 @@ class Model:
 
     def actor_index(self, actor: str) -> int:
         return self.actors.index(actor)
-
-
-def scenario_sha256(scenario: Scenario) -> str:
-    source: SourceMap | None = scenario._source
-    if source is not None and source.lines:
-        text = "\n".join(source.lines)
-    else:
-        text = scenario.model_dump_json(by_alias=True)
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -34,9 +34,11 @@ from sim.model.compiled import (
     CompiledPolicy,
     CompiledTerminal,
     Located,
+    Location,
     Model,
     scenario_sha256,
 )
+from sim.model.draws import refuse_random_draws
 from sim.model.expr import Namespace, compile_expr, constant_expr, evaluate_constant
 
 
@@ -83,9 +85,9 @@ class _Compiler:
             self.problems.append(self.src.expression_problem(path, exc.offset, str(exc)))
             return None
 
-    def where(self, path: Path) -> str:
-        line, col = self.src.locate(path)
-        return f"{self.src.file}:{line}:{col}"
+    def where(self, path: Path) -> Location:
+        line, col = self.src.locate(path) if self.src.located else (0, 0)
+        return Location(self.src.file, line, col, path, self.src)
 
     def payoffs(self, payoffs: Mapping[str, Any], path: Path):
         out = []
@@ -329,7 +331,10 @@ def compile_model(
     overrides: Mapping[str, float] | None = None,
     policies: Mapping[str, Any] | None = None,
 ) -> Model:
-    """Compile a validated scenario with its parameter values (and optional policy overrides)."""
+    """Compile a validated scenario with its parameter values (and optional policy overrides).
+
+    Strategic policies compile to kind "strategic", which cannot choose until a solver has
+    turned it into a lookup (sim.solvers.prepare.prepare_model)."""
     parameters = resolve_parameters(scenario, overrides)
     c = _Compiler(scenario, parameters)
     options = tuple(c.options(a) for a in c.actors)
@@ -378,6 +383,6 @@ def compile_model(
             (actor, policy.model_dump_json()) for actor, policy in sorted((policies or {}).items())
         ),
     )
-    from sim.solvers.strategic import attach
-
-    return attach(model)
+    if any(p is not None and p.kind == "strategic" for p in model.policies):
+        refuse_random_draws(model, "the strategic policy")
+    return model

@@ -1,4 +1,8 @@
-"""How actors choose, vectorised over every active run: fixed, sequence, table, logit."""
+"""How actors choose, vectorised over rows: fixed, sequence, table, logit and solved lookups.
+
+One routine (`choice_weights`) turns a policy into weights per option and row; the engine samples
+from them (`choose`) and the exact solver and the game graph normalise them (`probabilities`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.errors import SimulationError
 from sim.model.compiled import PASS, CompiledPolicy
 
 Uniforms = Callable[[], np.ndarray]
-"""Draws one uniform number in [0, 1) per active run from the runs' own block streams."""
+"""Draws one uniform number in [0, 1) per row from the rows' own streams."""
+
+RUNNABLE = ("fixed", "sequence", "table", "logit", "lookup")
+"""Compiled policy kinds that choose by themselves (others must be solved first)."""
 
 
 def choose(
@@ -18,28 +26,79 @@ def choose(
     n: int,
     move_number: int,
     latest: np.ndarray | None,
-    utilities: Callable[[], np.ndarray] | None,
+    inputs: np.ndarray | None,
     uniforms: Uniforms,
 ) -> np.ndarray:
-    """Option index chosen in each run (PASS where nothing is available).
+    """Option index chosen in each row (PASS where nothing is available).
 
-    `available` is a boolean (options, runs) matrix, or None when every option is available.
-    Kind "sampled": `utilities()` returns given probabilities (1 + options, runs), row 0 PASS.
+    `available` is a boolean (options, rows) matrix, or None when every option is available;
+    `latest` the `respond_to` actor's latest move codes (tables); `inputs` the utility matrix
+    (logit) or the solved probabilities (1 + options, rows), row 0 PASS (lookup).
     """
+    option = preferred_option(policy, move_number)
+    if option is not None:
+        return _preferred(option, available, n)
+    weights, with_pass = choice_weights(policy, available, latest, inputs)
+    if with_pass:
+        return _sample(weights, uniforms(), positive=True) - 1
+    return _sample(weights, uniforms(), positive=available is None)
+
+
+def probabilities(
+    policy: CompiledPolicy,
+    available: np.ndarray | None,
+    n_options: int,
+    n: int,
+    move_number: int,
+    latest: np.ndarray | None,
+    inputs: np.ndarray | None,
+) -> np.ndarray:
+    """Choice probabilities (1 + options, rows) of a policy; row 0 is PASS."""
+    option = preferred_option(policy, move_number)
+    if option is not None:
+        out = np.zeros((n_options + 1, n))
+        out[_preferred(option, available, n) + 1, np.arange(n)] = 1.0
+        return out
+    weights, with_pass = choice_weights(policy, available, latest, inputs)
+    if with_pass:
+        return weights
+    total = weights.sum(axis=0)
+    out = np.zeros((n_options + 1, n))
+    np.divide(weights, total, out=out[1:], where=total > 0)
+    out[0] = total <= 0
+    return out
+
+
+def preferred_option(policy: CompiledPolicy, move_number: int) -> int | None:
+    """The option a doctrine (fixed, sequence) prefers at this move; None for other kinds."""
     if policy.kind == "fixed":
-        return _preferred(policy.option, available, n)
+        return policy.option
     if policy.kind == "sequence":
-        seq = policy.sequence
-        return _preferred(seq[min(move_number, len(seq) - 1)], available, n)
+        return policy.sequence[min(move_number, len(policy.sequence) - 1)]
+    return None
+
+
+def choice_weights(
+    policy: CompiledPolicy,
+    available: np.ndarray | None,
+    latest: np.ndarray | None,
+    inputs: np.ndarray | None,
+) -> tuple[np.ndarray, bool]:
+    """Unnormalised weights per option and row of a table, logit or lookup policy, and whether
+    they hold a PASS row 0 (lookup) rather than one row per option."""
     if policy.kind == "table":
         weights = policy.rows_by_option.take(policy.row_of_code[latest + 2], axis=1)
         if available is not None:
             weights = weights * available
-        return _sample(weights, uniforms(), positive=available is None)
-    if policy.kind == "sampled":
-        return _sample(utilities(), uniforms(), positive=True) - 1
-    weights = _logit_weights(policy.rationality, utilities(), available)
-    return _sample(weights, uniforms(), positive=available is None)
+        return weights, False
+    if policy.kind == "lookup":
+        return inputs, True
+    if policy.kind == "logit":
+        return _logit_weights(policy.rationality, inputs, available), False
+    raise SimulationError(
+        f"a '{policy.kind}' policy must be solved before it can choose "
+        "(sim.solvers.prepare.prepare_model does that)"
+    )
 
 
 def _preferred(option: int, available: np.ndarray | None, n: int) -> np.ndarray:
@@ -52,9 +111,9 @@ def _preferred(option: int, available: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def _sample(weights: np.ndarray, u: np.ndarray, positive: bool = False) -> np.ndarray:
-    """Draw an option per run with probability proportional to its weight (PASS if all zero).
+    """Draw an option per row with probability proportional to its weight (PASS if all zero).
 
-    `positive`: every run's weights are known to have a positive total (skips the PASS check).
+    `positive`: every row's weights are known to have a positive total (skips the PASS check).
     """
     total = weights[0].copy()
     for row in weights[1:]:
@@ -83,37 +142,7 @@ def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndar
 def logit_probabilities(
     rationality: float, utilities: np.ndarray, available: np.ndarray | None = None
 ) -> np.ndarray:
-    """Logit choice probabilities (options, runs); all zero where nothing is available."""
+    """Logit choice probabilities (options, rows); all zero where nothing is available."""
     w = _logit_weights(rationality, np.asarray(utilities, dtype=float), available)
     total = w.sum(axis=0)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
-
-
-def probabilities(
-    policy: CompiledPolicy,
-    available: np.ndarray | None,
-    n_options: int,
-    n: int,
-    move_number: int,
-    latest: np.ndarray | None,
-    utilities: Callable[[], np.ndarray] | None,
-) -> np.ndarray:
-    """Choice probabilities (1 + options, states) of a non-strategic policy; row 0 is PASS."""
-    if policy.kind in ("fixed", "sequence"):
-        option = policy.option
-        if policy.kind == "sequence":
-            option = policy.sequence[min(move_number, len(policy.sequence) - 1)]
-        out = np.zeros((n_options + 1, n))
-        out[_preferred(option, available, n) + 1, np.arange(n)] = 1.0
-        return out
-    if policy.kind == "table":
-        weights = policy.rows_by_option.take(policy.row_of_code[latest + 2], axis=1)
-        if available is not None:
-            weights = weights * available
-    else:
-        weights = _logit_weights(policy.rationality, utilities(), available)
-    total = weights.sum(axis=0)
-    out = np.zeros((n_options + 1, n))
-    np.divide(weights, total, out=out[1:], where=total > 0)
-    out[0] = total <= 0
-    return out

@@ -1,17 +1,18 @@
-"""The step semantics shared by every solver: effect updates, branch probabilities, terminals.
+"""The rules of a step that concern values: effects settle, branch probabilities, checks.
 
-The Monte Carlo engine and the game-graph enumeration of strategic actors both call these, so a
-state reached by either is the same to the last bit (strategic choice is looked up by state).
+sim/model/step.py applies them in the order of a step for every driver (engine, exact solver,
+game graph), so a state reached by any of them is the same to the last bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from sim.errors import SimulationError
-from sim.model.compiled import CompiledEffects, CompiledOption, Located, Model
+from sim.model.compiled import CompiledOption, Located, Model
 
 PROBABILITY_TOLERANCE = 1e-9
 
@@ -47,33 +48,33 @@ def _relevant(model: Model, changed: set[str]) -> tuple[Any, ...]:
 
 
 def vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
-    """An expression's value as one entry per run (scalars broadcast)."""
+    """An expression's value as one entry per row (scalars broadcast)."""
     return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
 
 
-def utility_matrix(utilities: tuple[Located, ...], view: Any, step: int) -> np.ndarray:
-    """(options, runs) logit utilities; NaN or infinity stops the run with its source position."""
-    n = view.size
+def checked_utilities(
+    utilities: Sequence[Located], values: Sequence[Any], n: int, step: int
+) -> np.ndarray:
+    """(options, rows) logit utilities; NaN or infinity stops the run with its source position."""
     matrix = np.empty((len(utilities), n))
-    for i, expr in enumerate(utilities):
-        matrix[i] = vector(expr(view), n)
+    for i, (expr, value) in enumerate(zip(utilities, values, strict=True)):
+        matrix[i] = vector(value, n)
         if not np.isfinite(matrix[i]).all():
             bad = matrix[i][~np.isfinite(matrix[i])][0]
             raise SimulationError(f"{expr.where}: utility evaluated to {bad} at step {step}")
     return matrix
 
 
-def condition_values(expr: Located, view: Any, step: int) -> np.ndarray:
-    """A condition (`requires`, `when`) per run; a numeric NaN is an error, not "true"."""
-    value = np.asarray(expr(view))
+def checked_condition(expr: Located, value: Any, n: int, step: int) -> np.ndarray:
+    """A condition (`requires`, `when`) per row; a numeric NaN is an error, not "true"."""
+    value = np.asarray(value)
     if value.dtype.kind == "f" and np.isnan(value).any():
         raise SimulationError(f"{expr.where}: condition evaluated to nan at step {step}")
-    return vector(value, view.size, bool)
+    return vector(value, n, bool)
 
 
-def payoff_values(expr: Located, view: Any) -> Any:
+def checked_payoff(expr: Located, value: Any) -> Any:
     """A payoff expression's value, refusing NaN and infinity with its source position."""
-    value = expr(view)
     if np.isscalar(value) and np.isfinite(value):
         return value
     value = np.asarray(value, dtype=float)
@@ -82,19 +83,6 @@ def payoff_values(expr: Located, view: Any) -> Any:
             f"{expr.where}: payoff evaluated to {value[~np.isfinite(value)].ravel()[0]}"
         )
     return value
-
-
-def effect_updates(
-    model: Model, effects: CompiledEffects, view: Any, step: int
-) -> list[tuple[int, np.ndarray]]:
-    """New values of the affected state variables: every right-hand side reads the state before
-    the change; then values are rounded (integer variables) and clipped to [min, max]."""
-    new = []
-    for var, expr in effects.set:
-        new.append((var, np.array(vector(expr(view), view.size), dtype=float), expr))
-    for var, expr in effects.add:
-        new.append((var, view.value(model.state_names[var]) + expr(view), expr))
-    return settle_effects(model, new, step)
 
 
 def settle_effects(
@@ -113,14 +101,6 @@ def settle_effects(
             value = np.rint(value)
         out.append((var, np.clip(value, model.state_min[var], model.state_max[var])))
     return out
-
-
-def branch_probabilities(
-    model: Model, actor: int, option: CompiledOption, view: Any, step: int
-) -> np.ndarray:
-    """(branches, runs) probabilities, checked at run time and never renormalised."""
-    values = [b.p(view) for b in option.branches if b.p is not None]
-    return checked_branch_probabilities(model, actor, option, values, view.size, step)
 
 
 def checked_branch_probabilities(
@@ -162,14 +142,3 @@ def checked_branch_probabilities(
             )
         probs[remainder] = np.maximum(rest, 0)
     return probs
-
-
-def terminal_outcomes(model: Model, view: Any, terminals: Any = None) -> np.ndarray:
-    """The first matching terminal outcome of each run, -1 where none matches (`terminals`: the
-    ones that may have become true, in file order; default all)."""
-    n = view.size
-    outcome = np.full(n, -1, dtype=np.int64)
-    for terminal in model.terminals if terminals is None else terminals:
-        hit = condition_values(terminal.when, view, getattr(view, "step", 0))
-        outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
-    return outcome

@@ -1,21 +1,41 @@
 """Figures of a sweep: outcome lines (one parameter), a heatmap (two), marginal effects (more),
 and Sobol indices (`--method sobol`).
 
-Every figure carries a footer with the scenario id, design, runs, seed, scenario hash and version
-that reproduce it, and is written to a temporary name and renamed.
+Like every chart of `sim.outputs.charts`: a `Figure` built without pyplot (no backend switch, no
+rcParams change), drawn into the caller's Axes with `ax=` (the marginals, small multiples, into a
+caller's Figure or SubFigure with `fig=`). A figure of our own carries a footer with the scenario
+id, design, runs, seed, scenario hash and version that reproduce it; `write_sweep_charts` saves
+them as PNG files through a temporary name renamed into place.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim import __version__
 from sim.analysis.sweep import SweepResult
-from sim.outputs.charts import OUTCOME_COLOURS, _pyplot, save_figure
+from sim.outputs.charts import (
+    OUTCOME_COLOURS,
+    PLAIN,
+    figure_and_axes,
+    finish,
+    new_figure,
+    percent,
+    plain_legend,
+    root_figure,
+    save_figure,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
 
 MARGINAL_BINS = 8
+SWEEP_DPI = 100
+"""Resolution of the sweep PNG files."""
 
 
 def footer(result: SweepResult) -> str:
@@ -60,27 +80,12 @@ def _is_probability(column: str) -> bool:
     return column.startswith("p_")
 
 
-def _finish(fig, result: SweepResult, path: Path) -> Path:
-    fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    return save_figure(fig, path, dpi=100)
-
-
-def _percent_axis(plt, axis) -> None:
-    axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-
-
-def line_chart(result: SweepResult, path: Path) -> Path:
-    """Each outcome's probability against the one varied parameter, with 95% interval bands."""
-    plt = _pyplot()
+def line_chart(result: SweepResult, *, ax: Axes | None = None) -> Figure:
+    """Each outcome's probability against the (first) varied parameter, with 95% interval bands."""
     name = result.spec.design.names[0]
     x = result.column(name)
     order = np.argsort(x, kind="stable")
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax, own = figure_and_axes(ax, (9, 5))
     for o, oid in enumerate(result.model.outcome_ids):
         colour = OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)]
         p, lo, hi = (result.column(f"p_{oid}{s}")[order] for s in ("", "_lo", "_hi"))
@@ -94,23 +99,33 @@ def line_chart(result: SweepResult, path: Path) -> Path:
             label=result.scenario.outcome_label(oid),
         )
     ax.set_ylim(0, None)
-    _percent_axis(plt, ax.yaxis)
-    ax.set_xlabel(_param_label(result, name))
+    ax.yaxis.set_major_formatter(percent())
+    ax.set_xlabel(_param_label(result, name), **PLAIN)
     ax.set_ylabel("Probability (bands: 95% Wilson interval)")
-    ax.set_title(f"{result.scenario.title}\nHow the crisis ends as {name} changes")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    ax.set_title(f"{result.scenario.title}\nHow the crisis ends as {name} changes", **PLAIN)
+    plain_legend(
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    )
     ax.grid(alpha=0.3)
-    return _finish(fig, result, path)
+    return finish(fig, footer(result)) if own else fig
 
 
-def heatmap_chart(result: SweepResult, column: str, path: Path) -> Path:
-    """The chosen metric over the two varied parameters, with a colour bar."""
-    plt = _pyplot()
+def heatmap_chart(
+    result: SweepResult, metric: str | None = None, *, ax: Axes | None = None
+) -> Figure:
+    """A metric (an outcome id, or a column such as `p_war` or `payoff_us`; default the first
+    outcome) over the two varied parameters, with a colour bar."""
+    return _heatmap(result, metric_column(result, metric), ax)
+
+
+def _heatmap(result: SweepResult, column: str, ax: Axes | None) -> Figure:
     design = result.spec.design
+    if len(design.names) != 2:
+        raise ValueError(f"a heatmap needs a sweep of two parameters, not {len(design.names)}")
     ny_name, nx_name = design.names
     x, y, z = result.column(nx_name), result.column(ny_name), result.column(column)
     prob = _is_probability(column)
-    fig, ax = plt.subplots(figsize=(8, 6))
+    fig, ax, own = figure_and_axes(ax, (8, 6))
     kwargs = {"cmap": "YlOrRd" if prob else "viridis"}
     if design.method == "grid":
         ny, nx = design.varies[0].n or 1, design.varies[1].n or 1
@@ -125,16 +140,17 @@ def heatmap_chart(result: SweepResult, column: str, path: Path) -> Path:
                 ax.text(xs[j], ys[i], text, ha="center", va="center", fontsize=7, color=colour)
     else:
         mesh = ax.scatter(x, y, c=z, s=30, edgecolors="none", **kwargs)
-    bar = fig.colorbar(mesh, ax=ax)
-    bar.set_label(metric_label(result, column))
+    bar = ax.figure.colorbar(mesh, ax=ax)
+    bar.set_label(metric_label(result, column), **PLAIN)
     if prob:
-        _percent_axis(plt, bar.ax.yaxis)
-    ax.set_xlabel(_param_label(result, nx_name))
-    ax.set_ylabel(_param_label(result, ny_name))
+        bar.ax.yaxis.set_major_formatter(percent())
+    ax.set_xlabel(_param_label(result, nx_name), **PLAIN)
+    ax.set_ylabel(_param_label(result, ny_name), **PLAIN)
     ax.set_title(
-        f"{result.scenario.title}\n{metric_label(result, column)} by {ny_name} and {nx_name}"
+        f"{result.scenario.title}\n{metric_label(result, column)} by {ny_name} and {nx_name}",
+        **PLAIN,
     )
-    return _finish(fig, result, path)
+    return finish(fig, footer(result)) if own else fig
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -160,15 +176,15 @@ def marginal_effects(result: SweepResult, name: str, column: str) -> tuple[np.nd
     )
 
 
-def marginals_chart(result: SweepResult, path: Path) -> Path:
-    """Small multiples: each outcome's mean probability against each parameter in turn."""
-    plt = _pyplot()
+def marginals_chart(result: SweepResult, *, fig: Figure | SubFigure | None = None) -> Figure:
+    """Small multiples: each outcome's mean probability against each parameter in turn (drawn
+    into `fig`, a caller's Figure or SubFigure, if given)."""
     names = result.spec.design.names
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.3 * rows + 0.8), squeeze=False, sharey=True
-    )
+    own = fig is None
+    target = new_figure((4.2 * cols, 3.3 * rows + 0.8)) if fig is None else fig
+    axes = target.subplots(rows, cols, squeeze=False, sharey=True)
     for k, ax in enumerate(axes.flat):
         if k >= len(names):
             ax.axis("off")
@@ -183,13 +199,13 @@ def marginals_chart(result: SweepResult, path: Path) -> Path:
                 color=OUTCOME_COLOURS[o % 7],
                 label=result.scenario.outcome_label(oid),
             )
-        ax.set_xlabel(_param_label(result, names[k]))
-        _percent_axis(plt, ax.yaxis)
+        ax.set_xlabel(_param_label(result, names[k]), **PLAIN)
+        ax.yaxis.set_major_formatter(percent())
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("Mean probability")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(
+    legend = target.legend(
         handles,
         labels,
         loc="upper center",
@@ -198,21 +214,32 @@ def marginals_chart(result: SweepResult, path: Path) -> Path:
         frameon=False,
         bbox_to_anchor=(0.5, 0.95),
     )
-    fig.suptitle(
-        f"{result.scenario.title}: one-parameter effects (averaged over the others)", fontsize=11
+    plain_legend(legend)
+    target.suptitle(
+        f"{result.scenario.title}: one-parameter effects (averaged over the others)",
+        fontsize=11,
+        **PLAIN,
     )
-    fig.text(0.99, 0.005, footer(result), ha="right", va="bottom", fontsize=7, color="#666666")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.9))
-    return _save(fig, path)
+    if own:
+        finish(target, footer(result), rect=(0, 0.03, 1, 0.9))
+    return root_figure(target)
 
 
-def sobol_chart(result: SweepResult, column: str, path: Path) -> Path:
-    """First- and total-order Sobol indices of one metric, with 95% bootstrap intervals."""
-    plt = _pyplot()
-    rows = [r for r in result.sobol or [] if r["metric"] == column]
+def sobol_chart(
+    result: SweepResult, metric: str | None = None, *, ax: Axes | None = None
+) -> Figure:
+    """First- and total-order Sobol indices of one metric (as for `heatmap_chart`), with 95%
+    bootstrap intervals; the sweep must have used `--method sobol`."""
+    return _sobol(result, metric_column(result, metric), ax)
+
+
+def _sobol(result: SweepResult, column: str, ax: Axes | None) -> Figure:
+    if result.sobol is None:
+        raise ValueError("Sobol indices need a sweep with method 'sobol'")
+    rows = [r for r in result.sobol if r["metric"] == column]
     names = [r["parameter"] for r in rows]
     y = np.arange(len(names))[::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 2))
+    fig, ax, own = figure_and_axes(ax, (8, 0.55 * len(names) + 2))
     for shift, key, colour, label in (
         (0.2, "S1", "#1f77b4", "first order (S1)"),
         (-0.2, "ST", "#d62728", "total order (ST)"),
@@ -229,28 +256,40 @@ def sobol_chart(result: SweepResult, column: str, path: Path) -> Path:
             alpha=0.85,
             label=label,
         )
-    ax.set_yticks(y, [_param_label(result, n) for n in names])
+    ax.set_yticks(y, [_param_label(result, n) for n in names], **PLAIN)
     ax.axvline(0, color="#999999", linewidth=0.8)
     ax.set_xlabel("Share of the variance (bars: 95% bootstrap interval)")
     ax.set_title(
-        f"{result.scenario.title}\nWhat drives {metric_label(result, column)}: Sobol indices"
+        f"{result.scenario.title}\nWhat drives {metric_label(result, column)}: Sobol indices",
+        **PLAIN,
     )
-    ax.legend(fontsize=8, frameon=False)
-    return _finish(fig, result, path)
+    plain_legend(ax.legend(fontsize=8, frameon=False))
+    return finish(fig, footer(result)) if own else fig
 
 
-def write_sweep_charts(result: SweepResult, out_dir: Path, metric: str | None = None) -> list[Path]:
-    """Lines (one parameter), a heatmap (two) or marginal effects (more); Sobol bars for sobol."""
-    out_dir = Path(out_dir)
+def sweep_charts(result: SweepResult, metric: str | None = None) -> dict[str, Figure]:
+    """The figures `escalation sweep` writes, by file name: lines (one parameter), a heatmap
+    (two) or marginal effects (more); Sobol bars for a sobol design."""
     column = metric_column(result, metric)
     names = result.spec.design.names
-    paths = []
+    charts = {}
     if len(names) == 1:
-        paths.append(line_chart(result, out_dir / "sweep_lines.png"))
+        charts["sweep_lines.png"] = line_chart(result)
     elif len(names) == 2:
-        paths.append(heatmap_chart(result, column, out_dir / f"sweep_heatmap_{column}.png"))
+        charts[f"sweep_heatmap_{column}.png"] = _heatmap(result, column, None)
     else:
-        paths.append(marginals_chart(result, out_dir / "sweep_marginals.png"))
+        charts["sweep_marginals.png"] = marginals_chart(result)
     if result.sobol is not None:
-        paths.append(sobol_chart(result, column, out_dir / f"sweep_sobol_{column}.png"))
-    return paths
+        charts[f"sweep_sobol_{column}.png"] = _sobol(result, column, None)
+    return charts
+
+
+def write_sweep_charts(
+    result: SweepResult, out_dir: str | Path, metric: str | None = None
+) -> list[Path]:
+    """The `sweep_charts` figures, written into `out_dir` as PNG files."""
+    out_dir = Path(out_dir)
+    return [
+        save_figure(fig, out_dir / name, SWEEP_DPI)
+        for name, fig in sweep_charts(result, metric).items()
+    ]

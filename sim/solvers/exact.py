@@ -15,7 +15,6 @@ numbers are what Monte Carlo converges to.
 
 from __future__ import annotations
 
-import ast
 import math
 import time
 from collections.abc import Sequence
@@ -26,15 +25,15 @@ import numpy as np
 from sim.errors import Problem, ScenarioError, SimulationError
 from sim.model.compiled import (
     NOT_YET,
-    CompiledEffects,
     CompiledOption,
     CompiledPolicy,
     Located,
     Model,
 )
-from sim.model.expr import RANDOM_DRAWS
+from sim.model.draws import draw_offsets
 from sim.model.policies import probabilities
-from sim.model.semantics import checked_branch_probabilities, settle_effects
+from sim.model.semantics import checked_branch_probabilities
+from sim.model.step import advance, first_terminal, terminal_payoffs
 from sim.results import Results
 from sim.solvers.exact_states import Dist, enumerate_draw, group_rows, merge, split
 
@@ -44,7 +43,7 @@ ROW_FACTOR = 8
 """Enumerating a draw may create at most this many times the state limit in rows."""
 MERGE_ROWS = 100_000
 """A move merges its pieces early once they hold 2 x max(state limit, this) rows."""
-SUPPORTED_POLICIES = ("fixed", "sequence", "table", "logit", "strategic")
+SUPPORTED_POLICIES = ("fixed", "sequence", "table", "logit", "lookup")
 ENUMERABLE_DRAWS = ("bernoulli", "binomial")
 
 
@@ -98,9 +97,56 @@ def _exprs(pairs: Sequence[tuple[int, Located]]) -> list[Located]:
     return [e for _, e in pairs]
 
 
+class _DistPart:
+    """Weighted states of the exact solver as a part of the step (sim/model/step.py)."""
+
+    __slots__ = ("solver", "d")
+
+    def __init__(self, solver: _Solver, d: Dist):
+        self.solver, self.d = solver, d
+
+    @property
+    def model(self) -> Model:
+        return self.solver.m
+
+    @property
+    def step(self) -> int:
+        return self.solver.step
+
+    @property
+    def turn(self) -> int:
+        return self.solver.turn
+
+    @property
+    def size(self) -> int:
+        return self.d.n
+
+    def evaluate(self, exprs: Any) -> tuple[_DistPart, list[Any]]:
+        d, values = self.solver._evaluate(self.d, list(exprs))
+        return (self if d is self.d else _DistPart(self.solver, d)), values
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.d.x, self.d.rung, self.d.peak, self.d.last
+
+    def state_value(self, var: int) -> Any:
+        return self.d.x[var]
+
+    def add_payoff(self, actor: int, value: Any) -> None:
+        self.d.add_payoff(actor, value)
+
+    def set_state(self, var: int, value: Any) -> None:
+        self.d.x[var] = value
+
+    def set_rung(self, rung: int) -> None:
+        self.d.rung[:] = rung
+
+    def branches(self, actor: int, option: CompiledOption) -> list[tuple[int, _DistPart]]:
+        return self.solver.branches(self, actor, option)
+
+
 class _Solver:
     def __init__(self, model: Model, max_states: int):
-        m = self.m = model
+        m = self.m = self.model = model
         self.max_states = max_states
         self.step = 0
         self.names: dict[str, tuple[str, Any]] = {k: ("param", v) for k, v in m.parameters.items()}
@@ -134,7 +180,7 @@ class _Solver:
         """Key columns known to hold integers: integer variables with integer bounds, rungs,
         last moves."""
 
-    # --- the game ------------------------------------------------------------------------
+    # --- the game (sim/model/step.py drives; these are the weighted realisations) --------
 
     def solve(self) -> None:
         m = self.m
@@ -143,11 +189,11 @@ class _Solver:
                 raise self._refuse(
                     ("policies", m.actors[a]),
                     f"the exact solver does not support '{policy.kind}' policies "
-                    f"(actor {m.actors[a]}); it solves "
+                    f"(actor {m.actors[a]}) until they are solved; it solves "
                     f"{', '.join(SUPPORTED_POLICIES)}",
                 )
         n_act = len(m.actors)
-        d = Dist(
+        self.d = Dist(
             m.state_initial[:, None].copy(),
             np.array([m.initial_rung]),
             np.array([m.initial_rung]),
@@ -157,177 +203,106 @@ class _Solver:
             np.zeros((n_act, 1)),
         )
         self.occupancy[0, m.initial_rung] = 1.0
-        self._count(d, "the start")
-        moves_made = [0] * n_act
-        for step in range(1, m.horizon + 1):
-            self.step = step
-            weight = m.discount ** (step - 1)
-            for turn, actor in enumerate(m.turn_order):
-                self.turn = turn
-                d = self._move(d, actor, moves_made[actor], weight)
-                moves_made[actor] += 1
-                self._count(d, f"{m.actors[actor]}'s move in step {step}")
-                d = self._terminals(d, weight)
-                if not d.n:
-                    return
-            d = self._every_step(d, weight)
-            self._count(d, f"every_step of step {step}")
-            d = self._terminals(d, weight)
-            if not d.n:
-                return
-            self.occupancy[step] = np.bincount(d.rung, weights=d.w, minlength=m.n_rungs)
-        self._finish(d, m.end_outcome, m.discount ** (m.horizon - 1))
+        self._count(self.d, "the start")
+        advance(self)
 
-    def _move(self, d: Dist, actor: int, move_number: int, weight: float) -> Dist:
-        m = self.m
-        menu = m.options[actor]
-        policy = m.policies[actor]
-        if not menu or policy is None:
-            probs = np.ones((1, d.n))
-        else:
-            if actor in m.forced_first and move_number == 0:
-                policy = CompiledPolicy("fixed", option=m.forced_first[actor])
-            requires = [o.requires for o in menu if o.requires is not None]
-            utilities = list(policy.utilities) if policy.kind == "logit" else []
-            d, values = self._evaluate(d, requires + utilities)
-            available = None
-            if requires:
-                available = np.ones((len(menu), d.n), dtype=bool)
-                rows = [o.index for o in menu if o.requires is not None]
-                for r, v in zip(rows, values[: len(requires)], strict=True):
-                    available[r] = _vector(v, d.n, bool)
-            probs = self._choice(actor, policy, available, values[len(requires) :], d, move_number)
-        pieces = []
-        for k, piece in split(d, probs):
-            code = k - 1
-            self.moves[actor, k] += piece.w.sum()
-            played = self._play(piece, actor, menu[code], weight) if code >= 0 else [piece]
-            for p in played:
-                p.last[actor] = code
-                np.maximum(p.peak, p.rung, out=p.peak)
-            pieces.extend(played)
-            if sum(p.n for p in pieces) > 2 * max(self.max_states, MERGE_ROWS):
-                pieces = [merge(pieces, self.integral)]  # bounds memory on wide menus
-        return merge(pieces, self.integral)
+    def begin_turn(self, step: int, turn: int, actor: int, move_number: int) -> None:
+        self.step, self.turn = step, turn
+        self.pieces: list[Dist] = []
+        self.counted = False
 
-    def _choice(
+    def everyone(self) -> _DistPart:
+        return _DistPart(self, self.d)
+
+    def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
+        policy = self.m.policies[actor]
+        if policy is not None and actor in self.m.forced_first and move_number == 0:
+            return CompiledPolicy("fixed", option=self.m.forced_first[actor])
+        return policy
+
+    def choose(
         self,
+        part: _DistPart,
         actor: int,
         policy: CompiledPolicy,
         available: np.ndarray | None,
-        utilities: list,
-        d: Dist,
+        inputs: np.ndarray | None,
         move_number: int,
-    ) -> np.ndarray:
-        """Probability of each move per state: row 0 is `pass`, row 1 + k option k."""
-        n, n_opt = d.n, len(self.m.options[actor])
-        if policy.kind == "strategic":
-            return self.m.strategic.probabilities(self.step, self.turn, d.x, d.rung, d.peak, d.last)
-        matrix = None
-        if policy.kind == "logit":
-            matrix = np.stack([_vector(v, n) for v in utilities])
-            if not np.isfinite(matrix).all():
-                bad = policy.utilities[int(np.argmax(~np.isfinite(matrix).all(axis=1)))]
-                raise SimulationError(
-                    f"{bad.where}: utility of {self.m.actors[actor]} evaluated "
-                    f"to {matrix[~np.isfinite(matrix)][0]} at step {self.step}"
-                )
+    ) -> list[tuple[int, _DistPart]]:
+        """Probability of each move per state (row 0 `pass`), split into weighted pieces."""
+        d = part.d
         latest = d.last[policy.respond_to] if policy.kind == "table" else None
-        return probabilities(policy, available, n_opt, n, move_number, latest, lambda: matrix)
+        n_opt = len(self.m.options[actor])
+        probs = probabilities(policy, available, n_opt, d.n, move_number, latest, inputs)
+        self.counted = True
+        out = []
+        for k, piece in split(d, probs):
+            self.moves[actor, k] += piece.w.sum()
+            out.append((k - 1, _DistPart(self, piece)))
+        return out
 
-    def _play(self, d: Dist, actor: int, option: CompiledOption, weight: float) -> list[Dist]:
-        """The move `option` in every state of `d`: payoffs, effects, branch, rung."""
-        d = self._payoffs_and_effects(d, option.payoffs, option.effects, weight)
-        if not option.branches:
-            if option.rung is not None:
-                d.rung[:] = option.rung
-            return [d]
-        # The engine draws branch j when cumulative[j-1] <= u < cumulative[j], u uniform in
-        # [0, 1); the cumulative sums are non-decreasing (every p checked >= 0).
+    def played(self, actor: int, code: int, parts: list[_DistPart]) -> None:
+        if not self.counted:  # no policy or no options: everyone passes
+            self.moves[actor, 0] += parts[0].d.w.sum()
+        for part in parts:
+            p = part.d
+            p.last[actor] = code
+            np.maximum(p.peak, p.rung, out=p.peak)
+            self.pieces.append(p)
+        if sum(p.n for p in self.pieces) > 2 * max(self.max_states, MERGE_ROWS):
+            self.pieces = [merge(self.pieces, self.integral)]  # bounds memory on wide menus
+
+    def moved(self, actor: int) -> None:
+        self.d = merge(self.pieces, self.integral)
+        self._count(self.d, f"{self.m.actors[actor]}'s move in step {self.step}")
+
+    def stepped(self, part: _DistPart) -> None:
+        m = self.m
+        self.d = part.d
+        if m.step_payoffs or m.step_effects:
+            self.d = merge([self.d], self.integral)
+        self._count(self.d, f"every_step of step {self.step}")
+
+    def check_terminals(self, weight: float) -> bool:
+        if not self.m.terminals or not self.d.n:
+            return self.d.n > 0
+        part, outcome = first_terminal(self.everyone())
+        d = part.d
+        done = outcome >= 0
+        if done.any():
+            for o in np.unique(outcome[done]):
+                self._finish(d.take(np.flatnonzero(outcome == o)), int(o), weight)
+            d = d.take(np.flatnonzero(~done))
+        self.d = d
+        return d.n > 0
+
+    def end_step(self, step: int) -> None:
+        d = self.d
+        self.occupancy[step] = np.bincount(d.rung, weights=d.w, minlength=self.m.n_rungs)
+
+    def finish_horizon(self, weight: float) -> None:
+        self._finish(self.d, self.m.end_outcome, weight)
+
+    def branches(self, part: _DistPart, actor: int, option: CompiledOption):
+        """Weighted pieces, one per outcome branch with some probability.
+
+        The engine draws branch j when cumulative[j-1] <= u < cumulative[j], u uniform in
+        [0, 1); the cumulative sums are non-decreasing (every p checked >= 0)."""
+        d = part.d
         if option.constant_cumulative is not None:
             edges = np.clip(option.constant_cumulative[:-1], 0, 1)
             probs = np.diff(np.concatenate([[0.0], edges, [1.0]]))[:, None]
             probs = np.broadcast_to(probs, (len(option.branches), d.n))
         else:
-            d, cumulative = self._branch_cumulative(d, actor, option)
-            edges = np.clip(cumulative, 0, 1)
+            d, values = self._evaluate(d, [b.p for b in option.branches if b.p is not None])
+            probs = checked_branch_probabilities(self.m, actor, option, values, d.n, self.step)
+            edges = np.clip(np.cumsum(probs, axis=0)[:-1], 0, 1)
             probs = np.diff(edges, axis=0, prepend=0.0, append=1.0)
-        out = []
-        for j, sub in split(d, probs):
-            b = option.branches[j]
-            sub = self._payoffs_and_effects(sub, b.payoffs, b.effects, weight)
-            rung = b.rung if b.rung is not None else option.rung
-            if rung is not None:
-                sub.rung[:] = rung
-            out.append(sub)
-        return out
-
-    def _branch_cumulative(self, d: Dist, actor: int, option: CompiledOption):
-        """Cumulative branch probabilities per state, checked exactly as the engine does."""
-        branches = option.branches
-        d, values = self._evaluate(d, [b.p for b in branches if b.p is not None])
-        probs = checked_branch_probabilities(self.m, actor, option, values, d.n, self.step)
-        return d, np.cumsum(probs, axis=0)[:-1]
-
-    def _every_step(self, d: Dist, weight: float) -> Dist:
-        m = self.m
-        if not m.step_payoffs and not m.step_effects:
-            return d
-        return merge(
-            [self._payoffs_and_effects(d, m.step_payoffs, m.step_effects, weight)], self.integral
-        )
-
-    def _payoffs_and_effects(
-        self, d: Dist, payoffs, effects: CompiledEffects, weight: float
-    ) -> Dist:
-        """Payoffs and effects, every right-hand side evaluated on the state before."""
-        if not payoffs and not effects:
-            return d
-        exprs = _exprs(payoffs) + _exprs(effects.set) + _exprs(effects.add)
-        d, values = self._evaluate(d, exprs)
-        k = len(payoffs)
-        for (actor, expr), value in zip(payoffs, values[:k], strict=True):
-            self._add_payoff(d, actor, expr, value, weight)
-        m = self.m
-        new = []
-        for (var, expr), value in zip(effects.set, values[k : k + len(effects.set)], strict=True):
-            new.append((var, np.array(_vector(value, d.n), dtype=float), expr))
-        for (var, expr), value in zip(effects.add, values[k + len(effects.set) :], strict=True):
-            new.append((var, d.x[var] + value, expr))
-        for var, value in settle_effects(m, new, self.step):
-            d.x[var] = value
-        return d
-
-    def _add_payoff(self, d: Dist, actor: int, expr: Located, value: Any, weight: float) -> None:
-        value = np.asarray(value, dtype=float)
-        if not np.isfinite(value).all():
-            raise SimulationError(
-                f"{expr.where}: payoff evaluated to {value[~np.isfinite(value)].ravel()[0]}"
-            )
-        d.add_payoff(actor, weight * value)
-
-    def _terminals(self, d: Dist, weight: float) -> Dist:
-        m = self.m
-        if not m.terminals or not d.n:
-            return d
-        d, hits = self._evaluate(d, [t.when for t in m.terminals])
-        outcome = np.full(d.n, -1, dtype=np.int64)
-        for terminal, hit in zip(m.terminals, hits, strict=True):
-            outcome = np.where((outcome < 0) & _vector(hit, d.n, bool), terminal.outcome, outcome)
-        done = outcome >= 0
-        if not done.any():
-            return d
-        for o in np.unique(outcome[done]):
-            self._finish(d.take(np.flatnonzero(outcome == o)), int(o), weight)
-        return d.take(np.flatnonzero(~done))
+        return [(j, _DistPart(self, sub)) for j, sub in split(d, probs)]
 
     def _finish(self, d: Dist, outcome: int, weight: float) -> None:
         """Record states that ended in `outcome` at the current step, terminal payoffs added."""
-        for terminal in self.m.terminals:
-            if terminal.outcome == outcome and terminal.payoffs:
-                d, values = self._evaluate(d, _exprs(terminal.payoffs))
-                for (actor, expr), value in zip(terminal.payoffs, values, strict=True):
-                    self._add_payoff(d, actor, expr, value, weight)
+        d = terminal_payoffs(_DistPart(self, d), outcome, weight).d
         mass = d.w.sum()
         self.ended[self.step, outcome] += mass
         self.peak_hist += np.bincount(d.peak, weights=d.w, minlength=self.m.n_rungs)
@@ -395,14 +370,13 @@ class _Solver:
                 )
             rows = float(np.floor(count).sum() + n)
         if rows > ROW_FACTOR * self.max_states:
-            file, line, col = self._draw_position(e, need)
             message = (
                 f"not exactly solvable: enumerating this {need.kind}() draw at step "
                 f"{self.step} takes {int(rows):,} weighted copies of {n:,} states, more than "
                 f"{ROW_FACTOR} x the state limit of {self.max_states:,} (use `escalation run` "
                 f"or a higher --max-states)"
             )
-            raise ScenarioError([Problem(file, line, col, message)]) from None
+            raise ScenarioError([self._draw_problem(e, need, message)]) from None
         return enumerate_draw(need.kind, args, n)
 
     # --- refusals ------------------------------------------------------------------------
@@ -428,16 +402,15 @@ class _Solver:
             return ScenarioError([Problem("<scenario>", 1, 1, message)])
         return ScenarioError([src.problem(path, message)])
 
-    def _draw_position(self, e: Located, need: _NeedDraw) -> tuple[str, int, int]:
-        """file:line:col of the draw `need` inside the expression `e`."""
-        draws = draw_columns(e.expr.source)
+    def _draw_problem(self, e: Located, need: _NeedDraw, message: str) -> Problem:
+        """The problem placed on the draw `need` inside the expression `e`."""
+        draws = draw_offsets(e.expr.source)
         offset = e.expr.random_offset or 0
         if need.index < len(draws) and draws[need.index][0] == need.kind:
             offset = draws[need.index][1]
-        return self._position(e.where, offset)
+        return e.where.problem_at(offset, message)
 
     def _continuous(self, e: Located, need: _NeedDraw) -> ScenarioError:
-        file, line, col = self._draw_position(e, need)
         why = "an unbounded" if need.kind == "poisson" else "a continuous"
         enumerable = " and ".join(f"{d}()" for d in ENUMERABLE_DRAWS)
         message = (
@@ -445,22 +418,7 @@ class _Solver:
             f"{self.step}); the exact solver enumerates only {enumerable} draws; "
             f"use `escalation run`"
         )
-        return ScenarioError([Problem(file, line, col, message)])
-
-    def _position(self, where: str, offset: int) -> tuple[str, int, int]:
-        """file:line:col of a character inside an expression located at `where`."""
-        file, line_text, col_text = where.rsplit(":", 2)
-        line, col = int(line_text), int(col_text)
-        src = self.m.scenario._source
-        lines = src.lines if src is not None else ()
-        if 0 < line <= len(lines):
-            text = lines[line - 1]
-            start = col - 1
-            if start < len(text) and text[start] in "|>":
-                return file, line, col
-            if start < len(text) and text[start] in "'\"":
-                col += 1
-        return file, line, col + offset
+        return ScenarioError([self._draw_problem(e, need, message)])
 
     # --- results -------------------------------------------------------------------------
 
@@ -493,32 +451,6 @@ class _Solver:
             final_weights=self.final_w[0],
             extra=extra,
         )
-
-
-def draw_columns(source: str) -> list[tuple[str, int]]:
-    """Random draws of an expression in evaluation order, with their 0-based columns."""
-    text = source.replace("\r", " ").replace("\n", " ").replace("\t", " ")
-    stripped = text.lstrip()
-    lead = len(text) - len(stripped)
-    try:
-        tree = ast.parse(stripped, mode="eval")
-    except SyntaxError:
-        return []
-    out: list[tuple[str, int]] = []
-
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in RANDOM_DRAWS
-        ):
-            col = len(stripped.encode()[: node.col_offset].decode(errors="ignore"))
-            out.append((node.func.id, col + lead))
-
-    visit(tree.body)
-    return out
 
 
 def solve(model: Model, max_states: int = DEFAULT_MAX_STATES) -> Results:

@@ -15,15 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from sim.errors import Problem, ScenarioError, SimulationError
-from sim.model.compiled import NOT_YET, PASS, Located, Model
-from sim.model.semantics import (
-    branch_probabilities,
-    condition_values,
-    effect_updates,
-    payoff_values,
-    terminal_outcomes,
-)
+from sim.errors import ScenarioError, SimulationError
+from sim.format.source import SourceMap
+from sim.model.compiled import NOT_YET, PASS, CompiledPolicy, Model
+from sim.model.draws import refuse_random_draws
+from sim.model.lookup import state_keys
+from sim.model.semantics import checked_branch_probabilities
+from sim.model.step import advance, first_terminal, terminal_payoffs
 
 DEFAULT_STATE_LIMIT = 2_000_000
 
@@ -64,14 +62,6 @@ class States:
             np.concatenate([p.peak for p in parts]),
             np.concatenate([p.last for p in parts], axis=1),
         )
-
-
-def state_keys(x: np.ndarray, rung: np.ndarray, peak: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """One opaque, sortable key per state (its exact bits), for merging and look-up."""
-    rows = np.ascontiguousarray(
-        np.vstack([x, rung[None].astype(float), peak[None].astype(float), last.astype(float)]).T
-    )
-    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
 
 
 @dataclass
@@ -145,99 +135,201 @@ class _NodeView:
         return self.draw(kind)
 
 
-def random_draws(model: Model) -> list[tuple[str, int]]:
-    """(source position, column offset) of every expression that makes a random draw."""
-    found = []
-    for expr in _expressions(model):
-        if expr.expr.uses_random:
-            found.append((expr.where, expr.expr.random_offset))
-    return found
+class _GraphPart:
+    """Rows expanded from the nodes of a layer (`src`), with their branch probability `p` and
+    the discounted payoffs `reward` received since the layer: a part of the step."""
+
+    __slots__ = ("builder", "states", "src", "p", "reward")
+
+    def __init__(self, builder: _Builder, states: States, src, p, reward):
+        self.builder, self.states, self.src, self.p, self.reward = builder, states, src, p, reward
+
+    @property
+    def model(self) -> Model:
+        return self.builder.m
+
+    @property
+    def step(self) -> int:
+        return self.builder.step
+
+    @property
+    def turn(self) -> int:
+        return self.builder.turn
+
+    @property
+    def size(self) -> int:
+        return self.states.n
+
+    def evaluate(self, exprs: Any) -> tuple[_GraphPart, list[Any]]:
+        view = _NodeView(self.builder.m, self.states, self.builder.step)
+        return self, [e(view) for e in exprs]
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        s = self.states
+        return s.x, s.rung, s.peak, s.last
+
+    def state_value(self, var: int) -> Any:
+        return self.states.x[var]
+
+    def add_payoff(self, actor: int, value: Any) -> None:
+        self.reward[actor] += value
+
+    def set_state(self, var: int, value: Any) -> None:
+        self.states.x[var] = value
+
+    def set_rung(self, rung: int) -> None:
+        self.states.rung[:] = rung
+
+    def take(self, idx: np.ndarray, factor: np.ndarray | None = None) -> _GraphPart:
+        p = self.p[idx] if factor is None else self.p[idx] * factor
+        return _GraphPart(
+            self.builder, self.states.take(idx), self.src[idx], p, self.reward[:, idx].copy()
+        )
+
+    def branches(self, actor: int, option: Any) -> list[tuple[int, _GraphPart]]:
+        """Every branch with a positive probability, each with its probability."""
+        b = self.builder
+        _, values = self.evaluate([br.p for br in option.branches if br.p is not None])
+        probs = checked_branch_probabilities(b.m, actor, option, values, self.size, b.step)
+        out = []
+        for j in range(len(option.branches)):
+            keep = np.flatnonzero(probs[j] > 0)
+            if keep.size:
+                out.append((j, self.take(keep, probs[j][keep])))
+        return out
 
 
-def _expressions(model: Model):
-    for menu in model.options:
-        for o in menu:
-            if o.requires is not None:
-                yield o.requires
-            yield from (e for _, e in o.payoffs)
-            yield from (e for _, e in o.effects.set + o.effects.add)
-            for b in o.branches:
-                if b.p is not None:
-                    yield b.p
-                yield from (e for _, e in b.payoffs)
-                yield from (e for _, e in b.effects.set + b.effects.add)
-    yield from (e for _, e in model.step_payoffs)
-    yield from (e for _, e in model.step_effects.set + model.step_effects.add)
-    for t in model.terminals:
-        yield t.when
-        yield from (e for _, e in t.payoffs)
-    yield from (e for _, e in model.terminal_value)
-    for policy in model.policies:
-        if policy is not None:
-            yield from policy.utilities
-
-
-def _located_problem(model: Model, where: str, offset: int, message: str) -> Problem:
-    file, line, col = where.rsplit(":", 2)
-    source = model.scenario._source
-    line_no, col_no = int(line), int(col)
-    if source is not None and 0 < line_no <= len(source.lines):
-        text = source.lines[line_no - 1]
-        if col_no - 1 < len(text) and text[col_no - 1] in "'\"":
-            col_no += 1
-    return Problem(file, line_no, col_no + offset, message)
+_EXPAND = CompiledPolicy("expand")
+"""The game graph plays every available option, whatever the actor's policy."""
 
 
 class _Builder:
+    """Drives the step (sim/model/step.py) over the distinct states of each layer."""
+
     def __init__(self, model: Model, limit: int, purpose: str):
-        self.m = model
+        self.m = self.model = model
         self.limit = limit
         self.purpose = purpose
         self.count = 0
+        self.step = self.turn = 0
 
     def build(self) -> GameGraph:
         m = self.m
-        draws = random_draws(m)
-        if draws:
-            where, offset = draws[0]
-            raise ScenarioError(
-                [
-                    _located_problem(
-                        m,
-                        where,
-                        offset,
-                        f"{self.purpose} needs every outcome enumerated, but this "
-                        "expression makes a random draw; use outcome branches instead",
-                    )
-                ]
-            )
-        graph = GameGraph(m)
-        n_actors = len(m.actors)
-        states = States(
+        refuse_random_draws(m, self.purpose)
+        self.graph = GameGraph(m)
+        self.states = States(
             m.state_initial[:, None].copy(),
             np.array([m.initial_rung]),
             np.array([m.initial_rung]),
-            np.full((n_actors, 1), NOT_YET),
+            np.full((len(m.actors), 1), NOT_YET),
         )
-        moves_made = [0] * n_actors
-        for step in range(1, m.horizon + 1):
-            weight = m.discount ** (step - 1)
-            for turn, actor in enumerate(m.turn_order):
-                layer = self._layer(graph, step, turn, actor, moves_made[actor], states)
-                moves_made[actor] += 1
-                states = self._expand_move(layer, weight)
-            layer = self._layer(graph, step, len(m.turn_order), -1, 0, states)
-            states = self._expand_step(layer, weight, last_step=step == m.horizon)
-        return graph
+        advance(self)
+        return self.graph
 
-    def _layer(
-        self, graph: GameGraph, step: int, turn: int, actor: int, move_number: int, states: States
-    ) -> Layer:
+    def begin_turn(self, step: int, turn: int, actor: int, move_number: int) -> None:
+        self.step, self.turn = step, turn
+        self.layer = self._layer(step, turn, actor, move_number, self.states)
+        self.pieces: list[tuple[int, _GraphPart]] = []
+
+    def everyone(self) -> _GraphPart:
+        n = self.states.n
+        rows = np.arange(n)
+        return _GraphPart(
+            self, self.states.take(rows), rows, np.ones(n), np.zeros((len(self.m.actors), n))
+        )
+
+    def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
+        return None if self.m.policies[actor] is None else _EXPAND
+
+    def choose(self, part, actor, policy, available, inputs, move_number):
+        """Every available option of every node, then PASS where none is available."""
+        self.layer.available = available
+        menu, states = self.m.options[actor], self.layer.states
+        pieces = []
+        for o in menu:
+            src = np.arange(states.n) if available is None else np.flatnonzero(available[o.index])
+            if src.size:
+                pieces.append((o.index, self._fresh(src)))
+        passing = (
+            np.zeros(0, np.int64) if available is None else np.flatnonzero(~available.any(axis=0))
+        )
+        if passing.size or not pieces:
+            pieces.append((PASS, self._fresh(passing)))
+        return pieces
+
+    def _fresh(self, src: np.ndarray) -> _GraphPart:
+        states = self.layer.states.take(src)
+        return _GraphPart(
+            self, states, src, np.ones(src.size), np.zeros((len(self.m.actors), src.size))
+        )
+
+    def played(self, actor: int, code: int, parts: list[_GraphPart]) -> None:
+        self.pieces += [(code, part) for part in parts]
+
+    def moved(self, actor: int) -> None:
+        codes = [np.full(part.size, code) for code, part in self.pieces]
+        parts = [part for _, part in self.pieces]
+        self.pending = self._gather(parts, np.concatenate(codes))
+        self.pending.states.last[actor] = self.pending.option
+        np.maximum(self.pending.states.peak, self.pending.states.rung, out=self.pending.states.peak)
+
+    def stepped(self, part: _GraphPart) -> None:
+        self.pending = self._gather([part], np.full(part.size, PASS))
+
+    def _gather(self, parts: list[_GraphPart], option: np.ndarray) -> _Pending:
+        m = self.m
+        return _Pending(
+            np.concatenate([p.src for p in parts]),
+            option,
+            np.concatenate([p.p for p in parts]),
+            np.concatenate([p.reward for p in parts], axis=1),
+            States.concat([p.states for p in parts], m),
+        )
+
+    def check_terminals(self, weight: float) -> bool:
+        """Terminal checks, then merge the surviving states into the next layer's nodes.
+
+        Always True: the graph has every layer to the horizon, empty ones included."""
+        m, t = self.m, self.pending
+        after = _GraphPart(self, t.states, t.src, t.p, t.reward)
+        outcome = np.full(after.size, -1) if not m.terminals else first_terminal(after)[1]
+        for terminal in m.terminals:
+            self._terminal_payoffs(t, np.flatnonzero(outcome == terminal.outcome), terminal, weight)
+        alive = np.flatnonzero(outcome < 0)
+        survivors = t.states.take(alive)
+        keys = state_keys(survivors.x, survivors.rung, survivors.peak, survivors.last)
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        dst = np.full(t.states.n, -1, dtype=np.int64)
+        dst[alive] = inverse.reshape(-1)
+        self.layer.out = Transitions(t.src, t.option, t.p, t.reward, dst, outcome)
+        self.states = survivors.take(first)
+        return True
+
+    def _terminal_payoffs(self, t: _Pending, hit: np.ndarray, terminal: Any, weight: float):
+        if hit.size and terminal.payoffs:
+            part = _GraphPart(self, t.states.take(hit), t.src[hit], t.p[hit], t.reward[:, hit])
+            t.reward[:, hit] = terminal_payoffs(part, terminal.outcome, weight).reward
+
+    def end_step(self, step: int) -> None:
+        """Nothing to record between steps."""
+
+    def finish_horizon(self, weight: float) -> None:
+        """The transitions of the last layer that survived end as the scenario's `end`."""
+        m, t, out = self.m, self.pending, self.layer.out
+        alive = np.flatnonzero(out.dst >= 0)
+        out.outcome[alive] = m.end_outcome
+        out.dst[alive] = -1
+        for terminal in m.terminals:
+            if terminal.outcome == m.end_outcome:
+                self._terminal_payoffs(t, alive, terminal, weight)
+        self.states = self.states.take(np.zeros(0, np.int64))
+
+    def _layer(self, step: int, turn: int, actor: int, move_number: int, states: States) -> Layer:
         self.count += states.n
         if self.count > self.limit:
             raise ScenarioError(
                 [
-                    self.m.scenario._source.problem(
+                    (self.m.scenario._source or SourceMap("<scenario>")).problem(
                         ("policies",),
                         f"{self.purpose}: more than {self.limit:,} reachable states by "
                         f"step {step} (the limit); it needs a small, finite game",
@@ -252,137 +344,19 @@ class _Builder:
             states,
             state_keys(states.x, states.rung, states.peak, states.last),
         )
-        graph.layers.append(layer)
+        self.graph.layers.append(layer)
         return layer
 
-    def _expand_move(self, layer: Layer, weight: float) -> States:
-        m = self.m
-        actor, states = layer.actor, layer.states
-        menu = m.options[actor]
-        view = _NodeView(m, states, layer.step)
-        available = None
-        if menu and any(o.requires is not None for o in menu):
-            available = np.ones((len(menu), states.n), dtype=bool)
-            for o in menu:
-                if o.requires is not None:
-                    available[o.index] = condition_values(o.requires, view, layer.step)
-        layer.available = available
-        pieces: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, States]] = []
-        if menu and m.policies[actor] is not None:
-            for o in menu:
-                src = (
-                    np.arange(states.n) if available is None else np.flatnonzero(available[o.index])
-                )
-                if src.size:
-                    pieces += self._apply_option(layer, o, src, weight)
-            passing = (
-                np.zeros(0, np.int64)
-                if available is None
-                else np.flatnonzero(~available.any(axis=0))
-            )
-        else:
-            passing = np.arange(states.n)
-        if passing.size or not pieces:
-            pieces.append(
-                (
-                    passing,
-                    PASS,
-                    np.ones(passing.size),
-                    np.zeros((len(m.actors), passing.size)),
-                    states.take(passing),
-                )
-            )
-        src = np.concatenate([p[0] for p in pieces])
-        option = np.concatenate([np.full(p[0].size, p[1]) for p in pieces])
-        prob = np.concatenate([p[2] for p in pieces])
-        reward = np.concatenate([p[3] for p in pieces], axis=1)
-        after = States.concat([p[4] for p in pieces], m)
-        after.last[actor] = option
-        np.maximum(after.peak, after.rung, out=after.peak)
-        return self._settle(layer, src, option, prob, reward, after, weight)
 
-    def _apply_option(self, layer: Layer, o: Any, src: np.ndarray, weight: float):
-        m = self.m
-        actor = layer.actor
-        s = layer.states.take(src)
-        reward = np.zeros((len(m.actors), src.size))
-        view = _NodeView(m, s, layer.step)
-        _add(reward, o.payoffs, view, weight)
-        for var, value in effect_updates(m, o.effects, view, layer.step):
-            s.x[var] = value
-        if not o.branches:
-            if o.rung is not None:
-                s.rung[:] = o.rung
-            return [(src, o.index, np.ones(src.size), reward, s)]
-        probs = branch_probabilities(m, actor, o, _NodeView(m, s, layer.step), layer.step)
-        out = []
-        for j, b in enumerate(o.branches):
-            keep = np.flatnonzero(probs[j] > 0)
-            if not keep.size:
-                continue
-            sb = s.take(keep)
-            rb = reward[:, keep].copy()
-            bview = _NodeView(m, sb, layer.step)
-            _add(rb, b.payoffs, bview, weight)
-            for var, value in effect_updates(m, b.effects, bview, layer.step):
-                sb.x[var] = value
-            rung = b.rung if b.rung is not None else o.rung
-            if rung is not None:
-                sb.rung[:] = rung
-            out.append((src[keep], o.index, probs[j][keep], rb, sb))
-        return out
+@dataclass
+class _Pending:
+    """The rows of a move or of `every_step` before their terminal check."""
 
-    def _expand_step(self, layer: Layer, weight: float, last_step: bool) -> States:
-        m = self.m
-        s = layer.states.take(np.arange(layer.states.n))
-        reward = np.zeros((len(m.actors), s.n))
-        view = _NodeView(m, s, layer.step)
-        _add(reward, m.step_payoffs, view, weight)
-        for var, value in effect_updates(m, m.step_effects, view, layer.step):
-            s.x[var] = value
-        src = np.arange(s.n)
-        return self._settle(
-            layer, src, np.full(s.n, PASS), np.ones(s.n), reward, s, weight, horizon=last_step
-        )
-
-    def _settle(
-        self,
-        layer: Layer,
-        src,
-        option,
-        prob,
-        reward,
-        after: States,
-        weight: float,
-        horizon: bool = False,
-    ) -> States:
-        """Terminal checks, then merge the surviving states into the next layer's nodes."""
-        m = self.m
-        view = _NodeView(m, after, layer.step)
-        outcome = terminal_outcomes(m, view) if m.terminals else np.full(after.n, -1)
-        if horizon:
-            outcome = np.where(outcome < 0, m.end_outcome, outcome)
-        for terminal in m.terminals:
-            hit = np.flatnonzero(outcome == terminal.outcome)
-            if hit.size and terminal.payoffs:
-                part = reward[:, hit]
-                _add(part, terminal.payoffs, _NodeView(m, after.take(hit), layer.step), weight)
-                reward[:, hit] = part
-        alive = np.flatnonzero(outcome < 0)
-        survivors = after.take(alive)
-        keys = state_keys(survivors.x, survivors.rung, survivors.peak, survivors.last)
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        dst = np.full(after.n, -1, dtype=np.int64)
-        dst[alive] = inverse.reshape(-1)
-        layer.out = Transitions(src, option, prob, reward, dst, outcome)
-        return survivors.take(first)
-
-
-def _add(
-    reward: np.ndarray, payoffs: tuple[tuple[int, Located], ...], view: Any, weight: float
-) -> None:
-    for actor, expr in payoffs:
-        reward[actor] += weight * payoff_values(expr, view)
+    src: np.ndarray
+    option: np.ndarray
+    p: np.ndarray
+    reward: np.ndarray
+    states: States
 
 
 def build_graph(

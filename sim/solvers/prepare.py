@@ -8,6 +8,7 @@ from typing import Any
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
 from sim.model.compiler import compile_model
+from sim.solvers.strategic import solve_strategic
 
 
 def prepare_model(
@@ -17,4 +18,4 @@ def prepare_model(
 ) -> Model:
     """Compile `scenario` with parameter `overrides` and policy overrides, then solve its
     strategic actors (if any) into lookup policies. Every command and the Python API call this."""
-    return compile_model(scenario, overrides, policies)
+    return solve_strategic(compile_model(scenario, overrides, policies))

@@ -15,43 +15,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.errors import SimulationError
 from sim.model.compiled import Model
+from sim.model.lookup import LookupTable
 from sim.model.policies import _logit_weights, probabilities
-from sim.model.semantics import payoff_values, utility_matrix
-from sim.solvers.game_graph import GameGraph, Layer, States, _NodeView, build_graph, state_keys
+from sim.model.semantics import checked_payoff, checked_utilities
+from sim.solvers.game_graph import GameGraph, Layer, States, _NodeView, build_graph
 
 
 @dataclass
 class StrategicSolution:
-    """Choice probabilities of strategic actors at every node where they move."""
+    """The solved choices of the strategic actors and what the solver learnt on the way."""
 
-    choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
-    """(step, turn) -> (sorted node keys, probabilities (nodes, 1 + options); column 0 = PASS)."""
+    table: LookupTable
+    """Choice probabilities at every node where a strategic actor moves."""
     values: np.ndarray
     """Expected discounted payoff of each actor at the start (full-horizon solution)."""
     state_count: int
 
-    def probabilities(
-        self,
-        step: int,
-        turn: int,
-        x: np.ndarray,
-        rung: np.ndarray,
-        peak: np.ndarray,
-        last: np.ndarray,
-    ) -> np.ndarray:
-        """(1 + options, runs) choice probabilities for runs in the given states."""
-        keys, probs = self.choices[(step, turn)]
-        run_keys = state_keys(x, rung, peak, last)
-        idx = np.searchsorted(keys, run_keys)
-        idx = np.minimum(idx, keys.shape[0] - 1)
-        if not (keys[idx] == run_keys).all():
-            raise SimulationError(
-                f"a run reached a state outside the solved game at step {step};"
-                " please report this scenario"
-            )
-        return probs[idx].T
+    def probabilities(self, step, turn, x, rung, peak, last) -> np.ndarray:
+        """(1 + options, rows) choice probabilities for rows in the given states."""
+        return self.table.probabilities(step, turn, x, rung, peak, last)
 
 
 def _policy_probabilities(model: Model, layer: Layer, q: np.ndarray) -> np.ndarray:
@@ -75,11 +58,12 @@ def _policy_probabilities(model: Model, layer: Layer, q: np.ndarray) -> np.ndarr
         out[0] = total <= 0
         return out
     view = _NodeView(model, layer.states, layer.step)
-    utilities = None
+    inputs = None
     if policy.kind == "logit":
-        utilities = lambda: utility_matrix(policy.utilities, view, layer.step)  # noqa: E731
+        values = [e(view) for e in policy.utilities]
+        inputs = checked_utilities(policy.utilities, values, n, layer.step)
     latest = layer.states.last[policy.respond_to] if policy.kind == "table" else None
-    return probabilities(policy, available, k, n, layer.move_number, latest, utilities)
+    return probabilities(policy, available, k, n, layer.move_number, latest, inputs)
 
 
 def _boundary_values(model: Model, states: States, step: int) -> np.ndarray:
@@ -88,7 +72,7 @@ def _boundary_values(model: Model, states: States, step: int) -> np.ndarray:
     weight = model.discount ** (step - 1)
     view = _NodeView(model, states, step)
     for actor, expr in model.terminal_value:
-        values[actor] += weight * payoff_values(expr, view)
+        values[actor] += weight * checked_payoff(expr, expr(view))
     return values
 
 
@@ -163,11 +147,20 @@ def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
         pi = pis[index] if policy.lookahead is None else windowed[policy.lookahead][index]
         order = np.argsort(layer.keys)
         choices[(layer.step, layer.turn)] = (layer.keys[order], pi.T[order])
-    return StrategicSolution(choices, start[:, 0] if start.size else start, graph.state_count)
+    values = start[:, 0] if start.size else start
+    return StrategicSolution(LookupTable(choices), values, graph.state_count)
 
 
-def attach(model: Model) -> Model:
-    """The model with its strategic solution, if any policy is strategic."""
+def solve_strategic(model: Model) -> Model:
+    """The model with each strategic actor's policy replaced by its solved lookup policy (and
+    the solution kept as `model.strategic`); unchanged if no policy is strategic."""
     if not any(p is not None and p.kind == "strategic" for p in model.policies):
         return model
-    return dataclasses.replace(model, strategic=solve(model))
+    solution = solve(model)
+    policies = tuple(
+        dataclasses.replace(p, kind="lookup", lookup=solution.table)
+        if p is not None and p.kind == "strategic"
+        else p
+        for p in model.policies
+    )
+    return dataclasses.replace(model, policies=policies, strategic=solution)

@@ -1,0 +1,1 @@
+"""The `escalation` command line: `main` parses, then imports only the chosen command."""

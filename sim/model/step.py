@@ -1,0 +1,242 @@
+"""The order of a step, written once for every way of advancing a crisis.
+
+DESIGN.md section 2: for each actor in `turn_order`, the available options, the policy's
+choice, the option's payoffs and effects, one outcome branch (its payoffs, effects and rung), the
+rung update and the terminal check; after the last actor `every_step` and the terminal check again;
+runs that reach the horizon end as `end`.
+
+Three things advance crises and differ only in how they realise chance:
+
+- the Monte Carlo engine (sim/engine/batch.py) samples a choice and a branch for each run;
+- the exact solver (sim/solvers/exact.py) splits weighted states by every choice, branch and
+  enumerable draw;
+- the game graph (sim/solvers/game_graph.py) expands every available option of every state.
+
+Each is a `Driver` of `advance`, and each holds its states as `Part`s that `play_option` and
+`payoffs_and_effects` change. The rules themselves (which expressions are read on which state, in
+what order, how effects settle, which terminal wins) live here and in sim/model/semantics.py only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from sim.model.compiled import PASS, CompiledEffects, CompiledOption, CompiledPolicy, Located, Model
+from sim.model.semantics import (
+    checked_condition,
+    checked_payoff,
+    checked_utilities,
+    settle_effects,
+    vector,
+)
+
+
+class Part(Protocol):
+    """Some of a driver's states: the subject of payoffs, effects, branches and rungs."""
+
+    model: Model
+    step: int
+    turn: int
+    size: int
+
+    def evaluate(self, exprs: Sequence[Located]) -> tuple[Part, list[Any]]:
+        """The expressions' values, all read on the same states (a driver that enumerates
+        random draws may return a part with more, weighted, rows)."""
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' state variables, rung, peak rung and last moves (for look-ups)."""
+
+    def state_value(self, var: int) -> Any:
+        """The current value of a state variable in every row."""
+
+    def add_payoff(self, actor: int, value: Any) -> None:
+        """Add an already discounted payoff to every row."""
+
+    def set_state(self, var: int, value: Any) -> None:
+        """Store a settled new value of a state variable."""
+
+    def set_rung(self, rung: int) -> None:
+        """Move every row to a rung."""
+
+    def branches(self, actor: int, option: CompiledOption) -> list[tuple[int, Part]]:
+        """The rows of each outcome branch of `option` (sampled, split or expanded)."""
+
+
+class Driver(Protocol):
+    """What differs between the engine, the exact solver and the game graph."""
+
+    model: Model
+
+    def begin_turn(self, step: int, turn: int, actor: int, move_number: int) -> None:
+        """Called before each move (`actor` -1: before `every_step`)."""
+
+    def everyone(self) -> Part:
+        """Every live state, as one part."""
+
+    def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
+        """The policy that chooses this move (None: the actor passes)."""
+
+    def choose(
+        self,
+        part: Part,
+        actor: int,
+        policy: CompiledPolicy,
+        available: np.ndarray | None,
+        utilities: np.ndarray | None,
+        move_number: int,
+    ) -> list[tuple[int, Part]]:
+        """The rows that play each option code (PASS = -1), in increasing code order."""
+
+    def played(self, actor: int, code: int, parts: list[Part]) -> None:
+        """The states after option `code` was played (its branches' parts)."""
+
+    def moved(self, actor: int) -> None:
+        """After every option of the move was played."""
+
+    def stepped(self, part: Part) -> None:
+        """After `every_step`."""
+
+    def check_terminals(self, weight: float) -> bool:
+        """Settle the runs whose terminal condition holds; False when none is left."""
+
+    def end_step(self, step: int) -> None:
+        """After the terminal check that follows `every_step`."""
+
+    def finish_horizon(self, weight: float) -> None:
+        """The live states reached the horizon: they end as the scenario's `end`."""
+
+
+def advance(driver: Driver) -> None:
+    """Play the whole crisis: every step, every actor in turn, then `every_step`."""
+    m = driver.model
+    moves_made = [0] * len(m.actors)
+    for step in range(1, m.horizon + 1):
+        weight = m.discount ** (step - 1)
+        for turn, actor in enumerate(m.turn_order):
+            driver.begin_turn(step, turn, actor, moves_made[actor])
+            move(driver, actor, moves_made[actor], weight)
+            moves_made[actor] += 1
+            if not driver.check_terminals(weight):
+                return
+        driver.begin_turn(step, len(m.turn_order), -1, 0)
+        driver.stepped(
+            payoffs_and_effects(driver.everyone(), m.step_payoffs, m.step_effects, weight)
+        )
+        if not driver.check_terminals(weight):
+            return
+        driver.end_step(step)
+    driver.finish_horizon(m.discount ** (m.horizon - 1))
+
+
+def move(driver: Driver, actor: int, move_number: int, weight: float) -> None:
+    """One actor's move: availability, the policy's choice, each chosen option played."""
+    m = driver.model
+    menu = m.options[actor]
+    part = driver.everyone()
+    policy = driver.policy(actor, move_number) if menu else None
+    if policy is None:
+        pieces = [(PASS, part)]
+    else:
+        part, available = availability(part, menu)
+        part, utilities = policy_utilities(part, policy)
+        pieces = driver.choose(part, actor, policy, available, utilities, move_number)
+    for code, piece in pieces:
+        played = play_option(piece, actor, menu[code], weight) if code >= 0 else [piece]
+        driver.played(actor, code, played)
+    driver.moved(actor)
+
+
+def availability(part: Part, menu: Sequence[CompiledOption]) -> tuple[Part, np.ndarray | None]:
+    """Which options' `requires` hold in each row: (options, rows), or None if all always do."""
+    conditions = [o.requires for o in menu if o.requires is not None]
+    if not conditions:
+        return part, None
+    part, values = part.evaluate(conditions)
+    available = np.ones((len(menu), part.size), dtype=bool)
+    rows = iter(values)
+    for o in menu:
+        if o.requires is not None:
+            available[o.index] = checked_condition(o.requires, next(rows), part.size, part.step)
+    return part, available
+
+
+def policy_utilities(part: Part, policy: CompiledPolicy) -> tuple[Part, np.ndarray | None]:
+    """What a policy reads besides availability: a logit policy's (options, rows) utilities,
+    checked finite; a lookup policy's (1 + options, rows) probabilities; None for the others."""
+    if policy.kind == "lookup":
+        return part, policy.lookup.probabilities(part.step, part.turn, *part.columns())
+    if policy.kind != "logit":
+        return part, None
+    part, values = part.evaluate(policy.utilities)
+    return part, checked_utilities(policy.utilities, values, part.size, part.step)
+
+
+def play_option(part: Part, actor: int, option: CompiledOption, weight: float) -> list[Part]:
+    """The one routine that applies an option to a set of states: its payoffs and effects, then
+    one outcome branch (its payoffs and effects, read after the option's), then the rung."""
+    part = payoffs_and_effects(part, option.payoffs, option.effects, weight)
+    if not option.branches:
+        if option.rung is not None:
+            part.set_rung(option.rung)
+        return [part]
+    out = []
+    for j, sub in part.branches(actor, option):
+        branch = option.branches[j]
+        sub = payoffs_and_effects(sub, branch.payoffs, branch.effects, weight)
+        rung = branch.rung if branch.rung is not None else option.rung
+        if rung is not None:
+            sub.set_rung(rung)
+        out.append(sub)
+    return out
+
+
+def payoffs_and_effects(
+    part: Part,
+    payoffs: tuple[tuple[int, Located], ...],
+    effects: CompiledEffects,
+    weight: float,
+) -> Part:
+    """Discounted payoffs, then effects; every right-hand side reads the state before."""
+    if not payoffs and not effects:
+        return part
+    exprs = [e for _, e in payoffs] + [e for _, e in effects.set] + [e for _, e in effects.add]
+    part, values = part.evaluate(exprs)
+    k, n_set = len(payoffs), len(effects.set)
+    for (actor, expr), value in zip(payoffs, values[:k], strict=True):
+        part.add_payoff(actor, weight * checked_payoff(expr, value))
+    if effects:
+        new = [
+            (var, np.array(vector(value, part.size), dtype=float), expr)
+            for (var, expr), value in zip(effects.set, values[k : k + n_set], strict=True)
+        ]
+        new += [
+            (var, part.state_value(var) + value, expr)
+            for (var, expr), value in zip(effects.add, values[k + n_set :], strict=True)
+        ]
+        for var, value in settle_effects(part.model, new, part.step):
+            part.set_state(var, value)
+    return part
+
+
+def terminal_payoffs(part: Part, outcome: int, weight: float) -> Part:
+    """The payoffs of the terminal condition `outcome` (if it has any) added to `part`."""
+    for terminal in part.model.terminals:
+        if terminal.outcome == outcome and terminal.payoffs:
+            part = payoffs_and_effects(part, terminal.payoffs, CompiledEffects(), weight)
+    return part
+
+
+def first_terminal(part: Part, terminals: Sequence[Any] | None = None) -> tuple[Part, np.ndarray]:
+    """Each row's first matching terminal outcome (-1: none), conditions in file order.
+
+    `terminals`: the conditions that may have become true (default: all of the model's)."""
+    terminals = part.model.terminals if terminals is None else terminals
+    part, values = part.evaluate([t.when for t in terminals])
+    outcome = np.full(part.size, -1, dtype=np.int64)
+    for terminal, value in zip(terminals, values, strict=True):
+        hit = checked_condition(terminal.when, value, part.size, part.step)
+        outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
+    return part, outcome

@@ -1,0 +1,115 @@
+"""Start-up: building the parser imports no command's machinery (see sim/cli/main.py).
+
+Each check runs in a fresh interpreter and reads its sys.modules; no timing is asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO = REPO / "scenarios" / "camp_taji_2020.yaml"
+COMMANDS = (
+    *("list", "validate", "run", "schema"),  # built into sim/cli/main.py
+    *("sweep", "compare", "trace", "exact", "play", "report"),  # main.COMMAND_MODULES
+)
+HEAVY = ("numpy", "scipy", "matplotlib", "rich", "pydantic", "ruamel", "SALib", "pandas", "dask")
+MACHINERY = (  # sim.format is left out: sim.format.library finds scenarios, with no pydantic
+    "sim.api",
+    "sim.play",
+    "sim.outputs",
+    "sim.analysis",
+    "sim.solvers",
+    "sim.engine",
+    "sim.results",
+    "sim.model",
+)
+MARK = "--- sys.modules ---"
+DRIVER = f"""
+import sys
+from sim.cli.main import main
+status = main(sys.argv[1:])
+print({MARK!r})
+print(status)
+print(*sorted(sys.modules), sep="\\n")
+"""
+
+
+def modules_after(*argv: str) -> tuple[int, set[str]]:
+    """The exit status of `escalation ARGV...` and every module it left in sys.modules."""
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER, *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert MARK in result.stdout, result.stdout + result.stderr
+    status, *modules = result.stdout.split(MARK + "\n", 1)[1].split()
+    return int(status), set(modules)
+
+
+def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules that are one of `packages` or inside one."""
+    return sorted(
+        m for m in modules if m in packages or m.startswith(tuple(f"{p}." for p in packages))
+    )
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_help_and_version_import_no_machinery(argv):
+    status, modules = modules_after(*argv)
+    assert status == 0
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, MACHINERY) == []
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_commands_help_imports_no_machinery(command):
+    status, modules = modules_after(command, "--help")
+    assert status == 0
+    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, MACHINERY) == []
+
+
+def test_python_dash_m_sim_help_imports_no_machinery():
+    """The `python -m sim` path: `-X importtime` names every module loaded by an import
+    statement, the third-party ones included."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "sim", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: escalation" in result.stdout
+    names = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert loaded(names, HEAVY) == []
+    assert loaded(names, ("sim.engine", "sim.analysis", "sim.outputs")) == []
+
+
+def test_validate_imports_no_charts_and_no_scipy():
+    status, modules = modules_after("validate", str(SCENARIO))
+    assert status == 0
+    assert loaded(modules, ("matplotlib", "scipy")) == []
+    assert loaded(modules, ("sim.analysis", "sim.outputs", "sim.play")) == []
+
+
+def test_exact_max_states_default_matches_the_solver():
+    from sim.cli.exact import MAX_STATES
+    from sim.solvers.exact import DEFAULT_MAX_STATES
+
+    assert MAX_STATES == DEFAULT_MAX_STATES
+
+
+def test_every_command_is_checked_here():
+    import importlib
+
+    from sim.cli.main import COMMAND_MODULES
+
+    further = {importlib.import_module(name).COMMAND for name in COMMAND_MODULES}
+    assert further <= set(COMMANDS), "add the new command to COMMANDS"
