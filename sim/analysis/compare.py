@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from sim.engine.batch import simulate_batch
-from sim.engine.runner import DEFAULT_BATCH_BLOCKS, _batches
-from sim.engine.streams import block_count
+from sim.engine.runner import DEFAULT_BATCH_BLOCKS, run_with_records
 from sim.format.scenario import Scenario
 from sim.model.compiled import PASS, Model
-from sim.results import Z95, Results, summarise_batch
+from sim.results import Z95, Results
 from sim.solvers.prepare import prepare_model
 
 CURRENT = "current"
@@ -142,14 +141,8 @@ class Comparison:
 def _simulate(
     model: Model, runs: int, seed: int, actor: int, batch_blocks: int = DEFAULT_BATCH_BLOCKS
 ) -> tuple[Results, np.ndarray, np.ndarray]:
-    summaries, outcomes, payoffs = [], [], []
-    for first, count in _batches(0, block_count(runs), batch_blocks):
-        out = simulate_batch(model, seed, first, count, runs, record_moves=False)
-        summaries += summarise_batch(model, out)
-        outcomes.append(out.records.outcome)
-        payoffs.append(out.records.payoffs[actor])
-    results = Results.from_blocks(model, seed, summaries)
-    return results, np.concatenate(outcomes), np.concatenate(payoffs)
+    results, table = run_with_records(model, runs, seed, batch_blocks)
+    return results, table.outcome, table.payoffs[actor]
 
 
 def first_move_options(model: Model, actor: int, seed: int) -> list[int]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,7 @@ import numpy as np
 
 from sim import __version__
 from sim.analysis.sweep_design import SweepSpec, salib_problem
-from sim.files import readable
+from sim.files import write_atomic
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
 
@@ -89,21 +87,6 @@ def remove_stale(out_dir: Path) -> None:
         chart.unlink()
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    readable(tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def points_csv(result: SweepResult) -> bytes:
     """The tidy table, rows in point order, floats as repr (byte-identical when numbers are)."""
     lines = [",".join(["point", *result.columns])]
@@ -123,14 +106,14 @@ def _table_csv(rows: list[dict[str, Any]]) -> bytes:
 
 def write_outputs(result: SweepResult, out_dir: Path, command: str) -> list[Path]:
     """points.csv (+ points.parquet with pyarrow), sobol_indices.csv, and sweep.json last."""
-    files = [_atomic_write(out_dir / "points.csv", points_csv(result))]
+    files = [write_atomic(out_dir / "points.csv", points_csv(result))]
     parquet = _write_parquet(result, out_dir)
     if parquet is not None:
         files.append(parquet)
     if result.sobol is not None:
-        files.append(_atomic_write(out_dir / "sobol_indices.csv", _table_csv(result.sobol)))
+        files.append(write_atomic(out_dir / "sobol_indices.csv", _table_csv(result.sobol)))
     text = json.dumps(_metadata(result, command), indent=2, allow_nan=False) + "\n"
-    files.append(_atomic_write(out_dir / "sweep.json", text.encode()))
+    files.append(write_atomic(out_dir / "sweep.json", text.encode()))
     return files
 
 
@@ -145,10 +128,8 @@ def _write_parquet(result: SweepResult, out_dir: Path) -> Path | None:
         "point": np.arange(len(result.table)),
         **{c: result.table[:, k] for k, c in enumerate(result.columns)},
     }
-    tmp = out_dir / ".points.parquet.tmp"
-    pq.write_table(pa.table(columns), tmp)
-    os.replace(tmp, out_dir / "points.parquet")
-    return out_dir / "points.parquet"
+    table = pa.table(columns)
+    return write_atomic(out_dir / "points.parquet", lambda f: pq.write_table(table, f))
 
 
 def _metadata(result: SweepResult, command: str) -> dict[str, Any]:

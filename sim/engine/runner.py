@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.engine.batch import simulate_batch
+from sim.engine.batch import RunRecords, simulate_batch
 from sim.engine.streams import BLOCK_SIZE, block_count
 from sim.format.digest import canonical_json, file_source
 from sim.model.compiled import CompiledPolicy, Model
@@ -108,12 +108,16 @@ def simulate_blocks(
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
     final_state: np.ndarray | None = None,
+    records: list[RunRecords] | None = None,
 ) -> list[BlockSummary]:
     """Summaries of the given blocks of a `runs`-run experiment.
 
     With `final_state` (state vars, runs), each block's final states are copied into it as soon
-    as the block is done and dropped from its summary, so they are held once, not twice.
+    as the block is done and dropped from its summary, so they are held once, not twice. With
+    `records` (serial only), each batch's per-run records are appended to it.
     """
+    if records is not None and executor is not None:
+        raise ValueError("per-run records are kept only when simulating in this process")
     plan = _batches(blocks.start, blocks.stop, max(1, batch_blocks))
     summaries: list[BlockSummary] = []
 
@@ -131,6 +135,8 @@ def simulate_blocks(
         for first, count in plan:
             out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
             keep(summarise_batch(model, out))
+            if records is not None:
+                records.append(out.records)
         return summaries
     spec = ModelSpec.of(model)
     solved = solved_policies(model)
@@ -141,6 +147,34 @@ def simulate_blocks(
     for future in futures:
         keep(future.result())
     return summaries
+
+
+@dataclass
+class RunTable:
+    """Per-run records kept beside the aggregates (in run order)."""
+
+    outcome: np.ndarray
+    """Index into model.outcome_ids."""
+    steps: np.ndarray
+    payoffs: np.ndarray
+    """(actors, runs): each run's discounted payoff sums."""
+
+
+def run_with_records(
+    model: Model, runs: int, seed: int, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+) -> tuple[Results, RunTable]:
+    """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
+    outcome, steps and payoffs: for paired comparisons and the debrief of a game."""
+    records: list[RunRecords] = []
+    summaries = simulate_blocks(
+        model, runs, seed, range(block_count(runs)), batch_blocks, records=records
+    )
+    table = RunTable(
+        np.concatenate([r.outcome for r in records]),
+        np.concatenate([r.steps for r in records]),
+        np.concatenate([r.payoffs for r in records], axis=1),
+    )
+    return Results.from_blocks(model, seed, summaries), table
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:

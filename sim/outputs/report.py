@@ -9,7 +9,6 @@ scenario, parameters, runs and seed give the same bytes.
 
 from __future__ import annotations
 
-import os
 import shlex
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
+from sim.files import write_atomic
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
 from sim.outputs.report_html import CSP, CSS, esc, figure_html, markdown_html, section
@@ -186,21 +186,3 @@ def make_report(model: Model, runs: int, seed: int, file: str, workers: int = 1)
     charts = render_charts(write_run_charts, results)
     compare_html = compare_section(model.scenario, model, runs, seed)
     return build_report(results, charts, file, compare_html)
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write through a temporary file in the same folder and rename it: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

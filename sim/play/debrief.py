@@ -12,13 +12,11 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from sim.engine.batch import simulate_batch
-from sim.engine.runner import DEFAULT_BATCH_BLOCKS
-from sim.engine.streams import block_count
+from sim.engine.runner import run_with_records
 from sim.model.compiled import CompiledOption, Model
 from sim.outputs.report_text import describe_policy, fmt, overrides_text, pct
 from sim.play.view import ended_as
-from sim.results import Results, summarise_batch, wilson_interval
+from sim.results import Results, wilson_interval
 
 
 @dataclass
@@ -105,21 +103,8 @@ def finale_lines(
 def simulate_policy(model: Model, runs: int, seed: int, actor: int) -> PolicyRuns:
     """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
     outcome, steps and the actor's payoff. Run 0 has the same dice as a game with that seed."""
-    summaries, outcome, steps, payoffs = [], [], [], []
-    blocks = block_count(runs)
-    for first in range(0, blocks, DEFAULT_BATCH_BLOCKS):
-        count = min(DEFAULT_BATCH_BLOCKS, blocks - first)
-        out = simulate_batch(model, seed, first, count, runs, record_moves=False)
-        summaries += summarise_batch(model, out)
-        outcome.append(out.records.outcome)
-        steps.append(out.records.steps)
-        payoffs.append(out.records.payoffs[actor])
-    return PolicyRuns(
-        Results.from_blocks(model, seed, summaries),
-        np.concatenate(outcome),
-        np.concatenate(steps),
-        np.concatenate(payoffs),
-    )
+    results, table = run_with_records(model, runs, seed)
+    return PolicyRuns(results, table.outcome, table.steps, table.payoffs[actor])
 
 
 def debrief(
