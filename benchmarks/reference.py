@@ -4,7 +4,7 @@ This is deliberately slow and simple. It shares nothing with `sim/engine.py` or 
 it only reuses the compiled `Model` (index tables and compiled expressions) and evaluates each
 compiled expression on a size-1 context whose values are Python floats. Its own random numbers
 come from one `numpy.random.Generator` per call, so it never reproduces the engine's draws; the
-two are compared statistically (tests/test_reference.py).
+two are compared statistically (tests/engine/test_reference.py).
 
 Step semantics implemented here (DESIGN.md section 2):
 

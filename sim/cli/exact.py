@@ -12,7 +12,7 @@ COMMAND = "exact"
 HELP = "exact outcome distribution by enumerating the reachable states (no sampling error)"
 MAX_STATES = 2_000_000
 """The default of --max-states: sim.solvers.exact.DEFAULT_MAX_STATES, spelt out here so that
-building the parser imports no solver (tests/test_startup.py checks they agree)."""
+building the parser imports no solver (tests/cli/test_startup.py checks they agree)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 All of them are imported to build the parser, `--help` and `--version` included, so at module
 level and in add_arguments they import nothing heavy (numpy, scipy, matplotlib, rich, pydantic,
 ruamel, the engine): `run` imports its command's machinery when it runs. The built-in commands
-below follow the same rule; tests/test_startup.py checks it."""
+below follow the same rule; tests/cli/test_startup.py checks it."""
 
 
 class UsageError(Exception):

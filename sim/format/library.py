@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from importlib import resources
 from pathlib import Path
 
 from sim.errors import Problem, ScenarioError
@@ -18,11 +19,12 @@ NEAREST = 3
 
 
 def bundled_scenarios_dir() -> Path:
-    """The scenario library: $ESCALATION_SCENARIOS, else `scenarios/` beside the package."""
+    """The scenario library: $ESCALATION_SCENARIOS, else the package data `sim/scenarios/`
+    (found through importlib.resources, so it works from any install)."""
     env = os.environ.get("ESCALATION_SCENARIOS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "scenarios"
+    return Path(str(resources.files("sim") / "scenarios"))
 
 
 def bundled_names() -> list[str]:

@@ -17,7 +17,7 @@ from sim.solvers.exact import solve as solve_exact
 from sim.solvers.prepare import prepare_model
 from tests.conftest import scenario_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 GAME = """
 horizon: 3

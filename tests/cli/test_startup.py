@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "camp_taji_2020.yaml"
 COMMANDS = (
     *("list", "validate", "run", "schema"),  # built into sim/cli/main.py

@@ -21,7 +21,7 @@ from sim.engine.runner import run_monte_carlo
 from sim.model.loading import load_scenario
 from sim.solvers.prepare import prepare_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from reference import reference_run  # noqa: E402
