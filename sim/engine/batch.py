@@ -23,7 +23,7 @@ from sim.model.compiled import (
 )
 from sim.model.policies import choose
 from sim.model.semantics import checked_branch_probabilities, terminals_to_check
-from sim.model.step import advance, first_terminal, terminal_payoffs
+from sim.model.step import acting_policy, advance, first_terminal, terminal_payoffs
 
 ALL = slice(None)
 _CHOOSER = CompiledPolicy("chooser")
@@ -327,10 +327,7 @@ class _Batch:
     def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
         if actor in self.choosers:
             return _CHOOSER
-        policy = self.m.policies[actor]
-        if policy is not None and actor in self.m.forced_first and move_number == 0:
-            return CompiledPolicy("fixed", option=self.m.forced_first[actor])
-        return policy
+        return acting_policy(self.m, actor, move_number)
 
     def choose(
         self,

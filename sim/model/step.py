@@ -88,7 +88,7 @@ class Driver(Protocol):
         utilities: np.ndarray | None,
         move_number: int,
     ) -> list[tuple[int, Part]]:
-        """The rows that play each option code (PASS = -1), in increasing code order."""
+        """The rows that play each option code (PASS = -1), in the order they are played."""
 
     def played(self, actor: int, code: int, parts: list[Part]) -> None:
         """The states after option `code` was played (its branches' parts)."""
@@ -147,6 +147,15 @@ def move(driver: Driver, actor: int, move_number: int, weight: float) -> None:
         played = play_option(piece, actor, menu[code], weight) if code >= 0 else [piece]
         driver.played(actor, code, played)
     driver.moved(actor)
+
+
+def acting_policy(model: Model, actor: int, move_number: int) -> CompiledPolicy | None:
+    """The policy that chooses an actor's move: its own, but a forced first move (`compare
+    --first-move`) is played as a fixed doctrine; None: the actor passes."""
+    policy = model.policies[actor]
+    if policy is not None and actor in model.forced_first and move_number == 0:
+        return CompiledPolicy("fixed", option=model.forced_first[actor])
+    return policy
 
 
 def availability(part: Part, menu: Sequence[CompiledOption]) -> tuple[Part, np.ndarray | None]:

@@ -33,7 +33,7 @@ from sim.model.compiled import (
 from sim.model.draws import draw_offsets
 from sim.model.policies import probabilities
 from sim.model.semantics import checked_branch_probabilities
-from sim.model.step import advance, first_terminal, terminal_payoffs
+from sim.model.step import acting_policy, advance, first_terminal, terminal_payoffs
 from sim.results import Results
 from sim.solvers.exact_states import Dist, enumerate_draw, group_rows, merge, split
 
@@ -215,10 +215,7 @@ class _Solver:
         return _DistPart(self, self.d)
 
     def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
-        policy = self.m.policies[actor]
-        if policy is not None and actor in self.m.forced_first and move_number == 0:
-            return CompiledPolicy("fixed", option=self.m.forced_first[actor])
-        return policy
+        return acting_policy(self.m, actor, move_number)
 
     def choose(
         self,
