@@ -20,6 +20,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	$(BIN)/escalation run scenarios/camp_taji_2020.yaml --runs 20000 --seed 1 --out reports/camp-taji-2020
+	@echo "Next: '. $(BIN)/activate' puts escalation on your PATH (or run $(BIN)/escalation)."
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q

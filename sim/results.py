@@ -6,6 +6,7 @@ numbers do not depend on how blocks were grouped into batches or spread over wor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +63,9 @@ def summarise_batch(model: Model, out: Any) -> list[BlockSummary]:
         if not np.isfinite(pay).all():
             actor = model.actors[int(np.flatnonzero(~np.isfinite(pay).all(axis=1))[0])]
             raise SimulationError(f"the payoffs of {actor} overflow (a run's total is not finite)")
-        mean = pay.mean(axis=1) if size else np.zeros(pay.shape[0])
-        m2 = ((pay - mean[:, None]) ** 2).sum(axis=1)
+        with np.errstate(all="ignore"):  # an overflow is refused below, without a warning
+            mean = pay.mean(axis=1) if size else np.zeros(pay.shape[0])
+            m2 = ((pay - mean[:, None]) ** 2).sum(axis=1)
         summaries.append(
             BlockSummary(
                 block=out.first_block + k,
@@ -119,14 +121,15 @@ class Results:
         n = 0
         mean = np.zeros(len(model.actors))
         m2 = np.zeros(len(model.actors))
-        for b in blocks:
-            if not b.runs:
-                continue
-            total = n + b.runs
-            delta = b.payoff_mean - mean
-            mean = mean + delta * (b.runs / total)
-            m2 = m2 + b.payoff_m2 + delta**2 * (n * b.runs / total)
-            n = total
+        with np.errstate(all="ignore"):  # an overflow is refused below, without a warning
+            for b in blocks:
+                if not b.runs:
+                    continue
+                total = n + b.runs
+                delta = b.payoff_mean - mean
+                mean = mean + delta * (b.runs / total)
+                m2 = m2 + b.payoff_m2 + delta**2 * (n * b.runs / total)
+                n = total
         if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
             raise SimulationError("payoffs are too large to average (their spread overflows)")
         sd = np.sqrt(m2 / (n - 1)) if n > 1 else np.zeros_like(m2)
@@ -233,7 +236,7 @@ class Results:
                 continue
             q = np.quantile(values, [0.05, 0.5, 0.95], method="inverted_cdf")
             out[name] = {
-                "mean": float(values.mean()),
+                "mean": _finite_mean(values),
                 "p05": cast(q[0]),
                 "p50": cast(q[1]),
                 "p95": cast(q[2]),
@@ -291,6 +294,7 @@ class Results:
             "moves": self.move_shares(),
         }
         result.update(self.extra)
+        _check_finite(result, m)
         return result
 
     def to_json(self) -> dict[str, Any]:
@@ -404,6 +408,46 @@ class Results:
         return frame
 
 
+def _finite_mean(values: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The (weighted) mean of finite values, finite too: summing 1e308s overflows, so such
+    values are scaled down first. Never a NumPy RuntimeWarning."""
+    with np.errstate(all="ignore"):
+        mean = values.mean() if weights is None else (values * weights).sum() / weights.sum()
+        if np.isfinite(mean) or not np.isfinite(values).all():
+            return float(mean)
+        scale = float(np.abs(values).max())
+        if weights is None:
+            return float((values / scale).mean() * scale)
+        return float(((values / scale) * weights).sum() / weights.sum() * scale)
+
+
+def _check_finite(result: Any, model: Model, path: tuple[str, ...] = ()) -> None:
+    """Every number of the JSON result is finite (strict JSON has no NaN or Infinity); else a
+    SimulationError that names the figure (and the state variable or actor it belongs to)."""
+    if isinstance(result, dict):
+        for key, value in result.items():
+            _check_finite(value, model, (*path, str(key)))
+    elif isinstance(result, (list, tuple)):
+        for i, value in enumerate(result):
+            _check_finite(value, model, (*path, str(i)))
+    elif isinstance(result, float) and not math.isfinite(result):
+        figure = ".".join(path)
+        if len(path) > 1 and path[0] == "state":
+            what = f"state variable '{path[1]}'"
+            where = model.scenario._source
+            if where is not None and where.located:
+                what = str(where.problem(("state", path[1]), what, key=True))
+            raise SimulationError(
+                f"{what}: the result's {figure} is {result}, not a finite number "
+                "(its values overflow: give the variable a max, or smaller effects)"
+            )
+        if len(path) > 1 and path[0] == "payoffs":
+            raise SimulationError(
+                f"the payoffs of {path[1]} overflow: the result's {figure} is {result}"
+            )
+        raise SimulationError(f"the result's {figure} is {result}, not a finite number")
+
+
 def _weighted_summary(values: np.ndarray, weights: np.ndarray) -> tuple[float, list[float]]:
     """Mean and 5/50/95% quantiles (inverted CDF, as for runs) of a weighted distribution."""
     order = np.argsort(values, kind="stable")
@@ -413,7 +457,7 @@ def _weighted_summary(values: np.ndarray, weights: np.ndarray) -> tuple[float, l
         return 0.0, [0.0, 0.0, 0.0]
     cdf = np.cumsum(w) / total
     idx = np.minimum(np.searchsorted(cdf, np.array([0.05, 0.5, 0.95]) - 1e-12), len(v) - 1)
-    return float((v * w).sum() / total), [float(v[i]) for i in idx]
+    return _finite_mean(v, w), [float(v[i]) for i in idx]
 
 
 def _hist_summary(hist: np.ndarray) -> dict[str, float]:

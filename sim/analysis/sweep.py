@@ -40,7 +40,7 @@ from sim.analysis.sweep_exec import (
     open_executor,
     point_metrics,
 )
-from sim.analysis.sweep_journal import JOURNAL, Journal, open_journal
+from sim.analysis.sweep_journal import JOURNAL, Journal, JournalDamaged, open_journal
 from sim.analysis.sweep_output import (
     SOBOL_RESAMPLES,
     STALE,
@@ -50,6 +50,7 @@ from sim.analysis.sweep_output import (
     sobol_indices,
     write_outputs,
 )
+from sim.engine.runner import MEMORY_LIMIT, check_runs
 from sim.model.compiled import Model
 from sim.model.loading import load_text
 from sim.solvers.prepare import prepare_model
@@ -64,6 +65,7 @@ __all__ = [
     "STALE",
     "Design",
     "Journal",
+    "JournalDamaged",
     "Progress",
     "SweepError",
     "SweepResult",
@@ -96,16 +98,22 @@ def run_sweep(
     progress: Progress | None = None,
     command: str = "",
     notify: Callable[[str], None] | None = None,
+    restart: bool = False,
 ) -> SweepResult:
-    """Run (or finish) a sweep into `out_dir`: journal, points.csv, sweep.json, Sobol indices."""
+    """Run (or finish) a sweep into `out_dir`: journal, points.csv, sweep.json, Sobol indices.
+
+    `resume` finishes the sweep journalled in `out_dir`; `restart` discards that journal (even a
+    damaged one) and starts again. A damaged journal is otherwise refused (SweepError)."""
     start = time.perf_counter()
     model = prepare_model(load_text(spec.text, spec.file), dict(spec.fixed))
     design = spec.design
+    check_runs(model, spec.runs)
+    check_sweep_memory(model, design)
     clash = sorted(set(design.names) & set(metric_columns(model)))
     if clash:
         raise SweepError(f"parameter {clash[0]} has the name of a points.csv column; rename it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    journal, note = open_journal(out_dir / JOURNAL, _header(spec, model), resume)
+    journal, note = open_journal(out_dir / JOURNAL, _header(spec, model), resume, restart)
     if note and notify:
         notify(note)
     try:
@@ -147,7 +155,27 @@ def _header(spec: SweepSpec, model: Model) -> dict[str, str]:
         "design_sha256": spec.design_sha256(),
         "version": __version__,
         "points": str(len(spec.design.points)),
+        "columns": str(len(metric_columns(model))),
     }
+
+
+BYTES_PER_NUMBER = 100
+"""What a sweep holds in memory per number of points.csv, measured with margin: the design's
+point, the journal's rows as text and as Python floats, the table, the CSV being written."""
+
+
+def check_sweep_memory(model: Model, design: Design) -> None:
+    """Refuse a design whose points and metrics would need more than the memory limit (the
+    same 2 GiB as for runs), before any point is computed."""
+    numbers = len(design.points) * (len(design.names) + len(metric_columns(model)))
+    need = numbers * BYTES_PER_NUMBER
+    if need > MEMORY_LIMIT:
+        most = MEMORY_LIMIT // (BYTES_PER_NUMBER * (len(design.names) + len(metric_columns(model))))
+        raise SweepError(
+            f"the sweep has {len(design.points):,} points of {len(metric_columns(model))} "
+            f"metrics each, about {need / (1 << 30):,.1f} GiB in memory, more than the limit "
+            f"of {MEMORY_LIMIT / (1 << 30):,.0f} GiB: use at most {most:,} points"
+        )
 
 
 def _table(design: Design, rows: dict[int, list[float]]) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import itertools
 import json
 import math
@@ -23,6 +24,23 @@ MAX_POINTS = 1_000_000
 
 class SweepError(ValueError):
     """A sweep that cannot run as asked (a journal mismatch, a missing executor): exit status 2."""
+
+
+SALIB_MISSING = (
+    "--method sobol needs SALib, which is not installed: pip install 'escalation-sim[sobol]' "
+    "(or pip install SALib)"
+)
+
+
+def import_salib(name: str) -> Any:
+    """A module of SALib, the optional extra `sobol` (it brings pandas: imported only for
+    `--method sobol`); SweepError, exit status 2, with how to install it if it is absent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            raise SweepError(SALIB_MISSING) from None
 
 
 # --- what is varied -----------------------------------------------------------------------------
@@ -145,6 +163,7 @@ def make_design(varies: Sequence[Vary], method: str, samples: int | None, seed: 
     samples = samples or DEFAULT_SAMPLES
     lo = np.array([v.lo for v in varies])
     hi = np.array([v.hi for v in varies])
+    check_samples(method, samples, len(varies))
     if method == "lhs":
         values = _latin_hypercube(len(varies), samples, seed, lo, hi)
     elif method == "sobol":
@@ -154,6 +173,21 @@ def make_design(varies: Sequence[Vary], method: str, samples: int | None, seed: 
     values = np.clip(values, lo, hi)
     points = tuple(tuple(float(x) for x in row) for row in values)
     return Design(method, varies, points, samples)
+
+
+def check_samples(method: str, samples: int, dims: int) -> None:
+    """Refuse `--samples` whose design would have more than MAX_POINTS points, before any point
+    is drawn (so `--samples 10**9` is a message, not a MemoryError)."""
+    if method not in ("lhs", "sobol"):
+        return
+    points = samples if method == "lhs" else samples * (dims + 2)
+    if points > MAX_POINTS:
+        size = "" if method == "lhs" else f" ({samples:,} x ({dims} parameters + 2))"
+        most = MAX_POINTS if method == "lhs" else 2 ** int(math.log2(MAX_POINTS // (dims + 2)))
+        raise ValueError(
+            f"--samples {samples:,}: the {method} design would have {points:,} points{size}, "
+            f"more than the limit of {MAX_POINTS:,}; use --samples {most:,} or fewer"
+        )
 
 
 def _latin_hypercube(
@@ -171,10 +205,9 @@ def _latin_hypercube(
 def _saltelli(varies: tuple[Vary, ...], samples: int, seed: int) -> np.ndarray:
     if samples & (samples - 1):
         raise ValueError(f"--samples for sobol must be a power of 2 (e.g. 64), got {samples}")
+    saltelli = import_salib("SALib.sample.sobol")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from SALib.sample import sobol as saltelli
-
         values = saltelli.sample(
             salib_problem(varies), samples, calc_second_order=False, scramble=True, seed=seed
         )
@@ -221,4 +254,6 @@ class SweepSpec:
 
     def design_sha256(self) -> str:
         data = {**self.design.to_json(), "fixed": [list(kv) for kv in self.fixed]}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps(data, sort_keys=True, allow_nan=False).encode()
+        ).hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import warnings
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
-from sim.analysis.sweep_design import SweepSpec, salib_problem
+from sim.analysis.sweep_design import SweepSpec, import_salib, salib_problem
 from sim.files import write_atomic
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
@@ -50,10 +52,7 @@ class SweepResult:
 
 def sobol_indices(result: SweepResult) -> list[dict[str, Any]]:
     """First- and total-order Sobol indices (SALib, 95% bootstrap intervals) of every metric."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from SALib.analyze import sobol
-
+    sobol = import_salib("SALib.analyze.sobol")
     design = result.spec.design
     problem = salib_problem(design.varies)
     out = []
@@ -87,21 +86,26 @@ def remove_stale(out_dir: Path) -> None:
         chart.unlink()
 
 
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    """CSV through the csv module (a name holding a comma or a quote is quoted, RFC 4180), with
+    `\n` line ends; the cells are already text, so the bytes depend on the numbers alone."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
 def points_csv(result: SweepResult) -> bytes:
     """The tidy table, rows in point order, floats as repr (byte-identical when numbers are)."""
-    lines = [",".join(["point", *result.columns])]
-    for i, row in enumerate(result.table):
-        lines.append(",".join([str(i), *(repr(float(x)) for x in row)]))
-    return ("\n".join(lines) + "\n").encode()
+    rows = [[str(i), *(repr(float(x)) for x in row)] for i, row in enumerate(result.table)]
+    return _csv(["point", *result.columns], rows)
 
 
 def _table_csv(rows: list[dict[str, Any]]) -> bytes:
     keys = list(rows[0]) if rows else []
-    lines = [",".join(keys)]
-    lines += [
-        ",".join(v if isinstance(v, str) else repr(float(v)) for v in r.values()) for r in rows
-    ]
-    return ("\n".join(lines) + "\n").encode()
+    cells = [[v if isinstance(v, str) else repr(float(v)) for v in r.values()] for r in rows]
+    return _csv(keys, cells)
 
 
 def write_outputs(result: SweepResult, out_dir: Path, command: str) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,13 @@ HELP = "outcome distributions side by side, one column per option or alternative
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sim.cli.main import _positive_int, _seed, add_scenario_argument, add_set_argument
+    from sim.cli.main import (
+        _positive_int,
+        _seed,
+        add_quiet_argument,
+        add_scenario_argument,
+        add_set_argument,
+    )
 
     add_scenario_argument(p)
     p.add_argument("--actor", required=True, help="the actor whose choice is compared")
@@ -41,8 +48,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="recommend the best column whose probability of OUTCOME is at most P",
     )
     p.add_argument("--json", action="store_true", help="print the JSON comparison on stdout")
-    p.add_argument("--out", type=Path, help="chart folder (default reports/<id>/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="chart folder (default reports/<id>/, or reports/<id>/set-NAME=VALUE/ under --set; "
+        "with --json, charts are written only when --out is given)",
+    )
     p.add_argument("--no-charts", action="store_true")
+    add_quiet_argument(p)
+    from sim.cli.chart_args import add_chart_arguments
+
+    add_chart_arguments(p)
 
 
 def _max_risk(text: str | None, outcomes: tuple[str, ...]) -> tuple[str, float] | None:
@@ -69,7 +85,15 @@ def _max_risk(text: str | None, outcomes: tuple[str, ...]) -> tuple[str, float] 
 
 def run(args: argparse.Namespace) -> int:
     from sim.analysis.compare import compare_first_moves, compare_policies
-    from sim.cli.main import UsageError, load_with_overrides
+    from sim.cli.main import (
+        ProgressBar,
+        UsageError,
+        default_out_dir,
+        load_with_overrides,
+        show_progress,
+        writable_folder,
+        writing,
+    )
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     if args.actor not in scenario.actors:
@@ -80,31 +104,40 @@ def run(args: argparse.Namespace) -> int:
     if args.actor not in scenario.turn_order:
         raise UsageError(f"actor '{args.actor}' never moves (not in turn_order)")
     max_risk = _max_risk(args.max_risk, tuple(scenario.outcome_ids))
-    if args.policies:
-        if not scenario.alternatives.get(args.actor):
-            raise UsageError(
-                f"the scenario has no alternatives for '{args.actor}'; "
-                "add them under `alternatives:` or use --first-move"
-            )
-        comparison = compare_policies(
-            scenario, args.actor, args.runs, args.seed, overrides, max_risk
+    if args.policies and not scenario.alternatives.get(args.actor):
+        raise UsageError(
+            f"the scenario has no alternatives for '{args.actor}'; "
+            "add them under `alternatives:` or use --first-move"
         )
-    else:
-        try:
-            comparison = compare_first_moves(
+    out_dir = None
+    if not args.no_charts and (args.out is not None or not args.json):
+        out_dir = args.out or default_out_dir(scenario.id, overrides)
+        writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
+    what = "doctrines" if args.policies else "first moves"
+    label = f"{scenario.id}: comparing {what}, {args.runs:,} runs each"
+    with ProgressBar(show_progress(args), None, label):
+        if args.policies:
+            comparison = compare_policies(
                 scenario, args.actor, args.runs, args.seed, overrides, max_risk
             )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        else:
+            try:
+                comparison = compare_first_moves(
+                    scenario, args.actor, args.runs, args.seed, overrides, max_risk
+                )
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
     charts = []
-    if not args.no_charts:
+    if out_dir is not None:
+        from sim.cli.chart_args import chart_options
         from sim.outputs.compare_charts import write_compare_charts
 
-        charts = write_compare_charts(comparison, args.out or Path("reports") / scenario.id)
+        with writing("charts", out_dir):
+            charts = write_compare_charts(comparison, out_dir, chart_options(args))
     if args.json:
         print(json.dumps(comparison.to_json(), indent=2))
     else:
-        print_comparison(comparison, charts)
+        print_comparison(comparison, charts, overrides=overrides)
     return 0
 
 
@@ -112,74 +145,85 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def print_comparison(comparison, charts, console: Console | None = None) -> None:
-    """The side-by-side table, the paired differences and the recommendation."""
-    from rich.console import Console
+def print_comparison(
+    comparison,
+    charts,
+    console: Console | None = None,
+    overrides: Mapping[str, float] | None = None,
+) -> None:
+    """The side-by-side table, the paired differences and the recommendation. The tables never
+    cut a number or an option id: on a narrow terminal the headers are abbreviated with a legend,
+    or the columns are split over several tables. `overrides`: the --set values (default: the
+    parameters that differ from the scenario's)."""
     from rich.markup import escape as esc
-    from rich.table import Table
 
     from sim.analysis.compare import possessive
+    from sim.outputs.report_text import model_overrides, settings_text
+    from sim.outputs.tables import print_side_by_side, terminal
 
-    console = console or Console()
+    console = console or terminal()
     m = comparison.model
     s = m.scenario
     first = comparison.columns[0].results
+    settings = settings_text(model_overrides(m) if overrides is None else overrides)
     console.print(f"[bold]{esc(s.title)}[/bold]  ({s.id})")
     console.print(
         f"{esc(s.actors[comparison.actor].label)}: "
         f"{'first move' if comparison.mode == 'first-move' else 'doctrines'} compared; "
         f"{first.runs:,} runs per column, seed {first.seed}, common random numbers; "
-        f"sha256 {m.sha256[:12]}"
+        f"parameters: {esc(settings)}; sha256 {m.sha256[:12]}"
     )
-    table = Table(title="Outcomes (95% interval)", title_justify="left")
-    table.add_column("")
-    for col in comparison.columns:
-        table.add_column(col.name, justify="right")
+    columns = comparison.columns
+    labels, cells = [], []
     for o, oid in enumerate(m.outcome_ids):
-        cells = []
-        for col in comparison.columns:
+        row = []
+        for col in columns:
             lo, hi = col.results.intervals()
-            cells.append(
-                f"{_pct(col.results.probabilities[o])}\n[dim]{_pct(lo[o])}-{_pct(hi[o])}[/dim]"
+            row.append(
+                f"{_pct(col.results.probabilities[o])}\n[dim]{_pct(lo[o])} to {_pct(hi[o])}[/dim]"
             )
-        table.add_row(esc(s.outcome_label(oid)), *cells)
+        labels.append(esc(s.outcome_label(oid)))
+        cells.append(row)
     for b, actor in enumerate(m.actors):
-        cells = []
-        for col in comparison.columns:
+        row = []
+        for col in columns:
             lo, hi = col.results.payoff_interval()
-            cells.append(f"{col.results.payoff_mean[b]:.2f}\n[dim]{lo[b]:.2f} to {hi[b]:.2f}[/dim]")
-        table.add_row(f"payoff: {esc(s.actors[actor].label)}", *cells)
-    table.add_row("mean peak rung", *[f"{c.results.peak_mean():.2f}" for c in comparison.columns])
-    console.print(table)
+            row.append(f"{col.results.payoff_mean[b]:.2f}\n[dim]{lo[b]:.2f} to {hi[b]:.2f}[/dim]")
+        labels.append(f"payoff: {esc(s.actors[actor].label)}")
+        cells.append(row)
+    labels.append("mean peak rung")
+    cells.append([f"{c.results.peak_mean():.2f}" for c in columns])
+    names = [c.name for c in columns]
+    print_side_by_side(console, "Outcomes (95% interval)", labels, names, cells)
 
     diffs = comparison.differences()
     if diffs:
         base = comparison.columns[0].name
-        table = Table(
-            title=f"Paired differences from '{base}' (95% interval)", title_justify="left"
-        )
-        table.add_column("")
-        for name in diffs:
-            table.add_column(name, justify="right")
-        table.add_row(
-            f"payoff: {esc(s.actors[comparison.actor].label)}",
-            *[
+        labels = [f"payoff: {esc(s.actors[comparison.actor].label)}"]
+        cells = [
+            [
                 f"{d['payoff']['mean']:+.2f}\n[dim]{d['payoff']['ci95'][0]:+.2f} to "
                 f"{d['payoff']['ci95'][1]:+.2f}[/dim]"
                 for d in diffs.values()
-            ],
-        )
+            ]
+        ]
         for oid in m.outcome_ids:
-            table.add_row(
-                esc(s.outcome_label(oid)),
-                *[
+            labels.append(esc(s.outcome_label(oid)))
+            cells.append(
+                [
                     f"{100 * d['outcomes'][oid]['mean']:+.1f} pts\n[dim]"
                     f"{100 * d['outcomes'][oid]['ci95'][0]:+.1f} to "
                     f"{100 * d['outcomes'][oid]['ci95'][1]:+.1f}[/dim]"
                     for d in diffs.values()
-                ],
+                ]
             )
-        console.print(table)
+        print_side_by_side(
+            console,
+            f"Paired differences from '{esc(base)}' (95% interval)",
+            labels,
+            list(diffs),
+            cells,
+        )
 
     rec = comparison.recommendation()
     line = (
@@ -214,4 +258,4 @@ def print_comparison(comparison, charts, console: Console | None = None) -> None
                 f"expected payoff {r['expected_payoff']:.2f}{extra})."
             )
     if charts:
-        console.print("Charts: " + ", ".join(str(c) for c in charts))
+        console.print("Charts: " + ", ".join(esc(str(c)) for c in charts))

@@ -6,13 +6,21 @@ import argparse
 import json
 from pathlib import Path
 
-from sim.cli.main import EXIT_OK, _positive_int, add_scenario_argument, add_set_argument
+from sim.cli.main import (
+    EXIT_OK,
+    _positive_int,
+    add_quiet_argument,
+    add_scenario_argument,
+    add_set_argument,
+)
 
 COMMAND = "exact"
 HELP = "exact outcome distribution by enumerating the reachable states (no sampling error)"
 MAX_STATES = 2_000_000
 """The default of --max-states: sim.solvers.exact.DEFAULT_MAX_STATES, spelt out here so that
 building the parser imports no solver (tests/cli/test_startup.py checks they agree)."""
+SLOW = 1.0
+"""Seconds after which a solve still going shows its progress indicator."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,21 +43,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="also write the four `run` charts into DIR"
     )
+    add_quiet_argument(parser)
+    from sim.cli.chart_args import add_chart_arguments
+
+    add_chart_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.cli.main import load_with_overrides
+    from sim.cli.main import (
+        ProgressBar,
+        load_with_overrides,
+        show_progress,
+        writable_folder,
+        writing,
+    )
     from sim.solvers.exact import solve
     from sim.solvers.prepare import prepare_model
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
-    model = prepare_model(scenario, overrides)
-    results = solve(model, max_states=args.max_states)
+    if args.out:
+        writable_folder(args.out, "charts")  # before the solve: a bad folder costs no work
+    label = f"{scenario.id}: solving exactly"
+    with ProgressBar(show_progress(args), None, label, delay=SLOW):  # shown only when slow
+        model = prepare_model(scenario, overrides)
+        results = solve(model, max_states=args.max_states)
     charts = []
     if args.out:
+        from sim.cli.chart_args import chart_options
         from sim.outputs.charts import write_run_charts
 
-        charts = write_run_charts(results, args.out)
+        with writing("charts", args.out):
+            charts = write_run_charts(results, args.out, chart_options(args))
     if args.json:
         print(json.dumps(results.to_json(), indent=2))
     else:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import hashlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sim import __version__
-from sim.errors import ScenarioError, SimulationError
+from sim.errors import ScenarioError, SimulationError, did_you_mean
 from sim.format.library import bundled_scenarios_dir, resolve_scenario_path
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM, EXIT_PIPE = 130, 143, 141
 
 COMMAND_MODULES: tuple[str, ...] = (
     "sim.cli.sweep",
@@ -22,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim.cli.exact",
     "sim.cli.play",
     "sim.cli.report",
+    "sim.cli.params",
 )
 """Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args).
 
@@ -35,6 +42,118 @@ class UsageError(Exception):
     """Bad command-line usage: reported in one line, exit status 2."""
 
 
+class OutputError(UsageError):
+    """An output that cannot be written (read-only, through a file, disk full): exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the stack unwinds (temporary files are
+    removed) and the command exits 143."""
+
+
+OUTPUT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ENOSPC",
+        "EDQUOT",
+        "EFBIG",
+        "EROFS",
+        "EACCES",
+        "EPERM",
+        "ENOTDIR",
+        "EISDIR",
+        "EEXIST",
+        "ENAMETOOLONG",
+        "EIO",
+    )
+    if hasattr(errno, name)
+)
+"""OSErrors that come from where the output goes, not from the program: exit status 2."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why no file can be written in the folder `path` (created if missing), or None."""
+    import tempfile
+
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".escalation-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return _reason(exc)
+    return None
+
+
+def writable_folder(path: Path, what: str) -> Path:
+    """Create the folder `path` and check that a file can be written in it, before any work is
+    done; otherwise an OutputError naming the folder and the reason (exit status 2)."""
+    problem = _folder_problem(path)
+    if problem is not None:
+        raise OutputError(f"cannot write {what} to {path}: {problem}")
+    return path
+
+
+def writable_file(path: Path, what: str) -> Path:
+    """Check, before any work, that the file `path` can be written (its folder is created)."""
+    problem = "it is a folder; give the file's path" if path.is_dir() else None
+    problem = problem or _folder_problem(path.parent)
+    if problem is not None:
+        raise OutputError(f"cannot write {what} to {path}: {problem}")
+    return path
+
+
+@contextlib.contextmanager
+def writing(what: str, where: Path) -> Iterator[None]:
+    """Turn an OSError while writing `what` into one OutputError (exit status 2); the writers
+    (sim.files.write_atomic) leave no half-written file behind."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} to {where}: {_reason(exc)}") from None
+
+
+def overrides_folder(overrides: Mapping[str, float]) -> str | None:
+    """The folder name that carries `--set` overrides, e.g. `set-kh_autonomy=0.5` (names in
+    order, `,` between them); None without overrides. Very long ones are named by a digest."""
+    if not overrides:
+        return None
+    from sim.outputs.report_text import written
+
+    name = "set-" + ",".join(f"{k}={written(v)}" for k, v in sorted(overrides.items()))
+    if len(name) > 120:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"set-{len(overrides)}-overrides-{digest}"
+    return name
+
+
+def default_out_dir(scenario_id: str, overrides: Mapping[str, float]) -> Path:
+    """Where outputs go without --out: reports/<id>/, or reports/<id>/set-NAME=VALUE,.../ under
+    --set, so that charts made with overrides never overwrite the scenario's own."""
+    base = Path("reports") / scenario_id
+    folder = overrides_folder(overrides)
+    return base / folder if folder else base
+
+
+def check_override_names(scenario, overrides: Mapping[str, float]) -> None:
+    """An unknown --set name is a UsageError that lists the scenario's parameters."""
+    for name in overrides:
+        if name not in scenario.parameters:
+            known = ", ".join(scenario.parameters) or "none (this scenario has no parameters)"
+            raise UsageError(
+                f"--set: unknown parameter '{name}'{did_you_mean(name, scenario.parameters)}; "
+                f"parameters: {known}"
+            )
+
+
 def load_with_overrides(file: str, settings: list[str] | None):
     """The scenario named on the command line and its checked `--set` overrides."""
     from sim.engine.runner import parse_overrides
@@ -44,10 +163,21 @@ def load_with_overrides(file: str, settings: list[str] | None):
     scenario = load_scenario(resolve_scenario_path(file))
     try:
         overrides = parse_overrides(settings)
+        check_override_names(scenario, overrides)
         resolve_parameters(scenario, overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return scenario, overrides
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to a terminal only, never with --quiet."""
+    stream = sys.stderr
+    return not getattr(args, "quiet", False) and stream is not None and stream.isatty()
+
+
+def add_quiet_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_scenario_argument(p: argparse.ArgumentParser) -> None:
@@ -81,8 +211,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     add_set_argument(p)
     p.add_argument("--json", action="store_true", help="print the JSON result on stdout")
-    p.add_argument("--out", type=Path, help="chart folder (default reports/<id>/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="chart folder (default reports/<id>/, or reports/<id>/set-NAME=VALUE/ under --set; "
+        "with --json, charts are written only when --out is given)",
+    )
     p.add_argument("--no-charts", action="store_true", help="do not write charts")
+    from sim.cli.chart_args import add_chart_arguments
+
+    add_chart_arguments(p)
     p.add_argument(
         "--precision",
         type=_half_width,
@@ -110,7 +248,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
     for module in _command_modules():
-        module.add_arguments(sub.add_parser(module.COMMAND, help=module.HELP))
+        aliases = list(getattr(module, "ALIASES", ()))
+        module.add_arguments(sub.add_parser(module.COMMAND, help=module.HELP, aliases=aliases))
     return parser
 
 
@@ -151,65 +290,225 @@ def _half_width(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (0 ok, 2 bad input or usage, 1 internal)."""
+    """Run one command; returns the exit status (0 ok, 2 bad input, usage or an output that
+    cannot be written, 1 internal, 130 Ctrl-C, 141 closed pipe, 143 SIGTERM)."""
+    _signalled.clear()
+    with _unwinding_signals():
+        said = False  # a command that handles Ctrl-C itself (play) has said so already
+        try:
+            status = _main(argv)
+            said = status == EXIT_SIGINT
+        except KeyboardInterrupt:
+            status = EXIT_SIGINT
+        except Terminated:
+            status = EXIT_SIGTERM
+        if _signalled:  # a library may turn the interrupt into another error, or swallow it
+            status = EXIT_SIGTERM if signal.SIGTERM in _signalled else EXIT_SIGINT
+        if status == EXIT_SIGINT and not said:
+            with _signals_ignored():
+                _say("interrupted")
+        return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     handlers = {"list": cmd_list, "validate": cmd_validate, "run": cmd_run, "schema": cmd_schema}
-    handlers.update({m.COMMAND: m.run for m in _command_modules()})
+    for m in _command_modules():
+        for name in (m.COMMAND, *getattr(m, "ALIASES", ())):
+            handlers[name] = m.run
     handler = handlers[args.command]
     try:
-        return handler(args)
+        status = handler(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
+        return status
     except ScenarioError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            _say(str(problem))
         return EXIT_INPUT
     except (UsageError, SimulationError) as exc:
-        print(f"escalation {args.command}: error: {exc}", file=sys.stderr)
+        _say(f"escalation {args.command}: error: {exc}")
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # the reader (e.g. `| head`) closed the pipe: stop quietly, as other Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        _stdout_to_devnull()
+        return EXIT_PIPE
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            return _internal(args, exc)
+        # files are written inside `writing`, which names them: this is stdout or a stray file
+        where = f"{exc.filename}: " if exc.filename else "cannot write the output: "
+        if _stdout_broken():
+            _stdout_to_devnull()
+        _say(f"escalation {args.command}: error: {where}{_reason(exc)}")
+        return EXIT_INPUT
+    except SystemExit as exc:  # a library that exits (it should not): keep its status
+        return exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
     except Exception as exc:  # an internal failure: one line, and the details on request
-        if os.environ.get("ESCALATION_DEBUG"):
-            raise
-        print(
-            f"escalation {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(set ESCALATION_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal(args, exc)
+
+
+def _internal(args: argparse.Namespace, exc: BaseException) -> int:
+    if _signalled:  # e.g. numpy reports a Ctrl-C during its import as an ImportError
+        return EXIT_SIGINT
+    if os.environ.get("ESCALATION_DEBUG"):
+        raise exc
+    _say(
+        f"escalation {args.command}: internal error: {type(exc).__name__}: {exc} "
+        "(set ESCALATION_DEBUG=1 for the traceback)"
+    )
+    return EXIT_INTERNAL
+
+
+def _say(line: str) -> None:
+    """One line on stderr, if there is a stderr that still works."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _stdout_broken() -> bool:
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+_signalled: list[int] = []
+"""The signals received while the current command ran."""
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise KeyboardInterrupt
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _unwinding_signals() -> Iterator[None]:
+    """While a command runs, Ctrl-C raises KeyboardInterrupt and SIGTERM Terminated, so that
+    the stack unwinds and temporary files are removed; the previous handlers come back after."""
+    previous = {}
+    for signum, handler in (
+        (signal.SIGINT, _raise_interrupt),
+        (signal.SIGTERM, _raise_terminated),
+    ):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            previous[signum] = signal.signal(signum, handler)
+    hook = sys.unraisablehook
+    again = [10]
+
+    def unraisable(info) -> None:
+        """A signal that landed in a callback Python cannot raise from (a weakref callback, a
+        __del__): no "Exception ignored" traceback; the signal is raised again, outside it."""
+        if isinstance(info.exc_value, (KeyboardInterrupt, Terminated)):
+            if again[0] > 0 and previous:
+                again[0] -= 1
+                terminated = isinstance(info.exc_value, Terminated)
+                signum = signal.SIGTERM if terminated else signal.SIGINT
+                timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))  # after this hook
+                timer.daemon = True
+                timer.start()
+            return
+        hook(info)
+
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+        for signum, handler in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """No second signal while the first one is being reported."""
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            previous[signum] = signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signum, handler)
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+        status = EXIT_SIGINT
+    except Terminated:
+        status = EXIT_SIGTERM
+    # the command is over: a signal during the interpreter's shutdown is ignored (a Python
+    # handler running while the interpreter finalizes can abort it)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signum, signal.SIG_IGN)
+    if _stdout_broken():
+        _stdout_to_devnull()
+    if status in (EXIT_SIGINT, EXIT_SIGTERM):
+        # interrupted: the stack has unwound (temporary files are gone); skip the interpreter's
+        # finalization, which can abort on objects a signal left half-built in C extensions
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from sim.model.loading import load_scenario
+    from sim.outputs.tables import print_table, terminal
 
     library = bundled_scenarios_dir()
+    files = sorted(library.glob("*.yaml")) if library.is_dir() else []
+    if not files:  # an empty table would look like success
+        if os.environ.get("ESCALATION_SCENARIOS"):
+            why = (
+                " (named by ESCALATION_SCENARIOS): point it at a folder of scenario .yaml files, "
+                "or unset it to list the bundled scenarios"
+            )
+        else:
+            why = (
+                ": this installation of escalation-sim lacks its package data; reinstall it "
+                "(`pip install --force-reinstall .` in a clone of the repository)"
+            )
+        raise UsageError(f"no scenarios found in {library}{why}")
     table = Table(title=f"Bundled scenarios ({library})", title_justify="left")
-    table.add_column("file")
-    table.add_column("id")
+    table.add_column("file", no_wrap=True)  # file names and ids are never cut
+    table.add_column("id", no_wrap=True)
     table.add_column("title")
-    for path in sorted(library.glob("*.yaml")):
+    for path in files:
         try:
             scenario = load_scenario(path)
             table.add_row(path.name, scenario.id, escape(scenario.title))
         except ScenarioError as exc:
             table.add_row(path.name, "-", f"[red]invalid: {escape(exc.problems[0].message)}[/red]")
-    Console().print(table)
+    print_table(terminal(), table)
     return EXIT_OK
 
 
@@ -251,14 +550,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.precision and cap < BLOCK_SIZE:
         raise UsageError(f"--max-runs must be at least {BLOCK_SIZE:,} (one block) with --precision")
     out_dir = None
-    if not args.no_charts:  # checked before the runs, so a bad folder costs no simulation
-        out_dir = args.out or Path("reports") / scenario.id
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot write charts to {out_dir}: {exc.strerror or exc}") from None
+    # --json is for scripts: charts only when asked for with --out
+    if not args.no_charts and (args.out is not None or not args.json):
+        out_dir = args.out or default_out_dir(scenario.id, overrides)
+        writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
     total = cap if args.precision else args.runs
-    show = not args.quiet and sys.stderr.isatty() and total >= 50_000
+    show = show_progress(args) and total >= 50_000
     with ProgressBar(show, total, scenario.id, _run_columns) as advance:
         if args.precision:
             results = run_to_precision(
@@ -279,12 +576,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print_run(results, [], overrides)
     if out_dir is not None:  # after the results are out: a chart failure cannot lose them
+        from sim.cli.chart_args import chart_options
         from sim.outputs.charts import write_run_charts
 
-        try:
-            charts = write_run_charts(results, out_dir)
-        except OSError as exc:
-            raise UsageError(f"cannot write charts to {out_dir}: {exc.strerror or exc}") from None
+        with writing("charts", out_dir):
+            charts = write_run_charts(results, out_dir, chart_options(args))
         if not args.json:
             print("Charts: " + ", ".join(str(c) for c in charts))
     return EXIT_OK
@@ -292,26 +588,79 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 class ProgressBar:
     """A transient rich progress bar on stderr; does nothing when disabled (not a terminal,
-    --quiet, or too short to be worth it). `columns` builds the rich columns lazily."""
+    --quiet, or too short to be worth it). `columns` builds the rich columns lazily (default:
+    a spinner, the label and the time elapsed, for work of unknown length: `total` None).
 
-    def __init__(self, enabled: bool, total: int, label: str, columns: Callable[[], list]):
-        self.enabled, self.total, self.label, self.columns = enabled, total, label, columns
+    With `delay`, the bar appears only if the work is still going after that many seconds.
+    `with` gives None when disabled, else a callable that advances the bar by n and whose
+    `stage(label, total=None)` starts the next stage of the work."""
+
+    def __init__(
+        self,
+        enabled: bool,
+        total: int | None,
+        label: str,
+        columns: Callable[[], list] | None = None,
+        delay: float = 0.0,
+    ):
+        self.enabled, self.total, self.label = enabled, total, label
+        self.columns = columns or busy_columns
+        self.delay = delay
         self.bar = None
+        self.timer: threading.Timer | None = None
+        self.lock = threading.Lock()
+        self.started = self.closed = False
 
-    def __enter__(self):
+    def __enter__(self) -> _Ticker | None:
         if not self.enabled:
             return None
         from rich.console import Console
         from rich.progress import Progress
 
         self.bar = Progress(*self.columns(), console=Console(stderr=True), transient=True)
-        self.bar.start()
         task = self.bar.add_task(self.label, total=self.total)
-        return lambda n: self.bar.advance(task, n)
+        if self.delay > 0:
+            self.timer = threading.Timer(self.delay, self._start)
+            self.timer.daemon = True
+            self.timer.start()
+        else:
+            self._start()
+        return _Ticker(self.bar, task)
+
+    def _start(self) -> None:
+        with self.lock:
+            if not self.closed and self.bar is not None:
+                self.bar.start()
+                self.started = True
 
     def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        if self.timer is not None:
+            self.timer.cancel()
+        with self.lock:
+            self.closed = True
+            if self.started and self.bar is not None:
+                self.bar.stop()
+
+
+class _Ticker:
+    """What `with ProgressBar(...)` gives: call it with a number of units done; `stage` moves
+    on to the next stage of the work."""
+
+    def __init__(self, bar, task):
+        self.bar, self.task = bar, task
+
+    def __call__(self, n: int) -> None:
+        self.bar.advance(self.task, n)
+
+    def stage(self, label: str, total: int | None = None) -> None:
+        self.bar.update(self.task, description=label, total=total, completed=0)
+
+
+def busy_columns() -> list:
+    """Columns for work of unknown length: a spinner, what is being done, the time elapsed."""
+    from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
 
 
 def _run_columns() -> list:

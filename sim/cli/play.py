@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from sim.errors import did_you_mean
@@ -21,7 +22,7 @@ def _runs_or_zero(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sim.cli.main import _seed, add_scenario_argument, add_set_argument
+    from sim.cli.main import _seed, add_quiet_argument, add_scenario_argument, add_set_argument
 
     add_scenario_argument(p)
     p.add_argument(
@@ -47,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Monte Carlo runs of the actor's own policy to compare your play with "
         "(default 20000; 0 skips the comparison)",
     )
+    add_quiet_argument(p)
 
 
 def resolve_actor(scenario, name: str) -> str:
@@ -69,8 +71,16 @@ def resolve_actor(scenario, name: str) -> str:
     return actor
 
 
+def _no_input(prompt: str) -> str:
+    """The reader when stdin is closed (`<&-`): the input has already ended."""
+    raise EOFError
+
+
 def run(args: argparse.Namespace) -> int:
-    from sim.cli.main import load_with_overrides
+    """Exit status: 0 when the game ends or the student leaves (q, Ctrl-D, end of input), 2 when
+    the input is not answers (binary, endless), 130 after Ctrl-C; a closed output pipe (141) or a
+    full disk (2) are handled by sim.cli.main like every command's."""
+    from sim.cli.main import EXIT_SIGINT, ProgressBar, load_with_overrides, show_progress
     from sim.play.session import Game, stream_reader
     from sim.solvers.prepare import prepare_model
 
@@ -80,17 +90,28 @@ def run(args: argparse.Namespace) -> int:
         model = prepare_model(scenario, overrides)
     except KeyboardInterrupt:
         print("Game over (interrupted) before it began.")
-        return 0
+        return EXIT_SIGINT
     import secrets
 
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
-    if sys.stdin.isatty():
+    output = sys.stdout if sys.stdout is not None else open(os.devnull, "w")  # noqa: SIM115
+    if sys.stdin is None:
+        reader = _no_input
+    elif sys.stdin.isatty():
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401  (line editing for input())
         reader = input
     else:
-        reader = stream_reader(sys.stdin, echo=sys.stdout)
+        reader = stream_reader(sys.stdin, echo=output)
+    show = show_progress(args)
     game = Game(
-        model, actor, seed, reader, sys.stdout, compare_runs=args.compare_runs, file=args.file
+        model,
+        actor,
+        seed,
+        reader,
+        output,
+        compare_runs=args.compare_runs,
+        file=args.file,
+        busy=lambda label: ProgressBar(show, None, label),
     )
-    return game.play()  # a closed output pipe (`| head`) is handled by sim.cli.main
+    return game.play()

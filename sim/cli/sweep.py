@@ -15,7 +15,12 @@ from sim.cli.main import (
     _seed,
     add_scenario_argument,
     add_set_argument,
+    check_override_names,
+    default_out_dir,
     resolve_scenario_path,
+    show_progress,
+    writable_folder,
+    writing,
 )
 
 if TYPE_CHECKING:
@@ -77,11 +82,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786",
     )
-    p.add_argument("--out", type=Path, help="output folder (default reports/<id>/sweep/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default reports/<id>/sweep/, or reports/<id>/set-NAME=VALUE/sweep/ "
+        "under --set)",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
         help="finish an interrupted sweep in --out (same scenario, seed and design)",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the journal in --out (an unfinished or damaged sweep) and start again",
     )
     p.add_argument(
         "--metric",
@@ -90,6 +105,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "first outcome) or a column such as payoff_us or peak_rung_mean",
     )
     p.add_argument("--no-charts", action="store_true", help="do not write charts")
+    from sim.cli.chart_args import add_chart_arguments
+
+    add_chart_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -110,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         varies = [Vary.parse(v) for v in args.vary]
         fixed = parse_overrides(args.overrides)
+        check_override_names(scenario, fixed)
         resolve_parameters(scenario, fixed)
         check_varies(scenario, varies, args.method, dict(fixed))
         if args.scheduler and args.executor == "process":
@@ -119,13 +138,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     workers = args.workers or default_workers()
     spec = SweepSpec(text, str(path), design, args.runs, args.seed, tuple(sorted(fixed.items())))
-    out_dir = args.out or Path("reports") / scenario.id / "sweep"
+    out_dir = args.out or default_out_dir(scenario.id, fixed) / "sweep"
+    writable_folder(out_dir, "the sweep")  # before any point: a bad folder costs no simulation
     result = _run(args, spec, out_dir, workers)
     charts = []
     if not args.no_charts:
+        from sim.cli.chart_args import chart_options
         from sim.outputs.sweep_charts import write_sweep_charts
 
-        charts = write_sweep_charts(result, out_dir, args.metric)
+        with writing("charts", out_dir):
+            charts = write_sweep_charts(result, out_dir, args.metric, chart_options(args))
     _print(result, charts, args.metric)
     return 0
 
@@ -140,11 +162,12 @@ def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int)
         with (
             open_executor(workers, args.executor, args.scheduler) as executor,
             ProgressBar(
-                not args.quiet and sys.stderr.isatty(),
+                show_progress(args),
                 len(spec.design.points),
                 spec.design.method,
                 _sweep_columns(spec.design.method),
             ) as advance,
+            writing("the sweep", out_dir),  # a full disk: one message, exit 2
         ):
             return run_sweep(
                 spec,
@@ -155,6 +178,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int)
                 advance,
                 command,
                 notify=lambda note: print(note, file=sys.stderr),
+                restart=args.restart,
             )
     except SweepError as exc:
         raise UsageError(str(exc)) from None
@@ -226,19 +250,23 @@ def _sweep_columns(label: str):
 
 
 def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:
-    from rich.console import Console
+    from rich.markup import escape as esc
     from rich.table import Table
 
     from sim import __version__
+    from sim.outputs.report_text import settings_text
+    from sim.outputs.tables import print_table, terminal
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = terminal(width=None if sys.stdout.isatty() else 160)
     spec, s = result.spec, result.scenario
     design = spec.design
-    console.print(f"[bold]{s.title}[/bold]  ({s.id})")
+    console.print(f"[bold]{esc(s.title)}[/bold]  ({s.id})")
     console.print(
         f"{design.method} sweep of {', '.join(design.names)}: {len(design.points):,} "
-        f"points x {spec.runs:,} runs, seed {spec.seed}; sha256 "
-        f"{result.model.sha256[:12]}, escalation-sim {__version__}"
+        f"points x {spec.runs:,} runs, seed {spec.seed}; other parameters: "
+        f"{esc(settings_text(dict(spec.fixed)))}; sha256 "
+        f"{result.model.sha256[:12]}, escalation-sim {__version__}",
+        soft_wrap=True,  # one line, as it is copied into notes
     )
     outcomes = result.model.outcome_ids
     if len(design.points) <= TABLE_ROWS:
@@ -263,7 +291,7 @@ def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:
                 f"{100 * p[hi]:.1f}%",
                 _where(design, hi),
             )
-    console.print(table)
+    print_table(console, table)
     if result.sobol is not None:
         from sim.outputs.sweep_charts import metric_column
 
@@ -280,7 +308,7 @@ def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:
                     f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
                     f"{r['ST']:.3f} ± {r['ST_conf']:.3f}",
                 )
-        console.print(table)
+        print_table(console, table)
     rate = result.computed / result.seconds if result.seconds else 0
     reused = len(design.points) - result.computed
     console.print(
@@ -289,7 +317,7 @@ def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:
         + (f"; {reused:,} from the journal" if reused else "")
     )
     for path in [*result.files, *charts]:
-        console.print(f"wrote {path}", soft_wrap=True)
+        console.print(f"wrote {esc(str(path))}", soft_wrap=True)
 
 
 def _where(design: Design, index: int) -> str:

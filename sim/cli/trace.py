@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(story.to_json(), indent=2))
         return 0
-    from rich.console import Console
+    from sim.outputs.tables import terminal
 
-    console = Console(highlight=False)
+    console = terminal(highlight=False)
     for line in story_lines(story):
         console.print(line)
     return 0

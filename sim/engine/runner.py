@@ -6,6 +6,7 @@ import dataclasses
 import math
 import multiprocessing
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 
 from sim.engine.batch import RunRecords, simulate_batch
 from sim.engine.streams import BLOCK_SIZE, block_count
+from sim.errors import SimulationError
 from sim.format.digest import canonical_json, file_source
 from sim.model.compiled import CompiledPolicy, Model
 from sim.model.compiler import compile_model
@@ -23,6 +25,11 @@ from sim.results import Z95, BlockSummary, Results, summarise_batch
 DEFAULT_BATCH_BLOCKS = 16
 PRECISION_CAP = 4_000_000
 """Most runs `--precision` will add before it stops and says the target was not reached."""
+MAX_RUNS = 100_000_000
+"""Most runs of one experiment (docs/scenario-format.md, Limits)."""
+MEMORY_LIMIT = 2 << 30
+"""Most bytes an experiment sets aside for what it keeps of every run (2 GiB): checked before
+anything is allocated, so `--runs 10**9` is refused with a message, not a MemoryError."""
 
 Progress = Callable[[int], None]
 """Called with the number of runs just finished."""
@@ -165,6 +172,10 @@ def run_with_records(
 ) -> tuple[Results, RunTable]:
     """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
     outcome, steps and payoffs: for paired comparisons and the debrief of a game."""
+    # kept per run: the final state three times over (the batches' records, their block
+    # summaries, the gathered results), the payoffs twice, outcome, steps and rungs
+    per_run = 24 * len(model.state_names) + 16 * len(model.actors) + 16
+    check_runs(model, runs, per_run, "keep each run's outcome, steps, payoffs and final state")
     records: list[RunRecords] = []
     summaries = simulate_blocks(
         model, runs, seed, range(block_count(runs)), batch_blocks, records=records
@@ -192,6 +203,7 @@ def run_monte_carlo(
     stream: tuple[int, ...] = (),
 ) -> Results:
     """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`."""
+    check_runs(model, runs)
     blocks = range(block_count(runs))
     final_state = np.empty((len(model.state_names), runs))
     if workers > 1 and len(blocks) > 1:
@@ -221,6 +233,9 @@ def run_to_precision(
     Run counts are whole blocks, so the result equals `run_monte_carlo` with the final count.
     """
     cap_blocks = max(1, cap // BLOCK_SIZE)
+    # the block summaries keep their final states, gathered once more at the end
+    why = "keep the final states of up to --max-runs runs (lower it)"
+    check_runs(model, cap_blocks * BLOCK_SIZE, 16 * len(model.state_names), why)
     done = min(cap_blocks, max(1, block_count(start_runs)))
     summaries: list[BlockSummary] = []
     pool = process_pool(workers) if workers > 1 else None
@@ -248,12 +263,59 @@ def run_to_precision(
             pool.shutdown()
 
 
+def check_runs(model: Model, runs: int, per_run: int | None = None, why: str = "") -> None:
+    """Refuse (SimulationError: exit status 2) an experiment beyond MAX_RUNS, or one whose
+    per-run results (`per_run` bytes a run; default the final state, 8 bytes a variable) need
+    more than MEMORY_LIMIT, before anything is allocated."""
+    if runs > MAX_RUNS:
+        raise SimulationError(
+            f"{runs:,} runs are more than the limit of {MAX_RUNS:,} runs of one experiment"
+        )
+    n_state = len(model.state_names)
+    if per_run is None:
+        per_run = 8 * n_state
+        why = why or f"keep the final state of every run ({n_state} state variables x 8 bytes)"
+    need = per_run * runs
+    if need > MEMORY_LIMIT:
+        most = MEMORY_LIMIT // max(per_run, 1)
+        raise SimulationError(
+            f"{runs:,} runs need {_gib(need)} to {why}, more than the memory limit of "
+            f"{_gib(MEMORY_LIMIT)}: use at most {most:,} runs for this scenario"
+        )
+
+
+def _gib(size: int) -> str:
+    return f"{size / (1 << 30):,.1f} GiB"
+
+
 def _blocks_needed(results: Results, half_width: float) -> int:
     p = results.probabilities
     worst = float(max(p * (1 - p))) if p.size else 0.25
     worst = max(worst, 1.0 / max(results.runs, 1))
     needed = math.ceil(Z95 * Z95 * worst / (half_width * half_width) * 1.1)
     return block_count(needed)
+
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+MAX_NUMBER_DIGITS = 300
+"""Most digits a number typed on the command line may have (as for scenario files)."""
+
+
+def parse_number(text: str, what: str) -> float:
+    """A decimal number as typed: ASCII digits, an optional sign, point and exponent only.
+
+    Python's float() also reads '0_5' (as 5), full-width or Arabic-Indic digits, 'nan' and
+    'infinity': none of them is what a person typing a parameter value means."""
+    stripped = text.strip()
+    shown = stripped if len(stripped) <= 40 else stripped[:40] + "..."
+    if sum(c.isdigit() for c in stripped) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"{what}: '{shown}' has more than {MAX_NUMBER_DIGITS} digits")
+    if not _NUMBER.fullmatch(stripped):
+        raise ValueError(
+            f"{what}: '{shown}' is not a number (write ASCII digits, an optional '.' and "
+            "exponent, e.g. 0.5 or 2e-3)"
+        )
+    return float(stripped)
 
 
 def parse_overrides(items: list[str] | None) -> Mapping[str, float]:
@@ -263,10 +325,7 @@ def parse_overrides(items: list[str] | None) -> Mapping[str, float]:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
             raise ValueError(f"--set expects NAME=VALUE, got '{item}'")
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"--set {name}: '{text}' is not a number") from None
+        value = parse_number(text, f"--set {name}")
         if not math.isfinite(value):
             raise ValueError(f"--set {name}: value must be finite")
         values[name.strip()] = value

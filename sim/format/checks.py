@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 import keyword
 import math
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
 from sim.errors import Problem, did_you_mean
+from sim.format import bibliography
 from sim.format.scenario import (
     RESERVED_OPTION_IDS,
     Effects,
@@ -31,6 +33,13 @@ keeps the two equal): reserved, so no parameter or state variable may take their
 MAX_LENGTH = 2000
 """The longest expression text (the same limit as sim/model/expr.py)."""
 PROBABILITY_TOLERANCE = 1e-9
+SLUG = re.compile(r"[A-Za-z0-9_-]+")
+"""The alphabet of ids (actors, outcomes, alternative policies; option and branch ids and the
+scenario id have stricter patterns of their own): ASCII letters, digits, `_` and `-`."""
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+"""Parameter and state variable names: ASCII identifiers, as expressions read them."""
+MAX_ID_LENGTH = 100
+"""Longest id or name (ids name output files and folders)."""
 
 
 class _Checker:
@@ -52,6 +61,8 @@ class _Checker:
         return False
 
     def run(self) -> list[Problem]:
+        self.sources()
+        self.slugs()
         self.names()
         self.ladder()
         self.actors()
@@ -71,6 +82,40 @@ class _Checker:
         self.payoffs(self.s.terminal_value, ("terminal_value",))
         return self.problems
 
+    def sources(self) -> None:
+        """Each source is a bibliography key or alias, or a citation written out (or a URL)."""
+        for i, source in enumerate(self.s.sources):
+            if bibliography.lookup(source) is not None or bibliography.is_free_citation(source):
+                continue
+            keys = bibliography.keys()
+            hint = did_you_mean(source, bibliography.names())
+            self.error(
+                ("sources", i),
+                f"unknown source '{source}'{hint}: name a bibliography key ({', '.join(keys)}; "
+                "see docs/sources.md), or write the citation out in full",
+            )
+
+    def slugs(self) -> None:
+        """Ids are slugs: ASCII letters, digits, `_` and `-`, so that they are safe in file
+        names, tables and the commands printed for copying."""
+        groups = [
+            ("actors", "actor id", self.s.actors),
+            ("outcomes", "outcome id", self.s.outcomes),
+        ]
+        for group, what, ids in groups:
+            for name in ids:
+                if not SLUG.fullmatch(name) or len(name) > MAX_ID_LENGTH:
+                    self.error((group, name), _bad_id(name, what, "letters, digits, _ and -"), True)
+        for actor, named in self.s.alternatives.items():
+            for name in named:
+                if not SLUG.fullmatch(name) or len(name) > MAX_ID_LENGTH:
+                    what = "alternative policy name"
+                    self.error(
+                        ("alternatives", actor, name),
+                        _bad_id(name, what, "letters, digits, _ and -"),
+                        True,
+                    )
+
     def names(self) -> None:
         s = self.s
         reserved = set(BUILTIN_NAMES) | set(FUNCTIONS) | {"true", "false", "and", "or", "not"}
@@ -88,6 +133,8 @@ class _Checker:
                         f"'{unicodedata.normalize('NFKC', name)}'; write it that way",
                         True,
                     )
+                elif not NAME.fullmatch(name) or len(name) > MAX_ID_LENGTH:
+                    self.error(path, _bad_id(name, "name", "letters, digits and _"), True)
                 elif name in reserved or name.startswith("last_"):
                     self.error(path, f"'{name}' is a built-in name; choose another", key=True)
         for name in set(s.parameters) & set(s.state):
@@ -267,6 +314,13 @@ class _Checker:
             message = f"policy numbers may only use parameters: '{name}' is {kind}"
             self.problems.append(self.src.expression_problem(path, offset, message))
             return
+
+
+def _bad_id(name: str, what: str, alphabet: str) -> str:
+    shown = name if name.isprintable() and len(name) <= 60 else ascii(name[:60])[1:-1]
+    if len(name) > MAX_ID_LENGTH:
+        return f"{what} '{shown}...' is longer than {MAX_ID_LENGTH} characters"
+    return f"{what} '{shown}' is not valid: use ASCII {alphabet} only"
 
 
 def check_references(scenario: Scenario, source: SourceMap) -> list[Problem]:

@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sim.errors import ScenarioError, did_you_mean
+from sim.format.colours import check_colour
 from sim.format.digest import canonical_json
 from sim.format.source import SourceMap
 
@@ -26,6 +27,18 @@ LATER_POLICY_KINDS = {
     "player at the keyboard",
 }
 RESERVED_OPTION_IDS = ("pass", "none")
+SCHEMA_ID = "urn:escalation-sim:scenario:1"
+"""The JSON Schema's `$id`: the format and its version (`schema: 1`); the project has no web
+address to give it, and editors find the schema through the file's modeline, not this id."""
+
+# Field descriptions shared by two fields (the JSON Schema shows them in editors; the same text
+# as the tables of docs/scenario-format.md, which tests/format/test_schema.py compares).
+PARAMETER_RANGE = "the allowed range: `value`, `--set` and sweep ranges must lie inside it"
+STATE_RANGE = "every update is clipped to this range"
+RATIONALITY = (
+    "λ, at least 0 (a policy number): 0 picks uniformly among the available options, large "
+    "values pick the best one almost always"
+)
 
 
 def _expression(value: Any) -> Any:
@@ -63,11 +76,16 @@ class Strict(BaseModel):
 class Parameter(Strict):
     """A named knob: used in expressions, overridden by --set, swept."""
 
-    value: float
-    min: float | None = None
-    max: float | None = None
-    doc: str = ""
-    label: str | None = None
+    value: float = Field(description="the default value")
+    min: float | None = Field(default=None, description=PARAMETER_RANGE)
+    max: float | None = Field(default=None, description=PARAMETER_RANGE)
+    doc: str = Field(
+        default="",
+        description="what it means, its source, whether it is a guess; shown in reports and `play`",
+    )
+    label: str | None = Field(
+        default=None, description="a short display name for charts (e.g. a sweep's axis)"
+    )
 
     @model_validator(mode="after")
     def _in_range(self) -> Parameter:
@@ -81,12 +99,16 @@ class Parameter(Strict):
 class StateVar(Strict):
     """A named numeric variable of the crisis."""
 
-    initial: float
-    min: float | None = None
-    max: float | None = None
-    integer: bool = False
-    doc: str = ""
-    label: str | None = None
+    initial: float = Field(description="value at the start of every run; must lie in `[min, max]`")
+    min: float | None = Field(default=None, description=STATE_RANGE)
+    max: float | None = Field(default=None, description=STATE_RANGE)
+    integer: bool = Field(
+        default=False,
+        description="every update is rounded to the nearest integer (halves to even, as "
+        "`numpy.rint`), then clipped",
+    )
+    doc: str = Field(default="", description="what it means; shown in reports, `trace` and `play`")
+    label: str | None = Field(default=None, description="a short display name")
 
     @model_validator(mode="after")
     def _in_range(self) -> StateVar:
@@ -119,70 +141,138 @@ StateField = Annotated[
 
 
 class Actor(Strict):
-    label: str
-    doc: str = ""
+    """Someone who takes part in the crisis."""
+
+    label: str = Field(description="the name shown in output")
+    doc: str = Field(default="", description="a description")
 
 
 class Effects(Strict):
     """Deterministic state changes; all right-hand sides read the state before the change."""
 
-    add: dict[str, Expr] = Field(default_factory=dict)
-    set: dict[str, Expr] = Field(default_factory=dict)
+    add: dict[str, Expr] = Field(
+        default_factory=dict,
+        description="adds each value to its state variable: `var = var + value`",
+    )
+    set: dict[str, Expr] = Field(
+        default_factory=dict,
+        description="sets each state variable to its value: `var = value` (a condition sets 1 "
+        "or 0)",
+    )
 
 
 class Branch(Strict):
     """A stochastic outcome branch of an option; one is drawn per move."""
 
-    id: Slug
-    label: str | None = None
-    doc: str = ""
-    p: Expr | None = None
-    rung: Rung | None = None
-    effects: Effects = Field(default_factory=Effects)
-    payoffs: dict[str, Expr] = Field(default_factory=dict)
+    id: Slug = Field(description="unique within the option")
+    label: str | None = Field(default=None, description="shown in `trace` and `play`")
+    doc: str = Field(default="", description="a description")
+    p: Expr | None = Field(
+        default=None,
+        description="the branch's probability; at most one branch may omit it and take "
+        "`1 - (sum of the others)`",
+    )
+    rung: Rung | None = Field(
+        default=None, description="overrides the option's rung when this branch is drawn"
+    )
+    effects: Effects = Field(
+        default_factory=Effects,
+        description="further state changes, applied after the option's own effects",
+    )
+    payoffs: dict[str, Expr] = Field(default_factory=dict, description="further payoffs")
 
 
 class Option(Strict):
     """One entry of an actor's menu."""
 
-    id: Slug
-    label: str | None = None
-    doc: str = ""
-    rung: Rung | None = None
-    requires: Expr = True
-    payoffs: dict[str, Expr] = Field(default_factory=dict)
-    effects: Effects = Field(default_factory=Effects)
-    outcomes: list[Branch] = Field(default_factory=list)
+    id: Slug = Field(description="unique within the actor's menu; not `pass` or `none` (reserved)")
+    label: str | None = Field(default=None, description="what students see")
+    doc: str = Field(
+        default="",
+        description="a longer explanation (e.g. which article the option comes from)",
+    )
+    rung: Rung | None = Field(
+        default=None,
+        description="playing the option moves the crisis to this rung; none: the rung is unchanged",
+    )
+    requires: Expr = Field(
+        default=True, description="the option is available only where this holds"
+    )
+    payoffs: dict[str, Expr] = Field(
+        default_factory=dict, description="immediate payoffs of playing it"
+    )
+    effects: Effects = Field(default_factory=Effects, description="deterministic state changes")
+    outcomes: list[Branch] = Field(
+        default_factory=list, description="stochastic outcome branches, one drawn per play"
+    )
 
 
 class FixedPolicy(Strict):
-    kind: Literal["fixed"]
-    option: str
+    """A doctrine: always the same option."""
+
+    kind: Literal["fixed"] = Field(
+        description="`fixed`: that option whenever it is available, otherwise the first "
+        "available option in menu order"
+    )
+    option: str = Field(description="the option it plays")
 
 
 class SequencePolicy(Strict):
-    kind: Literal["sequence"]
-    options: list[str] = Field(min_length=1)
+    """A plan: one option per move."""
+
+    kind: Literal["sequence"] = Field(
+        description="`sequence`: `options[k]` on the actor's k-th move (0-based), the last one "
+        "repeating; the same fallback"
+    )
+    options: list[str] = Field(
+        min_length=1, description="the plan, one option per move (at least one)"
+    )
 
 
 class TablePolicy(Strict):
-    kind: Literal["table"]
-    respond_to: str
-    table: dict[str, dict[str, ParamNumber]]
+    """An escalation table: a mixed response to another actor's latest move."""
+
+    kind: Literal["table"] = Field(
+        description="`table`: at random, from the row of the table picked by `respond_to`'s "
+        "latest move"
+    )
+    respond_to: str = Field(
+        description="the actor whose latest move picks the row (any actor, itself included)"
+    )
+    table: dict[str, dict[str, ParamNumber]] = Field(
+        description="rows named after options of `respond_to`, plus `pass` and the required "
+        "`default`; each maps options of the choosing actor to probabilities that sum to 1"
+    )
 
 
 class LogitPolicy(Strict):
-    kind: Literal["logit"]
-    rationality: ParamNumber = 1.0
-    utilities: dict[str, Expr]
+    """A quantal (noisy best) response over tunable utilities."""
+
+    kind: Literal["logit"] = Field(
+        description="`logit`: at random, with probabilities proportional to "
+        "`exp(rationality * utility)`"
+    )
+    rationality: ParamNumber = Field(default=1.0, description=RATIONALITY)
+    utilities: dict[str, Expr] = Field(
+        description="an expression for every option of the actor, evaluated at the start of "
+        "the move"
+    )
 
 
 class StrategicPolicy(Strict):
     """Quantal response over expected discounted payoffs, solved by backward induction."""
 
-    kind: Literal["strategic"]
-    rationality: ParamNumber = 1.0
-    lookahead: int | None = Field(default=None, ge=1)
+    kind: Literal["strategic"] = Field(
+        description="`strategic`: at random, with probabilities proportional to "
+        "`exp(rationality * expected payoff of the option)`, looking ahead at everyone's answers"
+    )
+    rationality: ParamNumber = Field(default=1.0, description=RATIONALITY)
+    lookahead: int | None = Field(
+        default=None,
+        ge=1,
+        description="K: count the payoffs of this step and the next K - 1 steps only, then "
+        "`terminal_value` (default: to the horizon)",
+    )
 
 
 def _policy_kind(value: Any) -> Any:
@@ -229,17 +319,27 @@ Policy = Annotated[
 class EveryStep(Strict):
     """Applied after all actors moved in a step: running effects and payoffs."""
 
-    effects: Effects = Field(default_factory=Effects)
-    payoffs: dict[str, Expr] = Field(default_factory=dict)
+    effects: Effects = Field(default_factory=Effects, description="per-step state changes")
+    payoffs: dict[str, Expr] = Field(
+        default_factory=dict,
+        description="per-step payoffs, evaluated before the `every_step` effects",
+    )
 
 
 class Terminal(Strict):
     """A terminal condition, checked after every move; the first match ends the run."""
 
-    when: Expr
-    label: str | None = None
-    doc: str = ""
-    payoffs: dict[str, Expr] = Field(default_factory=dict)
+    when: Expr = Field(description="the run ends with this outcome when it holds")
+    label: str | None = Field(default=None, description="shown in tables and charts")
+    doc: str = Field(default="", description="a description")
+    payoffs: dict[str, Expr] = Field(
+        default_factory=dict, description="paid when the run ends this way"
+    )
+    colour: Annotated[str, BeforeValidator(check_colour)] | None = Field(
+        default=None,
+        description="its colour in charts: a CSS colour name (`firebrick`) or `#rrggbb`; "
+        "default: the palette's colour for the kind of outcome",
+    )
 
 
 class Scenario(Strict):
@@ -250,28 +350,63 @@ class Scenario(Strict):
     # its cross references are checked on construction; a problem raises ScenarioError, as
     # `file:line:col: message` for a file, `<scenario>: dotted.path: message` from Python.
 
-    schema_version: Literal[1] = Field(alias="schema")
-    id: FileSlug
-    title: str
-    summary: str = ""
-    sources: list[str] = Field(default_factory=list)
-    teaching_notes: str = ""
-    horizon: int = Field(gt=0, le=100_000)
-    step_label: str = "step"
-    discount: float = Field(default=1.0, gt=0, le=1)
-    ladder: list[str] = Field(min_length=1)
-    initial_rung: Rung = 0
-    parameters: dict[str, ParameterField] = Field(default_factory=dict)
-    state: dict[str, StateField] = Field(default_factory=dict)
-    actors: dict[str, Actor] = Field(min_length=1)
-    turn_order: list[str] = Field(min_length=1)
-    options: dict[str, list[Option]]
-    policies: dict[str, Policy]
-    alternatives: dict[str, dict[str, Policy]] = Field(default_factory=dict)
-    every_step: EveryStep = Field(default_factory=EveryStep)
-    outcomes: dict[str, Terminal] = Field(default_factory=dict)
-    end: Slug = "ongoing"
-    terminal_value: dict[str, Expr] = Field(default_factory=dict)
+    schema_version: Literal[1] = Field(
+        alias="schema", description="format version; this program reads 1"
+    )
+    id: FileSlug = Field(
+        description="names the scenario in JSON results and output folders (`reports/<id>/`)"
+    )
+    title: str = Field(description="one line, shown at the top of every table and chart")
+    summary: str = Field(default="", description="the question the scenario answers")
+    sources: list[str] = Field(
+        default_factory=list,
+        description="what it is grounded in: keys of the bibliography (docs/sources.md; the "
+        "article file names are aliases), or a full citation or URL for any other source",
+    )
+    teaching_notes: str = Field(
+        default="",
+        description="what to try, what to look for, which numbers are guesses; shown by "
+        "`report` and `play`",
+    )
+    horizon: int = Field(gt=0, le=100_000, description="the most steps a run lasts")
+    step_label: str = Field(
+        default="step", description="what a step is called in output (`week`, `round`)"
+    )
+    discount: float = Field(default=1.0, gt=0, le=1, description="per-step discount of payoffs")
+    ladder: list[str] = Field(
+        min_length=1, description="the rung names, lowest first; rung `i` is `ladder[i]`"
+    )
+    initial_rung: Rung = Field(default=0, description="the rung every run starts on")
+    parameters: dict[str, ParameterField] = Field(
+        default_factory=dict,
+        description="named knobs: read by expressions, changed by `--set` and `sweep`",
+    )
+    state: dict[str, StateField] = Field(
+        default_factory=dict, description="the numeric variables of the crisis"
+    )
+    actors: dict[str, Actor] = Field(min_length=1, description="who takes part")
+    turn_order: list[str] = Field(min_length=1, description="who moves, in order, within each step")
+    options: dict[str, list[Option]] = Field(description="each actor's menu")
+    policies: dict[str, Policy] = Field(
+        description="how each actor chooses; every actor in `turn_order` needs one"
+    )
+    alternatives: dict[str, dict[str, Policy]] = Field(
+        default_factory=dict,
+        description="named alternative policies, compared by `compare --policies`",
+    )
+    every_step: EveryStep = Field(
+        default_factory=EveryStep, description="applied after all actors moved in a step"
+    )
+    outcomes: dict[str, Terminal] = Field(
+        default_factory=dict,
+        description="how a run can end before the horizon; first match wins",
+    )
+    end: Slug = Field(default="ongoing", description="the outcome of runs that reach the horizon")
+    terminal_value: dict[str, Expr] = Field(
+        default_factory=dict,
+        description="the value of a state to each actor where a strategic actor's `lookahead` "
+        "stops; read only by strategic policies",
+    )
     """Value to each actor of the state where a strategic actor's lookahead stops (default 0)."""
 
     _source: SourceMap | None = PrivateAttr(default=None)
@@ -390,4 +525,4 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 7) of the scenario format, for editor completion."""
     schema = Scenario.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
     schema["definitions"] = schema.pop("$defs", {})
-    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "$id": SCHEMA_ID, **schema}

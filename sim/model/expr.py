@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,20 @@ RANDOM_DRAWS: dict[str, int] = {
 
 FUNCTIONS = sorted([*_MATH1, "min", "max", "clip", "where", *RANDOM_DRAWS])
 
+MAX_BINOMIAL_N = 1_000_000
+"""Largest `n` of `binomial(n, p)`: its inverse CDF costs a search that grows with n (scipy
+needs about 0.3 s per 4,096 draws at 1e9, and at 1e17 its search does not end). A constant
+beyond it is a load-time error; a value reached at run time stops the run with the
+expression's file:line:col."""
+MAX_POISSON_LAMBDA = 1_000_000
+"""Largest `lam` of `poisson(lam)`, for the same reason (scipy needs seconds per thousand draws
+at 1e9 and returns NaN beyond 1e12)."""
+DRAW_LIMITS: dict[str, tuple[int, float, str]] = {
+    "binomial": (0, MAX_BINOMIAL_N, "n"),
+    "poisson": (0, MAX_POISSON_LAMBDA, "lam"),
+}
+"""Draws with a bounded argument: name -> (argument index, largest value, argument name)."""
+
 
 @dataclass
 class _Node:
@@ -197,8 +212,9 @@ class _Compiler:
 
     def _Constant(self, node: ast.Constant, depth: int) -> _Node:
         value = node.value
-        if isinstance(value, bool):
-            return _fold(value, self.col(node))
+        if isinstance(value, bool):  # Python's True / False: the language writes true / false
+            word = str(value).lower()
+            raise self.fail(node, f"'{value}' is not a name: write '{word}' (lower case)")
         if isinstance(value, (int, float)) and not isinstance(value, complex):
             return _fold(value, self.col(node))
         if isinstance(value, str):
@@ -412,6 +428,15 @@ class _Compiler:
         if not self.ns.allow_random:
             raise self.fail(node, f"random draw {name}() is not allowed in {self.ns.purpose}")
         self._arity(node, name, args, RANDOM_DRAWS[name])
+        if name in DRAW_LIMITS:
+            index, limit, what = DRAW_LIMITS[name]
+            value = _as_number(args[index]).const
+            if value is not None and value > limit:
+                raise self.fail(
+                    node.args[index],
+                    f"{name}() {what} = {value:g} is above the limit of {limit:,} "
+                    f"(see Limits in docs/scenario-format.md)",
+                )
         if self.random_offset is None:
             self.random_offset = self.col(node)
         fns = [_as_number(a).fn for a in args]
@@ -466,6 +491,7 @@ def compile_expr(
     try:
         if "#" in stripped:
             raise ExpressionError("'#' is not allowed in an expression", lead + stripped.index("#"))
+        _ascii_only(stripped, lead)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(stripped, mode="eval")
@@ -491,6 +517,37 @@ def compile_expr(
     const = node.const
     offset = None if compiler.random_offset is None else compiler.random_offset + lead
     return CompiledExpr(text, node.fn, frozenset(compiler.names), offset, const)
+
+
+def _ascii_only(text: str, lead: int) -> None:
+    """Refuse characters that Python would silently read as others: it normalises identifiers
+    (NFKC), so the full-width `ｓｔｅｐ` would read `step` and `Ｔｒｕｅ` would read `True`.
+    Names, numbers and operators are ASCII; text inside quotes is left alone."""
+    quote = ""
+    escaped = False
+    for i, c in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote:
+                quote = ""
+            continue
+        if c in "'\"":
+            quote = c
+            continue
+        if ord(c) < 128 or unicodedata.normalize("NFKC", c) == c:
+            continue  # ASCII, or a character Python reports itself (an undefined name, ...)
+        name = unicodedata.name(c, "")
+        shown = f"'{c}' " if c.isprintable() else ""
+        what = f"U+{ord(c):04X}" + (f" {name}" if name else "")
+        raise ExpressionError(
+            f"non-ASCII character {shown}({what}) is not allowed in an expression (Python would "
+            f"read it as '{unicodedata.normalize('NFKC', c)}'): write names, numbers and "
+            "operators in plain ASCII",
+            lead + i,
+        )
 
 
 def evaluate_constant(expr: CompiledExpr, parameters: Mapping[str, float]) -> float:

@@ -4,14 +4,21 @@ Every chart function returns a `matplotlib.figure.Figure` built with the object-
 no pyplot, no backend switch, no change to `matplotlib.rcParams`, so a notebook's own pyplot
 state is untouched. With `ax=` it draws into the caller's Axes and returns that Axes' figure
 (without the footer or layout changes, which belong to the caller). Without it, it makes a
-figure of its own carrying a footer with the scenario id, seed, runs, scenario hash and version
-that reproduce it. `write_run_charts` saves the four `run` charts through `sim.files.write_atomic`,
-so no file is ever left half-written.
+figure of its own carrying a footer with the scenario id, seed, runs, scenario hash, version and
+`--set` overrides that reproduce it. `write_run_charts` saves the four `run` charts through
+`sim.files.write_atomic`, so no file is ever left half-written; the file's suffix (`.png`,
+`.svg`, `.pdf`) decides its format.
+
+Outcome colours follow what an outcome is, the same in every scenario and chart
+(`sim.outputs.palette`); each chart says when it has little to show (docs/charts.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,18 +26,68 @@ import numpy as np
 
 from sim import __version__
 from sim.files import write_atomic
+from sim.model.compiled import Model
+from sim.outputs.palette import OKABE_ITO, outcome_colours
 from sim.results import Results
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-OUTCOME_COLOURS = ["#4c4c4c", "#8c564b", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#17becf"]
-RUN_DPI = 110
-"""Resolution of the `run`, `exact` and `compare` PNG files."""
+OUTCOME_COLOURS = list(OKABE_ITO)
+"""The palette's colours in order (kept for old callers; charts colour outcomes by meaning
+through `sim.outputs.palette.outcome_colours`)."""
+RUN_DPI = 150
+"""Default resolution of every chart file (`--dpi`): sharp on a slide or a projector."""
+CHART_FORMATS = ("png", "svg", "pdf")
+"""The file formats a chart can be written in (`--format`; a file's suffix decides)."""
+FOOTER_SIZE = 9
+"""Font size of the provenance footer, in points: readable on a slide."""
 PLAIN = {"parse_math": False}
 """Scenario text may hold '$': every text drawn from it is shown as written, never as mathtext
 (set on each text, not through rcParams)."""
+
+
+@dataclass(frozen=True)
+class ChartOptions:
+    """How chart files are written: their format (the suffix of their names) and resolution."""
+
+    format: str = "png"
+    dpi: int = RUN_DPI
+
+    def __post_init__(self) -> None:
+        if self.format not in CHART_FORMATS:
+            raise ValueError(
+                f"unknown chart format '{self.format}' (choose from {', '.join(CHART_FORMATS)})"
+            )
+        if not 10 <= self.dpi <= 2400:
+            raise ValueError(f"a chart's dpi must be between 10 and 2400, not {self.dpi}")
+
+    def name(self, name: str) -> str:
+        """A chart's file name with this format's suffix: outcomes.png -> outcomes.svg."""
+        return Path(name).with_suffix(f".{self.format}").name
+
+
+DEFAULT_OPTIONS = ChartOptions()
+_OPTIONS: contextvars.ContextVar[ChartOptions | None] = contextvars.ContextVar(
+    "escalation_chart_options", default=None
+)
+
+
+def current_chart_options() -> ChartOptions:
+    """The options chart writers use when they are given none (see `using_chart_options`)."""
+    return _OPTIONS.get() or DEFAULT_OPTIONS
+
+
+@contextlib.contextmanager
+def using_chart_options(options: ChartOptions | None) -> Iterator[ChartOptions]:
+    """Within the block, chart writers called without options (such as the HTML report's) use
+    `options`; a context variable, so other threads and tasks are not affected."""
+    token = _OPTIONS.set(options or DEFAULT_OPTIONS)
+    try:
+        yield current_chart_options()
+    finally:
+        _OPTIONS.reset(token)
 
 
 def new_figure(figsize: tuple[float, float]) -> Figure:
@@ -60,11 +117,44 @@ def root_figure(artist: Any) -> Figure:
         return fig
 
 
-def percent(decimals: int = 0):
-    """A tick formatter: 0.25 -> 25% (or 25.0% with decimals=1)."""
-    from matplotlib.ticker import FuncFormatter
+def percent(decimals: int | None = None):
+    """A tick formatter: 0.25 -> 25%; with `decimals` None, as few decimals as the ticks'
+    spacing allows (25%, but 2.5% and 0.25% where ticks are that close: never 0%, 0%, 1%)."""
+    from matplotlib.ticker import Formatter
 
-    return FuncFormatter(lambda v, _: f"{v:.{decimals}%}")
+    class Percent(Formatter):
+        ticks: Any = ()
+
+        def set_locs(self, locs: Any) -> None:
+            self.ticks = locs
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            places = decimals
+            if places is None:
+                values = 100 * np.asarray(self.ticks, dtype=float)
+                places = next(
+                    (d for d in range(4) if np.allclose(np.round(values, d), values, atol=1e-6)),
+                    4,
+                )
+            return f"{100 * x:.{places}f}%"
+
+    return Percent()
+
+
+def integer_ticks(axis: Any, values: Any = None) -> None:
+    """Ticks only at whole numbers, for an axis of counts, steps or rungs (`values`: when
+    given, only if they are all whole numbers; a few values get a tick each)."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    if values is not None:
+        v = np.unique(np.asarray(values, dtype=float))
+        v = v[np.isfinite(v)]
+        if not len(v) or not np.allclose(v, np.round(v)):
+            return
+        if len(v) <= 12:
+            axis.set_major_locator(FixedLocator(np.round(v)))
+            return
+    axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
 
 
 def colormap(name: str):
@@ -72,6 +162,19 @@ def colormap(name: str):
     import matplotlib
 
     return matplotlib.colormaps[name]
+
+
+def rung_heat(n_rungs: int) -> list:
+    """The colours of rungs by height (pale yellow to dark red), for charts of rungs alone."""
+    cmap = colormap("YlOrRd")
+    return [cmap(0.15 + 0.8 * r / max(n_rungs - 1, 1)) for r in range(n_rungs)]
+
+
+def rung_greys(n_rungs: int) -> list:
+    """The colours of rungs still being fought over, next to outcome colours: greys, light for
+    low rungs and dark for high ones, so they never look like an outcome's colour."""
+    cmap = colormap("Greys")
+    return [cmap(0.25 + 0.55 * r / max(n_rungs - 1, 1)) for r in range(n_rungs)]
 
 
 def plain_legend(legend: Any) -> Any:
@@ -82,22 +185,87 @@ def plain_legend(legend: Any) -> Any:
     return legend
 
 
+def outside_legend(ax: Axes, **kwargs: Any) -> Any:
+    """A legend to the right of the Axes, clear of the data (scenario text shown as written)."""
+    if not ax.get_legend_handles_labels()[0]:
+        return None
+    options = {"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 8}
+    options.update({"frameon": False, **kwargs})
+    return plain_legend(ax.legend(**options))
+
+
+def note(ax: Axes, text: str) -> Any:
+    """A remark drawn in the Axes (top left), for a chart that has little to show."""
+    return ax.text(
+        0.02,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=9,
+        color="#333333",
+        bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "#bbbbbb"},
+        **PLAIN,
+    )
+
+
+def overrides(model: Model) -> dict[str, float]:
+    """The parameters whose value differs from the scenario's own: the `--set` overrides."""
+    defaults = model.scenario.parameters
+    return {
+        k: v for k, v in model.parameters.items() if k not in defaults or v != defaults[k].value
+    }
+
+
+def overrides_line(values: Mapping[str, float]) -> str:
+    """`--set NAME=VALUE ...` for a footer, or "" without overrides."""
+    return " ".join(f"--set {k}={float(v):.15g}" for k, v in values.items())
+
+
 def footer(results: Results) -> str:
     m = results.model
     runs = "exact" if results.seed is None else f"{results.runs:,} runs, seed {results.seed}"
-    return f"{m.scenario.id} | {runs} | sha256 {m.sha256[:12]} | escalation-sim {__version__}"
+    text = f"{m.scenario.id} | {runs} | sha256 {m.sha256[:12]} | escalation-sim {__version__}"
+    settings = overrides_line(overrides(m))
+    return f"{text}\n{settings}" if settings else text
 
 
-def finish(fig: Figure, text: str, rect: tuple[float, float, float, float] = (0, 0.03, 1, 1)):
-    """The footer and the layout of a figure we made ourselves."""
-    fig.text(0.99, 0.005, text, ha="right", va="bottom", fontsize=7, color="#666666", **PLAIN)
-    fig.tight_layout(rect=rect)
+def finish(fig: Figure, text: str, rect: tuple[float, float, float, float] | None = None) -> Figure:
+    """The footer and the layout of a figure we made ourselves (`rect`: the area left to the
+    Axes; by default all but the footer's lines)."""
+    import textwrap
+
+    width = max(40, int(fig.get_figwidth() * 72 / (FOOTER_SIZE * 0.56)))
+    lines = [w for line in text.split("\n") for w in textwrap.wrap(line, width) or [""]]
+    fig.text(
+        0.99,
+        0.005,
+        "\n".join(lines),
+        ha="right",
+        va="bottom",
+        fontsize=FOOTER_SIZE,
+        color="#555555",
+        **PLAIN,
+    )
+    bottom = (len(lines) * FOOTER_SIZE * 1.3 / 72 + 0.04) / fig.get_figheight()
+    left, low, right, top = rect or (0, 0, 1, 1)
+    fig.tight_layout(rect=(left, max(low, bottom), right, top))
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = RUN_DPI) -> Path:
-    """Write the figure as PNG through a temporary file renamed into place (never half-written)."""
-    return write_atomic(Path(path), lambda f: fig.savefig(f, format="png", dpi=dpi))
+def save_figure(fig: Figure, path: str | Path, dpi: int | None = None) -> Path:
+    """Write the figure through a temporary file renamed into place (never half-written), in
+    the format its suffix names (.png, .svg or .pdf); `dpi` defaults to the current options'."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in CHART_FORMATS:
+        raise ValueError(
+            f"{path}: a chart file must end in {', '.join('.' + f for f in CHART_FORMATS)}"
+        )
+    dpi = dpi or current_chart_options().dpi
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt)
+    return write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi, metadata=metadata))
 
 
 def outcome_chart(results: Results, *, ax: Axes | None = None) -> Figure:
@@ -108,47 +276,59 @@ def outcome_chart(results: Results, *, ax: Axes | None = None) -> Figure:
     lo, hi = results.intervals()
     fig, ax, own = figure_and_axes(ax, (8, 0.6 * len(labels) + 1.8))
     y = np.arange(len(labels))[::-1]
-    colours = [OUTCOME_COLOURS[i % len(OUTCOME_COLOURS)] for i in range(len(labels))]
-    ax.barh(y, p, xerr=[p - lo, hi - p], color=colours, capsize=4, alpha=0.85)
+    palette = outcome_colours(m.scenario, m.outcome_ids)
+    colours = [palette[o] for o in m.outcome_ids]
+    ax.barh(y, p, xerr=[p - lo, hi - p], color=colours, capsize=4)
     for yi, pi, hii in zip(y, p, hi):
         ax.text(hii + 0.01, yi, f"{pi:.1%}", va="center", fontsize=9)
     ax.set_yticks(y, labels, **PLAIN)
     ax.set_xlim(0, min(1.0, max(hi.max() * 1.25, 0.05)))
     ax.xaxis.set_major_formatter(percent())
-    ax.set_xlabel("Probability (bars: 95% Wilson interval)")
+    exact = results.seed is None
+    ax.set_xlabel("Probability (exact)" if exact else "Probability (bars: 95% Wilson interval)")
     ax.set_title(f"{m.scenario.title}\nHow the crisis ends", **PLAIN)
     return finish(fig, footer(results)) if own else fig
 
 
+def _step_axis(ax: Axes, horizon: int) -> None:
+    """Whole-step ticks on the x axis: every step for a short crisis, else a few."""
+    if horizon <= 12:
+        ax.set_xticks(np.arange(horizon + 1))
+    else:
+        integer_ticks(ax.xaxis)
+
+
 def occupancy_chart(results: Results, *, ax: Axes | None = None) -> Figure:
-    """Where the runs are, step by step: the share at each rung and the share already ended."""
+    """Where the runs are, step by step: the share at each rung (greys, darker for higher rungs)
+    and the share already ended, by outcome. Step s is the column from s - 1/2 to s + 1/2, so
+    the horizon's own column is shown too."""
     m = results.model
     total = max(results.runs, 1)
-    steps = np.arange(m.horizon + 1)
     active = results.occupancy / total
     ended_counts = results.ended.copy()
     ended_counts[m.horizon, m.end_outcome] -= results.occupancy[m.horizon].sum()
     ended = np.cumsum(ended_counts, axis=0) / total
-    cmap = colormap("YlOrRd")
-    rung_colours = [cmap(0.15 + 0.8 * r / max(m.n_rungs - 1, 1)) for r in range(m.n_rungs)]
     fig, ax, own = figure_and_axes(ax, (9, 5))
     layers = [ended[:, o] for o in range(len(m.outcome_ids))] + [
         active[:, r] for r in range(m.n_rungs)
     ]
     labels = [f"ended: {m.scenario.outcome_label(o)}" for o in m.outcome_ids]
     labels += [f"rung {r}: {name}" for r, name in enumerate(m.scenario.ladder)]
-    colours = [OUTCOME_COLOURS[i % len(OUTCOME_COLOURS)] for i in range(len(m.outcome_ids))]
-    colours += rung_colours
-    keep = [i for i, layer in enumerate(layers) if layer.any()]
+    palette = outcome_colours(m.scenario, m.outcome_ids)
+    colours = [palette[o] for o in m.outcome_ids] + rung_greys(m.n_rungs)
+    keep = [i for i, layer in enumerate(layers) if np.any(layer > 1e-12)]
+    edges = np.arange(m.horizon + 2) - 0.5
     ax.stackplot(
-        steps,
-        *[layers[i] for i in keep],
+        edges,
+        *[np.append(layers[i], layers[i][-1]) for i in keep],
         labels=[labels[i] for i in keep],
         colors=[colours[i] for i in keep],
         step="post",
-        alpha=0.9,
+        edgecolor="white",
+        linewidth=0.3,
     )
-    ax.set_xlim(0, m.horizon)
+    ax.set_xlim(edges[0], edges[-1])
+    _step_axis(ax, m.horizon)
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(percent())
     ax.set_xlabel(f"{m.scenario.step_label.capitalize()} (0 = start)", **PLAIN)
@@ -158,43 +338,92 @@ def occupancy_chart(results: Results, *, ax: Axes | None = None) -> Figure:
         f"{m.scenario.step_label}",
         **PLAIN,
     )
-    plain_legend(
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    )
+    outside_legend(ax)
     return finish(fig, footer(results)) if own else fig
 
 
+SPIKE = 3.0
+"""The steps chart cuts its y axis when the horizon's bar is more than this many times the
+tallest other bar, so the other steps stay readable; the cut bar is labelled."""
+
+
 def steps_chart(results: Results, *, ax: Axes | None = None) -> Figure:
-    """Time to the end: the share of runs ending in each step, stacked by outcome."""
+    """Time to the end: the share of runs ending in each step, stacked by outcome. When the runs
+    still going at the horizon dwarf the rest, the axis is cut above the other steps and the
+    horizon's bar is marked as cut and labelled with its height."""
     m = results.model
+    s = m.scenario
     total = max(results.runs, 1)
     steps = np.arange(m.horizon + 1)
     fig, ax, own = figure_and_axes(ax, (9, 4.5))
+    palette = outcome_colours(s, m.outcome_ids)
     bottom = np.zeros(m.horizon + 1)
     for o, oid in enumerate(m.outcome_ids):
         share = results.ended[:, o] / total
-        if share.any():
+        if np.any(share > 1e-12):
             ax.bar(
                 steps,
                 share,
                 bottom=bottom,
                 width=0.85,
-                label=m.scenario.outcome_label(oid),
-                color=OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)],
+                label=s.outcome_label(oid),
+                color=palette[oid],
             )
             bottom += share
-    ax.set_xlim(0.3, m.horizon + 0.7)
+    first = 0 if bottom[0] > 1e-12 else 1
+    ax.set_xlim(first - 0.6, m.horizon + 0.6)
+    _step_axis(ax, m.horizon)
+    if m.horizon <= 12 and first:
+        ax.set_xticks(np.arange(1, m.horizon + 1))
     ax.yaxis.set_major_formatter(percent())
-    ax.set_xlabel(f"{m.scenario.step_label.capitalize()} in which the run ended", **PLAIN)
+    ax.set_xlabel(f"{s.step_label.capitalize()} in which the run ended", **PLAIN)
     ax.set_ylabel("Share of runs")
     summary = results.steps_summary()
-    ax.set_title(
-        f"{m.scenario.title}\nTime to the end (median {summary['p50']}, "
-        f"mean {summary['mean']:.1f} {m.scenario.step_label}s)",
-        **PLAIN,
-    )
-    plain_legend(ax.legend(fontsize=8, frameon=False))
+    ends_in = np.flatnonzero(bottom > 1e-12)
+    if len(ends_in) == 1:
+        heading = f"Time to the end: every run ends in {s.step_label} {ends_in[0]}"
+    else:
+        heading = (
+            f"Time to the end (median {summary['p50']}, mean {summary['mean']:.1f} {s.step_label}s)"
+        )
+    ax.set_title(f"{s.title}\n{heading}", **PLAIN)
+    spike, rest = bottom[m.horizon], bottom[: m.horizon].max(initial=0.0)
+    going = results.occupancy[m.horizon].sum() / total
+    horizon_terminal = spike - going
+    if m.horizon > 1 and rest > 0 and spike > SPIKE * max(rest, horizon_terminal):
+        top = max(rest, horizon_terminal) * 1.35
+        ax.set_ylim(0, top)
+        _cut_mark(ax, m.horizon, top)
+        ax.annotate(
+            f"{spike:.1%} end in {s.step_label} {m.horizon}\n"
+            f"({going:.1%} still going at the horizon;\naxis cut)",
+            xy=(m.horizon, top),
+            xytext=(-14, -6),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="#222222",
+            **PLAIN,
+        )
+    else:
+        ax.set_ylim(0, max(bottom.max(), 1e-9) * 1.08)
+    outside_legend(ax)
     return finish(fig, footer(results)) if own else fig
+
+
+def _cut_mark(ax: Axes, x: float, top: float) -> None:
+    """Two white slashes across a bar that runs off the top of the axis."""
+    for dy in (0.05, 0.09):
+        y = top * (1 - dy)
+        ax.plot(
+            [x - 0.5, x + 0.5],
+            [y - top * 0.015, y + top * 0.015],
+            color="white",
+            linewidth=2.5,
+            solid_capstyle="butt",
+            clip_on=True,
+        )
 
 
 def peak_chart(results: Results, *, ax: Axes | None = None) -> Figure:
@@ -202,24 +431,28 @@ def peak_chart(results: Results, *, ax: Axes | None = None) -> Figure:
     m = results.model
     share = results.peak_hist / max(results.runs, 1)
     fig, ax, own = figure_and_axes(ax, (9, 4.5))
-    cmap = colormap("YlOrRd")
     x = np.arange(m.n_rungs)
-    ax.bar(x, share, color=[cmap(0.15 + 0.8 * r / max(m.n_rungs - 1, 1)) for r in x])
-    for xi, s in zip(x, share):
-        if s:
-            ax.text(xi, s + 0.01, f"{s:.1%}", ha="center", fontsize=9)
+    ax.bar(x, share, color=rung_heat(m.n_rungs), edgecolor="#555555", linewidth=0.5)
+    for xi, sh in zip(x, share):
+        if sh:
+            ax.text(xi, sh + 0.01, f"{sh:.1%}", ha="center", fontsize=9)
     ax.set_xticks(
         x, [name.replace(" ", "\n", 1) for name in m.scenario.ladder], fontsize=8, **PLAIN
     )
-    ax.set_ylim(0, min(1.0, share.max() * 1.2 + 0.02))
+    ax.set_xlim(-0.6, m.n_rungs - 0.4)
+    ax.set_ylim(0, min(1.0, share.max() * 1.2 + 0.02) if share.max() < 0.95 else 1.08)
     ax.yaxis.set_major_formatter(percent())
     ax.set_xlabel("Highest rung reached")
     ax.set_ylabel("Share of runs")
-    ax.set_title(
-        f"{m.scenario.title}\nHow high the crisis climbs "
-        f"(mean peak rung {results.peak_mean():.2f})",
-        **PLAIN,
-    )
+    peaks = np.flatnonzero(share > 1e-12)
+    if len(peaks) == 1:
+        r = int(peaks[0])
+        heading = (
+            f"How high the crisis climbs: every run peaks at rung {r} ({m.scenario.ladder[r]})"
+        )
+    else:
+        heading = f"How high the crisis climbs (mean peak rung {results.peak_mean():.2f})"
+    ax.set_title(f"{m.scenario.title}\n{heading}", **PLAIN)
     return finish(fig, footer(results)) if own else fig
 
 
@@ -229,12 +462,16 @@ RUN_CHARTS: dict[str, Callable[..., Figure]] = {
     "steps.png": steps_chart,
     "peak_rung.png": peak_chart,
 }
-"""The `run` charts: file name -> the function drawing it."""
+"""The `run` charts: file name (the suffix follows the chosen format) -> the function drawing it."""
 
 
-def write_run_charts(results: Results, out_dir: str | Path) -> list[Path]:
-    """The four `run` charts, written into `out_dir` as PNG files."""
+def write_run_charts(
+    results: Results, out_dir: str | Path, options: ChartOptions | None = None
+) -> list[Path]:
+    """The four `run` charts, written into `out_dir` in the options' format and resolution
+    (default: `current_chart_options()`, PNG at 150 dpi)."""
+    options = options or current_chart_options()
     return [
-        save_figure(draw(results), Path(out_dir) / name, RUN_DPI)
+        save_figure(draw(results), Path(out_dir) / options.name(name), options.dpi)
         for name, draw in RUN_CHARTS.items()
     ]

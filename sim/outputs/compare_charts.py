@@ -1,7 +1,8 @@
 """Figures of a comparison: outcome probabilities per column, and risk against reward.
 
 Like every chart of `sim.outputs.charts`: a `Figure` built without pyplot, drawn into the
-caller's Axes with `ax=`; `write_compare_charts` saves both as PNG files.
+caller's Axes with `ax=`; outcomes keep the colours of their kind (`sim.outputs.palette`), the
+legend stays clear of the data, and `write_compare_charts` saves both in the chosen format.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import numpy as np
 
 from sim.analysis.compare import Comparison, possessive
 from sim.outputs.charts import (
-    OUTCOME_COLOURS,
     PLAIN,
-    RUN_DPI,
+    ChartOptions,
+    current_chart_options,
     figure_and_axes,
     finish,
     footer,
+    outside_legend,
     percent,
-    plain_legend,
     save_figure,
 )
+from sim.outputs.palette import BLACK, outcome_colours, series_colours
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,6 +39,7 @@ def outcome_bars(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
     width = 0.8 / n_out
     x = np.arange(len(cols))
     fig, ax, own = figure_and_axes(ax, (max(8, 1.6 * len(cols) + 3), 5))
+    palette = outcome_colours(m.scenario, m.outcome_ids)
     for o, oid in enumerate(m.outcome_ids):
         p = np.array([c.results.probabilities[o] for c in cols])
         lo = np.array([c.results.intervals()[0][o] for c in cols])
@@ -48,7 +51,7 @@ def outcome_bars(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
             yerr=[p - lo, hi - p],
             capsize=2,
             label=m.scenario.outcome_label(oid),
-            color=OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)],
+            color=palette[oid],
         )
     ax.set_xticks(x, [c.name.replace("_", "\n") for c in cols], fontsize=9, **PLAIN)
     ax.yaxis.set_major_formatter(percent())
@@ -59,9 +62,7 @@ def outcome_bars(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
         f"{m.scenario.title}\nOutcomes by {possessive(actor)} {what} (common random numbers)",
         **PLAIN,
     )
-    plain_legend(
-        ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    )
+    outside_legend(ax)
     return finish(fig, footer(comparison.columns[0].results)) if own else fig
 
 
@@ -72,6 +73,7 @@ def risk_reward(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
     worst = comparison.worst_outcome()
     o = m.outcome_ids.index(worst)
     fig, ax, own = figure_and_axes(ax, (8, 5.5))
+    colours = series_colours(comparison.columns)
     for i, col in enumerate(comparison.columns):
         r = col.results
         p = r.probabilities[o]
@@ -85,7 +87,7 @@ def risk_reward(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
             yerr=[[y - plo[a]], [phi[a] - y]],
             fmt="o",
             capsize=3,
-            color=OUTCOME_COLOURS[i % len(OUTCOME_COLOURS)],
+            color=colours[i],
         )
         ax.annotate(
             col.name, (p, y), textcoords="offset points", xytext=(6, 6), fontsize=9, **PLAIN
@@ -93,13 +95,13 @@ def risk_reward(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
     if comparison.max_risk:
         ax.axvline(
             comparison.max_risk[1],
-            color="#b22222",
+            color=BLACK,
             linestyle="--",
             linewidth=1,
             label=f"risk limit {comparison.max_risk[1]:.0%}",
         )
-        plain_legend(ax.legend(fontsize=8, frameon=False))
-    ax.xaxis.set_major_formatter(percent(1))
+        outside_legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.xaxis.set_major_formatter(percent())
     actor = m.scenario.actors[comparison.actor].label
     ax.set_xlabel(f"Probability of {m.scenario.outcome_label(worst)}", **PLAIN)
     ax.set_ylabel(f"{possessive(actor)} expected payoff", **PLAIN)
@@ -110,10 +112,14 @@ def risk_reward(comparison: Comparison, *, ax: Axes | None = None) -> Figure:
     return finish(fig, footer(comparison.columns[0].results)) if own else fig
 
 
-def write_compare_charts(comparison: Comparison, out_dir: str | Path) -> list[Path]:
-    """Grouped outcome bars and the risk-reward scatter, written into `out_dir` as PNG files."""
+def write_compare_charts(
+    comparison: Comparison, out_dir: str | Path, options: ChartOptions | None = None
+) -> list[Path]:
+    """Grouped outcome bars and the risk-reward scatter, written into `out_dir` in the options'
+    format and resolution (default: `current_chart_options()`, PNG at 150 dpi)."""
+    options = options or current_chart_options()
     stem = f"compare_{comparison.actor}_{comparison.mode.replace('-', '_')}"
     return [
-        save_figure(outcome_bars(comparison), Path(out_dir) / f"{stem}_outcomes.png", RUN_DPI),
-        save_figure(risk_reward(comparison), Path(out_dir) / f"{stem}_risk_reward.png", RUN_DPI),
+        save_figure(draw(comparison), Path(out_dir) / options.name(f"{stem}_{name}"), options.dpi)
+        for name, draw in (("outcomes.png", outcome_bars), ("risk_reward.png", risk_reward))
     ]

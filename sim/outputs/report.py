@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,17 @@ from sim.outputs.report_scenario import (
     actors_section,
     ladder_section,
     parameters_section,
+    sources_section,
     state_section,
 )
-from sim.outputs.report_text import describe_policy, fmt, fmt_signed, overrides_text
+from sim.outputs.report_text import (
+    describe_policy,
+    fmt,
+    fmt_signed,
+    model_overrides,
+    overrides_text,
+    settings_text,
+)
 from sim.results import Results
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "make_report",
     "markdown_html",
     "overrides_text",
+    "play_command",
     "render_charts",
     "write_atomic",
 ]
@@ -94,6 +103,13 @@ def compare_section(scenario: Scenario, model: Model, runs: int, seed: int) -> s
 # --- the page ----------------------------------------------------------------------------------
 
 
+def play_command(file: str, model: Model) -> str:
+    """The "play it yourself" command: the scenario as given, its first actor and the overrides,
+    each quoted for a POSIX shell, so that it runs as shown and does nothing else."""
+    actor = model.scenario.turn_order[0]
+    return f"escalation play {shlex.quote(file)} --as {shlex.quote(actor)}{overrides_text(model)}"
+
+
 def build_report(
     results: Results, charts: Mapping[str, bytes], file: str, compare_html: str | None = None
 ) -> str:
@@ -104,9 +120,9 @@ def build_report(
         f"escalation report {quoted} --runs {results.runs} --seed {results.seed}{overrides_text(m)}"
     )
     sections = []
-    if s.sources:
-        items = "".join(f"<li><code>{esc(src)}</code></li>" for src in s.sources)
-        sections.append(section("sources", "Sources", f"<ul>{items}</ul>"))
+    sources = sources_section(s)
+    if sources:
+        sections.append(sources)
     if s.teaching_notes.strip():
         sections.append(
             section(
@@ -126,7 +142,7 @@ def build_report(
     sections.append(actors_section(s, m.parameters))
     sections.append(parameters_section(m))
     sections.append(state_section(s))
-    play = f"escalation play {quoted} --as {s.turn_order[0]}{overrides_text(m)}"
+    play = play_command(file, m)
     sections.append(
         section(
             "reproduce",
@@ -161,7 +177,8 @@ def build_report(
         f"<header><h1>{esc(s.title)}</h1>"
         f'<p class="summary">{esc(s.summary)}</p>'
         f'<p class="meta">Scenario <code>{esc(s.id)}</code> · {results.runs:,} runs · seed '
-        f"{results.seed} · escalation-sim {esc(__version__)}</p></header>"
+        f"{results.seed} · parameters: {esc(settings_text(model_overrides(m)))} · "
+        f"escalation-sim {esc(__version__)}</p></header>"
     )
     return (
         "<!DOCTYPE html>\n"
@@ -177,12 +194,25 @@ def build_report(
     )
 
 
-def make_report(model: Model, runs: int, seed: int, file: str, workers: int = 1) -> str:
-    """Simulate, draw every `run` chart, add the comparison section, and build the page."""
+def make_report(
+    model: Model,
+    runs: int,
+    seed: int,
+    file: str,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    stage: Callable[[str], None] | None = None,
+) -> str:
+    """Simulate, draw every `run` chart, add the comparison section, and build the page.
+    `progress` is told the runs done; `stage` the name of each later stage of the work."""
     from sim.engine.runner import run_monte_carlo
     from sim.outputs.charts import write_run_charts
 
-    results = run_monte_carlo(model, runs, seed, workers)
+    results = run_monte_carlo(model, runs, seed, workers, progress=progress)
+    if stage is not None:
+        stage(f"{model.scenario.id}: drawing the charts")
     charts = render_charts(write_run_charts, results)
+    if stage is not None and any(model.scenario.alternatives.values()):
+        stage(f"{model.scenario.id}: comparing the doctrines")
     compare_html = compare_section(model.scenario, model, runs, seed)
     return build_report(results, charts, file, compare_html)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sim.format.scenario import Effects
-from sim.outputs.report_text import fmt, fmt_signed
+from sim.outputs.report_text import written, written_signed
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -74,11 +74,12 @@ def esc(text: Any) -> str:
 
 
 def expr_html(value: Any, signed: bool = False) -> str:
-    """A number, true/false, or an expression in <code>."""
+    """A number of the scenario as written (never rounded), true/false, or an expression in
+    <code>."""
     if isinstance(value, bool):
         return f"<code>{str(value).lower()}</code>"
     if isinstance(value, (int, float)):
-        return esc(fmt_signed(value) if signed else fmt(value))
+        return esc(written_signed(value) if signed else written(value))
     return f"<code>{esc(value)}</code>"
 
 
@@ -118,14 +119,14 @@ def html_table(
 
 
 def range_text(lo: float | None, hi: float | None) -> str:
-    """A range as 'any', '≥ 0', '≤ 1' or '0 – 1'."""
+    """A range as 'any', '≥ 0', '≤ 1' or '0 – 1' (the bounds as written)."""
     if lo is None and hi is None:
         return "any"
     if hi is None:
-        return f"≥ {fmt(lo)}"
+        return f"≥ {written(lo)}"
     if lo is None:
-        return f"≤ {fmt(hi)}"
-    return f"{fmt(lo)} – {fmt(hi)}"
+        return f"≤ {written(hi)}"
+    return f"{written(lo)} – {written(hi)}"
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -167,7 +168,7 @@ def effect_parts(effects: Effects) -> list[str]:
     parts = []
     for name, value in effects.add.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            parts.append(f"{esc(name)} {esc(fmt_signed(value))}")
+            parts.append(f"{esc(name)} {esc(written_signed(value))}")
         else:
             parts.append(f"{esc(name)} += {expr_html(value)}")
     parts += [f"{esc(name)} = {expr_html(value)}" for name, value in effects.set.items()]

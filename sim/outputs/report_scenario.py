@@ -1,10 +1,12 @@
-"""The report's sections on the scenario itself: ladder, actors and options, parameters, state."""
+"""The report's sections on the scenario itself: sources, ladder, actors and options, parameters,
+state."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from sim.format import bibliography
 from sim.format.scenario import Option, Scenario
 from sim.model.compiled import Model
 from sim.outputs.report_html import (
@@ -18,8 +20,34 @@ from sim.outputs.report_html import (
     range_text,
     section,
 )
-from sim.outputs.report_text import describe_policy, fmt, pct
+from sim.outputs.report_text import describe_policy, pct, written, written_pct
 from sim.results import Results
+
+
+def sources_section(scenario: Scenario) -> str | None:
+    """Each source's full citation (from the bibliography), with the key or name it is cited by;
+    a source outside the bibliography as written. None without sources."""
+    if not scenario.sources:
+        return None
+    items = []
+    for source in scenario.sources:
+        entry = bibliography.lookup(source)
+        if entry is None:
+            items.append(f"<li>{esc(source)}</li>")
+            continue
+        cited = f"<code>{esc(entry.key)}</code>"
+        if source.strip() != entry.key:
+            cited += f", cited as <code>{esc(source)}</code>"
+        items.append(
+            f"<li>{esc(entry.citation())} "
+            f'<span class="muted">(article {esc(entry.number)}: {cited})</span></li>'
+        )
+    note = (
+        '<p class="muted">Summaries of the articles and the quotations the scenarios use: '
+        "docs/sources.md, or the bibliography shipped in the package "
+        "(sim/format/bibliography.yaml).</p>"
+    )
+    return section("sources", "Sources", f"<ul>{''.join(items)}</ul>{note}")
 
 
 def _rung_html(scenario: Scenario, rung: Any) -> str:
@@ -45,7 +73,7 @@ def _option_row(scenario: Scenario, option: Option, utility: Any) -> list[str]:
             p = (
                 "the rest"
                 if b.p is None
-                else (pct(b.p) if isinstance(b.p, (int, float)) else expr_html(b.p))
+                else (written_pct(b.p) if isinstance(b.p, (int, float)) else expr_html(b.p))
             )
             extra = []
             if b.rung is not None:
@@ -150,9 +178,9 @@ def parameters_section(model: Model) -> str:
     rows = []
     for name, p in s.parameters.items():
         value = model.parameters[name]
-        shown = fmt(value)
+        shown = written(value)
         if value != p.value:
-            shown = f"<strong>{shown}</strong> (default {fmt(p.value)})"
+            shown = f"<strong>{shown}</strong> (default {written(p.value)})"
         rows.append(
             [
                 f"<code>{esc(name)}</code>",
@@ -182,7 +210,7 @@ def state_section(scenario: Scenario) -> str:
         rows.append(
             [
                 f"<code>{esc(name)}</code>",
-                fmt(v.initial),
+                written(v.initial),
                 rng + (", whole numbers" if v.integer else ""),
                 esc(v.doc or v.label or ""),
             ]

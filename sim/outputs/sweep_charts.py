@@ -4,8 +4,10 @@ and Sobol indices (`--method sobol`).
 Like every chart of `sim.outputs.charts`: a `Figure` built without pyplot (no backend switch, no
 rcParams change), drawn into the caller's Axes with `ax=` (the marginals, small multiples, into a
 caller's Figure or SubFigure with `fig=`). A figure of our own carries a footer with the scenario
-id, design, runs, seed, scenario hash and version that reproduce it; `write_sweep_charts` saves
-them as PNG files through a temporary name renamed into place.
+id, design, runs, seed, scenario hash, version and fixed `--set` values that reproduce it;
+`write_sweep_charts` saves them in the chosen format through a temporary name renamed into place.
+Outcomes keep the colours of their kind (`sim.outputs.palette`); an outcome that never happens
+at any point is left out of the lines and named in the legend's title.
 """
 
 from __future__ import annotations
@@ -18,33 +20,56 @@ import numpy as np
 from sim import __version__
 from sim.analysis.sweep import SweepResult
 from sim.outputs.charts import (
-    OUTCOME_COLOURS,
     PLAIN,
+    RUN_DPI,
+    ChartOptions,
+    current_chart_options,
     figure_and_axes,
     finish,
+    integer_ticks,
     new_figure,
+    note,
+    outside_legend,
+    overrides_line,
     percent,
     plain_legend,
     root_figure,
     save_figure,
 )
+from sim.outputs.palette import BLUE, SKY_BLUE, outcome_colours
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
 
 MARGINAL_BINS = 8
-SWEEP_DPI = 100
-"""Resolution of the sweep PNG files."""
+SWEEP_DPI = RUN_DPI
+"""Default resolution of the sweep chart files (the same as every chart's, `--dpi`)."""
 
 
 def footer(result: SweepResult) -> str:
     spec = result.spec
     sha = result.model.sha256[:12]
-    return (
+    text = (
         f"{result.scenario.id} | {spec.design.method} sweep, {len(spec.design.points):,} points x "
         f"{spec.runs:,} runs, seed {spec.seed} | sha256 {sha} | escalation-sim {__version__}"
     )
+    settings = overrides_line(dict(spec.fixed))
+    return f"{text}\n{settings}" if settings else text
+
+
+def _seen(result: SweepResult) -> tuple[list[str], list[str]]:
+    """The outcomes that happen at some point of the sweep, and those that never do."""
+    seen, never = [], []
+    for oid in result.model.outcome_ids:
+        (seen if np.nanmax(result.column(f"p_{oid}"), initial=0) > 0 else never).append(oid)
+    return seen, never
+
+
+def _legend_title(result: SweepResult, never: list[str]) -> str | None:
+    if not never:
+        return None
+    return "never at any point: " + ", ".join(result.scenario.outcome_label(o) for o in never)
 
 
 def metric_column(result: SweepResult, metric: str | None) -> str:
@@ -86,8 +111,10 @@ def line_chart(result: SweepResult, *, ax: Axes | None = None) -> Figure:
     x = result.column(name)
     order = np.argsort(x, kind="stable")
     fig, ax, own = figure_and_axes(ax, (9, 5))
-    for o, oid in enumerate(result.model.outcome_ids):
-        colour = OUTCOME_COLOURS[o % len(OUTCOME_COLOURS)]
+    palette = outcome_colours(result.scenario, result.model.outcome_ids)
+    seen, never = _seen(result)
+    for oid in seen:
+        colour = palette[oid]
         p, lo, hi = (result.column(f"p_{oid}{s}")[order] for s in ("", "_lo", "_hi"))
         ax.fill_between(x[order], lo, hi, color=colour, alpha=0.2, linewidth=0)
         ax.plot(
@@ -100,12 +127,13 @@ def line_chart(result: SweepResult, *, ax: Axes | None = None) -> Figure:
         )
     ax.set_ylim(0, None)
     ax.yaxis.set_major_formatter(percent())
+    integer_ticks(ax.xaxis, x)
     ax.set_xlabel(_param_label(result, name), **PLAIN)
     ax.set_ylabel("Probability (bands: 95% Wilson interval)")
     ax.set_title(f"{result.scenario.title}\nHow the crisis ends as {name} changes", **PLAIN)
-    plain_legend(
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    )
+    legend = outside_legend(ax, title=_legend_title(result, never), title_fontsize=8)
+    if legend is not None:
+        legend.get_title().set_parse_math(False)
     ax.grid(alpha=0.3)
     return finish(fig, footer(result)) if own else fig
 
@@ -137,9 +165,18 @@ def _heatmap(result: SweepResult, column: str, ax: Axes | None) -> Figure:
             for (i, j), v in np.ndenumerate(grid):
                 text = (f"{v:.1%}" if nx <= 8 else f"{v:.0%}") if prob else f"{v:.3g}"
                 colour = "white" if top and v > 0.6 * top else "black"
-                ax.text(xs[j], ys[i], text, ha="center", va="center", fontsize=7, color=colour)
+                ax.text(xs[j], ys[i], text, ha="center", va="center", fontsize=8, color=colour)
+        for axis, levels in ((ax.xaxis, xs), (ax.yaxis, ys)):
+            if len(levels) <= 12:  # a tick on each grid level, not between them
+                axis.set_ticks(levels, [f"{v:.3g}" for v in levels])
     else:
         mesh = ax.scatter(x, y, c=z, s=30, edgecolors="none", **kwargs)
+    if len(z) and np.nanmin(z) == np.nanmax(z):
+        shown = f"{z[0]:.1%}" if prob else f"{z[0]:.3g}"
+        note(ax, f"{metric_label(result, column)} is {shown} at every point")
+    if design.method != "grid":
+        integer_ticks(ax.xaxis, x)
+        integer_ticks(ax.yaxis, y)
     bar = ax.figure.colorbar(mesh, ax=ax)
     bar.set_label(metric_label(result, column), **PLAIN)
     if prob:
@@ -185,20 +222,23 @@ def marginals_chart(result: SweepResult, *, fig: Figure | SubFigure | None = Non
     own = fig is None
     target = new_figure((4.2 * cols, 3.3 * rows + 0.8)) if fig is None else fig
     axes = target.subplots(rows, cols, squeeze=False, sharey=True)
+    palette = outcome_colours(result.scenario, result.model.outcome_ids)
+    seen, never = _seen(result)
     for k, ax in enumerate(axes.flat):
         if k >= len(names):
             ax.axis("off")
             continue
-        for o, oid in enumerate(result.model.outcome_ids):
+        for oid in seen:
             xs, ys = marginal_effects(result, names[k], f"p_{oid}")
             ax.plot(
                 xs,
                 ys,
                 marker="o",
                 markersize=3,
-                color=OUTCOME_COLOURS[o % 7],
+                color=palette[oid],
                 label=result.scenario.outcome_label(oid),
             )
+        integer_ticks(ax.xaxis, result.column(names[k]))
         ax.set_xlabel(_param_label(result, names[k]), **PLAIN)
         ax.yaxis.set_major_formatter(percent())
         ax.grid(alpha=0.3)
@@ -213,8 +253,11 @@ def marginals_chart(result: SweepResult, *, fig: Figure | SubFigure | None = Non
         fontsize=8,
         frameon=False,
         bbox_to_anchor=(0.5, 0.95),
+        title=_legend_title(result, never),
+        title_fontsize=8,
     )
     plain_legend(legend)
+    legend.get_title().set_parse_math(False)
     target.suptitle(
         f"{result.scenario.title}: one-parameter effects (averaged over the others)",
         fontsize=11,
@@ -241,8 +284,8 @@ def _sobol(result: SweepResult, column: str, ax: Axes | None) -> Figure:
     y = np.arange(len(names))[::-1]
     fig, ax, own = figure_and_axes(ax, (8, 0.55 * len(names) + 2))
     for shift, key, colour, label in (
-        (0.2, "S1", "#1f77b4", "first order (S1)"),
-        (-0.2, "ST", "#d62728", "total order (ST)"),
+        (0.2, "S1", SKY_BLUE, "first order (S1)"),
+        (-0.2, "ST", BLUE, "total order (ST)"),
     ):
         values = np.array([r[key] for r in rows], dtype=float)
         conf = np.array([r[f"{key}_conf"] for r in rows], dtype=float)
@@ -263,7 +306,9 @@ def _sobol(result: SweepResult, column: str, ax: Axes | None) -> Figure:
         f"{result.scenario.title}\nWhat drives {metric_label(result, column)}: Sobol indices",
         **PLAIN,
     )
-    plain_legend(ax.legend(fontsize=8, frameon=False))
+    if rows and all(np.isnan(float(r["S1"])) and np.isnan(float(r["ST"])) for r in rows):
+        note(ax, f"{metric_label(result, column)} does not vary over this design: no indices")
+    outside_legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return finish(fig, footer(result)) if own else fig
 
 
@@ -272,7 +317,7 @@ def sweep_charts(result: SweepResult, metric: str | None = None) -> dict[str, Fi
     (two) or marginal effects (more); Sobol bars for a sobol design."""
     column = metric_column(result, metric)
     names = result.spec.design.names
-    charts = {}
+    charts: dict[str, Figure] = {}
     if len(names) == 1:
         charts["sweep_lines.png"] = line_chart(result)
     elif len(names) == 2:
@@ -285,11 +330,16 @@ def sweep_charts(result: SweepResult, metric: str | None = None) -> dict[str, Fi
 
 
 def write_sweep_charts(
-    result: SweepResult, out_dir: str | Path, metric: str | None = None
+    result: SweepResult,
+    out_dir: str | Path,
+    metric: str | None = None,
+    options: ChartOptions | None = None,
 ) -> list[Path]:
-    """The `sweep_charts` figures, written into `out_dir` as PNG files."""
+    """The `sweep_charts` figures, written into `out_dir` in the options' format and resolution
+    (default: `current_chart_options()`, PNG at 150 dpi)."""
+    options = options or current_chart_options()
     out_dir = Path(out_dir)
     return [
-        save_figure(fig, out_dir / name, SWEEP_DPI)
+        save_figure(fig, out_dir / options.name(name), options.dpi)
         for name, fig in sweep_charts(result, metric).items()
     ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from rich.console import Console, RenderableType
@@ -108,15 +111,25 @@ def simulate_policy(model: Model, runs: int, seed: int, actor: int) -> PolicyRun
 
 
 def debrief(
-    console: Console, model: Model, me: int, seed: int, runs: int, file: str, played: Played
+    console: Console,
+    model: Model,
+    me: int,
+    seed: int,
+    runs: int,
+    file: str,
+    played: Played,
+    busy: Callable[[str], ContextManager[Any]] | None = None,
 ) -> None:
-    """Play the actor's own policy `runs` times and print how the student's game compares."""
+    """Play the actor's own policy `runs` times and print how the student's game compares.
+    `busy(label)` is entered while the runs are simulated (a progress indicator)."""
     s, menu = model.scenario, model.options[me]
 
     def say(*parts: str | tuple[str, str]) -> None:
         console.print(Text.assemble(*parts))
 
-    sim = simulate_policy(model, runs, seed, me)
+    busy = busy or (lambda label: contextlib.nullcontext())
+    with busy(f"playing the scenario's own policy {runs:,} times"):
+        sim = simulate_policy(model, runs, seed, me)
     results = sim.results
     cmp = Comparison(results, sim.payoffs, played.outcome, played.payoff)
     p, lo, hi = cmp.probability

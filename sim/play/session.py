@@ -9,11 +9,12 @@ is set against the Monte Carlo distribution of the scenario's own policy for tha
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from typing import Any, TextIO
 
 import numpy as np
-from rich.console import Console
 from rich.markdown import Markdown
 from rich.rule import Rule
 from rich.table import Table
@@ -22,6 +23,7 @@ from rich.text import Text
 from sim.engine.batch import Observer, simulate_batch
 from sim.model.compiled import PASS, Model
 from sim.outputs.report_text import fmt, fmt_signed
+from sim.outputs.tables import Terminal
 from sim.play.debrief import (
     Comparison,
     Played,
@@ -41,9 +43,23 @@ from sim.play.view import (
     state_table,
 )
 
-__all__ = ["Comparison", "Game", "PolicyRuns", "QuitGame", "simulate_policy", "stream_reader"]
+__all__ = [
+    "BadInput",
+    "Comparison",
+    "Game",
+    "PolicyRuns",
+    "QuitGame",
+    "simulate_policy",
+    "stream_reader",
+]
 
 DEFAULT_COMPARE_RUNS = 20_000
+MAX_LINE = 1000
+"""Longest answer read from a stream; a longer line (or endless input such as /dev/zero) is not
+an answer and ends the game with exit status 2."""
+MAX_INVALID = 100
+"""Unrecognised answers in a row that end the game (`yes x | escalation play ...` must end)."""
+EXIT_INTERRUPTED = 130
 
 LineReader = Callable[[str], str]
 """Like `input`: shows the prompt, returns the line without its newline, EOFError at the end."""
@@ -51,6 +67,14 @@ LineReader = Callable[[str], str]
 
 class QuitGame(Exception):
     """The student left the game (q, end of input); carries the reason for the summary line."""
+
+    status = 0
+
+
+class BadInput(QuitGame):
+    """The input is not answers (binary, endless, an overlong line): the game stops, exit 2."""
+
+    status = 2
 
 
 def stream_reader(stream: TextIO, echo: TextIO | None = None) -> LineReader:
@@ -61,9 +85,16 @@ def stream_reader(stream: TextIO, echo: TextIO | None = None) -> LineReader:
         if echo is not None:
             echo.write(prompt)
             echo.flush()
-        line = stream.readline()
+        try:
+            line = stream.readline(MAX_LINE + 1)
+        except UnicodeDecodeError:
+            raise BadInput("the input is not text") from None
         if not line:
             raise EOFError
+        if len(line) > MAX_LINE and not line.endswith("\n"):
+            raise BadInput(f"an answer longer than {MAX_LINE:,} characters")
+        if "\0" in line:
+            raise BadInput("the input is not text")
         line = line.rstrip("\r\n")
         if echo is not None:
             echo.write(line + "\n")
@@ -87,6 +118,7 @@ class Game(Observer):
         width: int | None = None,
         color: bool | None = None,
         file: str | None = None,
+        busy: Callable[[str], ContextManager[Any]] | None = None,
     ):
         self.m = model
         self.s = model.scenario
@@ -96,7 +128,7 @@ class Game(Observer):
         source = self.s._source
         self.file = file or (source.file if source is not None else self.s.id)
         self.out = output
-        self.console = Console(
+        self.console = Terminal(
             file=output,
             width=width,
             highlight=False,
@@ -105,6 +137,8 @@ class Game(Observer):
             emoji=False,
         )
         self.readline = input if callable(input) else stream_reader(input, output)
+        self.busy = busy or (lambda label: contextlib.nullcontext())
+        """`busy(label)`: a context shown while the debrief simulates (a progress indicator)."""
         self.menu = model.options[self.me]
         self.state = model.state_initial.copy()
         self.seen_state = self.state.copy()
@@ -121,6 +155,8 @@ class Game(Observer):
     # --- the game ----------------------------------------------------------------------------
 
     def play(self) -> int:
+        """Play the game; the exit status: 0 when it ends or the student leaves (q, end of
+        input), 2 when the input is not answers, 130 after Ctrl-C."""
         try:
             self.intro()
             out = simulate_batch(
@@ -128,10 +164,10 @@ class Game(Observer):
             )
         except QuitGame as exc:
             self.stopped(str(exc))
-            return 0
+            return exc.status
         except KeyboardInterrupt:
             self.stopped("interrupted")
-            return 0
+            return EXIT_INTERRUPTED
         rec = out.records
         outcome, steps, peak = int(rec.outcome[0]), int(rec.steps[0]), int(rec.peak_rung[0])
         self.finale(outcome, steps, peak, rec.payoffs[:, 0])
@@ -139,7 +175,7 @@ class Game(Observer):
             self.compare(outcome, float(rec.payoffs[self.me, 0]), steps, peak)
         except KeyboardInterrupt:
             self.say("\nComparison interrupted.")
-            return 0
+            return EXIT_INTERRUPTED
         if self.s.teaching_notes.strip():
             self.console.print(Rule("Teaching notes"))
             self.console.print(Markdown(self.s.teaching_notes))
@@ -177,7 +213,10 @@ class Game(Observer):
     def ask(self, ok: list[bool], view: Any) -> int:
         n = len(self.menu)
         prompt = f"Your move [1-{n}, ?N explains option N, s the state, q quits]: "
+        invalid = 0
         while True:
+            if invalid >= MAX_INVALID:
+                raise BadInput(f"{MAX_INVALID} answers in a row were not moves")
             try:
                 line = self.readline(prompt)
             except EOFError:
@@ -196,14 +235,16 @@ class Game(Observer):
                 if which in ("", "h", "help"):
                     for i in range(n):
                         self.explain(i, ok[i], view)
-                elif which.isdigit() and 1 <= int(which) <= n:
-                    self.explain(int(which) - 1, ok[int(which) - 1], view)
+                elif (k := self.option_number(which)) is not None:
+                    self.explain(k, ok[k], view)
                 else:
-                    self.say(f"There is no option {which}: the options are 1 to {n}.")
+                    invalid += 1
+                    self.say(f"There is no option {which[:20]}: the options are 1 to {n}.")
             else:
                 index = self.option_number(text)
                 if index is not None and ok[index]:
                     return index
+                invalid += 1
                 if index is None:
                     self.say(f"Please type a number from 1 to {n} (?N explains option N, q quits).")
                 else:
@@ -214,7 +255,10 @@ class Game(Observer):
                     )
 
     def option_number(self, text: str) -> int | None:
-        if text.isdigit() and 1 <= int(text) <= len(self.menu):
+        """The 0-based option a typed number or option id names; None for anything else (ASCII
+        digits only, and short: int() of thousands of digits raises, of '²' too)."""
+        short = text.isascii() and text.isdigit() and len(text) <= 6
+        if short and 1 <= int(text) <= len(self.menu):
             return int(text) - 1
         for option in self.menu:
             if text == option.id.lower():
@@ -313,4 +357,13 @@ class Game(Observer):
             return
         self.console.print(Rule("How your line of play compares"))
         played = Played(outcome, payoff, steps, peak, self.my_moves)
-        debrief(self.console, self.m, self.me, self.seed, self.compare_runs, self.file, played)
+        debrief(
+            self.console,
+            self.m,
+            self.me,
+            self.seed,
+            self.compare_runs,
+            self.file,
+            played,
+            busy=self.busy,
+        )

@@ -15,6 +15,7 @@ from rich.markup import escape as esc
 from sim.engine.batch import Observer, simulate_batch
 from sim.engine.streams import BLOCK_SIZE
 from sim.model.compiled import PASS, Model
+from sim.outputs.report_text import model_overrides, settings_text
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Story:
             "scenario_sha256": m.sha256,
             "seed": self.seed,
             "run": self.run,
+            "parameters": dict(m.parameters),
             "outcome": self.outcome,
             "steps": self.steps,
             "payoffs": self.payoffs,
@@ -154,7 +156,8 @@ def story_lines(story: Story) -> list[str]:
     s = m.scenario
     unit = s.step_label
     lines = [
-        f"[bold]{esc(s.title)}[/bold] — run {story.run}, seed {story.seed}",
+        f"[bold]{esc(s.title)}[/bold] — run {story.run}, seed {story.seed}, parameters: "
+        + esc(settings_text(model_overrides(m))),
         f"Start: {rung_gauge(m, m.initial_rung)}",
     ]
     current = None

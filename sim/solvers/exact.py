@@ -10,7 +10,8 @@ numbers are what Monte Carlo converges to.
 
 `bernoulli` and `binomial` draws are enumerated; `poisson` (unbounded), `uniform` and `normal`
 (continuous) are refused with the file:line:col of the draw, as is a state space wider than
-`max_states` distinct states at any point.
+`max_states` distinct states at any point, or one whose states would need more than `max_memory`
+bytes (estimated from the bytes a state takes, before the arrays are made).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ ROW_FACTOR = 8
 """Enumerating a draw may create at most this many times the state limit in rows."""
 MERGE_ROWS = 100_000
 """A move merges its pieces early once they hold 2 x max(state limit, this) rows."""
+DEFAULT_MAX_MEMORY = 2 << 30
+"""Most bytes the solver's states may take (2 GiB), estimated before they are made."""
+PROBABILITY_COPIES = 6
+"""Arrays of (options x states) alive while a policy's choice probabilities are computed (the
+utilities, their scaled and shifted copies, the weights, the probabilities), measured."""
+MERGE_BYTES = 40
+"""Bytes a row takes while identical states are merged (keys, codes, groups), beside the row."""
 SUPPORTED_POLICIES = ("fixed", "sequence", "table", "logit", "lookup")
 ENUMERABLE_DRAWS = ("bernoulli", "binomial")
 
@@ -145,9 +153,13 @@ class _DistPart:
 
 
 class _Solver:
-    def __init__(self, model: Model, max_states: int):
+    def __init__(self, model: Model, max_states: int, max_memory: int = DEFAULT_MAX_MEMORY):
         m = self.m = self.model = model
         self.max_states = max_states
+        self.max_memory = max_memory
+        self.row_bytes = 8 * (len(m.state_names) + 3 + 3 * len(m.actors))
+        """Bytes of one weighted state: its variables, rung, peak, each actor's last move,
+        weight and the two payoff sums per actor (sim/solvers/exact_states.Dist)."""
         self.step = 0
         self.names: dict[str, tuple[str, Any]] = {k: ("param", v) for k, v in m.parameters.items()}
         self.names.update({k: ("state", i) for i, k in enumerate(m.state_names)})
@@ -230,7 +242,18 @@ class _Solver:
         d = part.d
         latest = d.last[policy.respond_to] if policy.kind == "table" else None
         n_opt = len(self.m.options[actor])
+        where = f"{self.m.actors[actor]}'s move in step {self.step}"
+        matrix = 8 * (n_opt + 1) * d.n
+        self._memory(
+            d.n,
+            where,
+            PROBABILITY_COPIES * matrix,
+            f"choosing among {n_opt + 1} moves in {d.n:,} states",
+        )
         probs = probabilities(policy, available, n_opt, d.n, move_number, latest, inputs)
+        copies = int(np.count_nonzero(probs > 0))
+        held = probs.nbytes + (0 if inputs is None else np.asarray(inputs).nbytes)
+        self._memory(d.n + copies, where, held, f"{copies:,} weighted copies of states")
         self.counted = True
         out = []
         for k, piece in split(d, probs):
@@ -246,7 +269,10 @@ class _Solver:
             p.last[actor] = code
             np.maximum(p.peak, p.rung, out=p.peak)
             self.pieces.append(p)
-        if sum(p.n for p in self.pieces) > 2 * max(self.max_states, MERGE_ROWS):
+        rows = sum(p.n for p in self.pieces)
+        where = f"{self.m.actors[actor]}'s move in step {self.step}"
+        self._memory(rows, where, MERGE_BYTES * rows, f"merging {rows:,} weighted states")
+        if rows > 2 * max(self.max_states, MERGE_ROWS):
             self.pieces = [merge(self.pieces, self.integral)]  # bounds memory on wide menus
 
     def moved(self, actor: int) -> None:
@@ -374,6 +400,15 @@ class _Solver:
                 f"or a higher --max-states)"
             )
             raise ScenarioError([self._draw_problem(e, need, message)]) from None
+        need_bytes = int(rows + n) * self.row_bytes
+        if need_bytes > self.max_memory:
+            message = (
+                f"not exactly solvable within memory: enumerating this {need.kind}() draw at "
+                f"step {self.step} takes {int(rows):,} weighted copies of {n:,} states, about "
+                f"{_gib(need_bytes)}, more than the limit of {_gib(self.max_memory)} (use "
+                "`escalation run`)"
+            )
+            raise ScenarioError([self._draw_problem(e, need, message)]) from None
         return enumerate_draw(need.kind, args, n)
 
     # --- refusals ------------------------------------------------------------------------
@@ -384,6 +419,20 @@ class _Solver:
             self.widest, self.widest_at = d.n, where
         if d.n > self.max_states:
             raise self._too_many(d.n, f"after {where}")
+        self._memory(2 * d.n, f"after {where}", 0, f"{d.n:,} distinct states")
+
+    def _memory(self, rows: int, where: str, extra: int, what: str) -> None:
+        """Refuse, before the arrays are made, a point of the solve whose states (`rows` of
+        row_bytes each, and `extra` bytes) would take more than max_memory."""
+        need = rows * self.row_bytes + extra
+        if need <= self.max_memory:
+            return
+        raise self._refuse(
+            ("horizon",),
+            f"not exactly solvable within memory: {what} at {where} would take about "
+            f"{_gib(need)} ({self.row_bytes} bytes a state), more than the limit of "
+            f"{_gib(self.max_memory)} (use `escalation run`, a shorter horizon or fewer options)",
+        )
 
     def _too_many(self, n: int, where: str) -> ScenarioError:
         return self._refuse(
@@ -450,15 +499,22 @@ class _Solver:
         )
 
 
-def solve(model: Model, max_states: int = DEFAULT_MAX_STATES) -> Results:
+def _gib(size: float) -> str:
+    return f"{size / (1 << 30):,.1f} GiB"
+
+
+def solve(
+    model: Model, max_states: int = DEFAULT_MAX_STATES, max_memory: int = DEFAULT_MAX_MEMORY
+) -> Results:
     """The exact outcome distribution of `model`, as a `Results` with probabilities, not counts.
 
     Raises ScenarioError (file:line:col) when the scenario cannot be solved exactly: a `poisson`,
     `uniform` or `normal` draw is reached, a policy kind is not supported, or more than
-    `max_states` distinct states are reachable at one point of a step.
+    `max_states` distinct states are reachable at one point of a step, or its states would take
+    more than `max_memory` bytes (estimated, and refused before they are made).
     """
     start = time.perf_counter()
-    solver = _Solver(model, max_states)
+    solver = _Solver(model, max_states, max_memory)
     with np.errstate(all="ignore"):
         solver.solve()
     return solver.results(time.perf_counter() - start)

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "camp_taji_2020.yaml"
 COMMANDS = (
     *("list", "validate", "run", "schema"),  # built into sim/cli/main.py
-    *("sweep", "compare", "trace", "exact", "play", "report"),  # main.COMMAND_MODULES
+    *("sweep", "compare", "trace", "exact", "play", "report", "params"),  # COMMAND_MODULES
+    "describe",  # the alias of params
 )
 HEAVY = ("numpy", "scipy", "matplotlib", "rich", "pydantic", "ruamel", "SALib", "pandas", "dask")
 MACHINERY = (  # sim.format is left out: sim.format.library finds scenarios, with no pydantic

@@ -139,7 +139,8 @@ def test_written_pngs_keep_their_sizes_and_dpi(camp, tmp_path):
     }
     for path in paths:
         w, h = expected[path.name]
-        assert png_size(path.read_bytes()) == (round(w * 110), round(h * 110)), path.name
+        dpi = charts.RUN_DPI  # 150 since issue 12 (sharp on slides), was 110
+        assert png_size(path.read_bytes()) == (round(w * dpi), round(h * dpi)), path.name
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 

@@ -241,9 +241,11 @@ def test_default_path_and_atomic_write(tmp_path, monkeypatch, capsys):
     (tmp_path / "small.yaml").write_text(SMALL)
     monkeypatch.chdir(tmp_path)
     assert main(["report", "small.yaml", "--runs", "500", "--set", "k=0.7"]) == 0
-    path = tmp_path / "reports" / "small-test" / "report.html"
+    # under --set the report goes to a folder named after the overrides, never over the default
+    path = tmp_path / "reports" / "small-test" / "set-k=0.7" / "report.html"
     assert path.exists()
-    assert f"Report written to {Path('reports/small-test/report.html')}" in capsys.readouterr().out
+    want = Path("reports/small-test/set-k=0.7/report.html")
+    assert f"Report written to {want}" in capsys.readouterr().out
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no temporary files left
     text = path.read_text(encoding="utf-8")
     assert "escalation report small.yaml --runs 500 --seed 1 --set k=0.7" in text

@@ -167,7 +167,7 @@ def test_ctrl_c_at_the_prompt_ends_cleanly():
 
     out = io.StringIO()
     status = Game(small_model(), "us", 3, interrupted, out, compare_runs=0).play()
-    assert status == 0
+    assert status == 130, "Ctrl-C in play exits 130, like every other command"
     assert out.getvalue().rstrip().splitlines()[-1].startswith("Game over (interrupted)")
 
 
@@ -314,7 +314,7 @@ def test_real_stdin_pipe_matches_the_in_process_game(monkeypatch, capsys):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX-only")
-def test_ctrl_c_in_a_real_process_exits_0_without_traceback():
+def test_ctrl_c_in_a_real_process_exits_130_without_traceback():
     proc = subprocess.Popen(
         [sys.executable, "-m", "sim", "play", str(CAMP_TAJI), "--as", "us", "--seed", "1"],
         stdin=subprocess.PIPE,
@@ -338,7 +338,7 @@ def test_ctrl_c_in_a_real_process_exits_0_without_traceback():
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err.decode()
+    assert proc.returncode == 130, err.decode()
     text = (seen + rest).decode()
     assert text.rstrip().splitlines()[-1].startswith("Game over (interrupted): stopped in week 1")
     assert b"Traceback" not in err and b"Traceback" not in rest
