@@ -216,7 +216,8 @@ def test_list_exits_2_when_the_package_data_is_missing(tmp_path, monkeypatch, ca
 
 
 def test_sobol_without_salib_says_how_to_install_it(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "SALib", None)  # `import SALib...` now fails
+    for name in [m for m in sys.modules if m == "SALib" or m.startswith("SALib.")] + ["SALib"]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import SALib...` now fails, even cached
     out = tmp_path / "sweep"
     argv = ["sweep", "camp_taji_2020", "--vary", "war_risk=0:1", "--method", "sobol"]
     assert main([*argv, "--samples", "8", "--runs", "100", "--out", str(out), "--quiet"]) == 2
