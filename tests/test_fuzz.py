@@ -257,9 +257,13 @@ def _run(case: int, command: str, args: list[str], cwd: Path) -> Outcome:
     return Outcome(case, command, status, seconds, rss, text)
 
 
-def _campaign(tmp: Path, cases: int, seed: int) -> list[Outcome]:
+def _folder(tmp: Path) -> Path:
     keep = os.environ.get("ESCALATION_FUZZ_KEEP")
-    folder = Path(keep) if keep else tmp
+    return Path(keep) if keep else tmp
+
+
+def _campaign(tmp: Path, cases: int, seed: int) -> list[Outcome]:
+    folder = _folder(tmp)
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     for case in range(cases):
@@ -279,6 +283,9 @@ def _summary(outcomes: list[Outcome], cases: int, seconds: float) -> dict:
         key = "timeout" if o.status is None else str(o.status)
         by_status[key] = by_status.get(key, 0) + 1
     slowest = max(outcomes, key=lambda o: o.seconds)
+    done = [o for o in outcomes if o.status is not None] or outcomes
+    slowest_done = max(done, key=lambda o: o.seconds)
+    biggest = max(outcomes, key=lambda o: o.max_rss_mb)
     return {
         "cases": cases,
         "seed": SEED,
@@ -288,7 +295,11 @@ def _summary(outcomes: list[Outcome], cases: int, seconds: float) -> dict:
         "worst_seconds": round(slowest.seconds, 2),
         "worst_seconds_case": f"{slowest.case} {slowest.command}",
         "mean_seconds": round(sum(o.seconds for o in outcomes) / len(outcomes), 3),
-        "worst_rss_mb": round(max(o.max_rss_mb for o in outcomes), 1),
+        "worst_seconds_answered": round(slowest_done.seconds, 2),
+        "worst_seconds_answered_case": f"{slowest_done.case} {slowest_done.command}",
+        "worst_rss_mb": round(biggest.max_rss_mb, 1),
+        "worst_rss_case": f"{biggest.case} {biggest.command}",
+        "failed": [f"{o.case} {o.command}: {o.bad}" for o in outcomes if o.bad][:50],
         "limits": {"address_space_bytes": MEMORY, "timeout_seconds": TIMEOUT},
         "total_seconds": round(seconds, 1),
     }
@@ -304,7 +315,7 @@ def test_mutated_scenarios_exit_0_or_2_without_traceback_in_bounded_time_and_mem
     print(json.dumps(summary))
     failures = [o for o in outcomes if o.bad is not None]
     detail = "\n".join(
-        f"case {o.case} ({o.command}): {o.bad}; file {tmp_path}/case{o.case:05d}_*.yaml\n"
+        f"case {o.case} ({o.command}): {o.bad}; file {_folder(tmp_path)}/case{o.case:05d}_*.yaml\n"
         f"{o.stderr[-1500:]}"
         for o in failures[:10]
     )
