@@ -202,8 +202,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="the bundled scenarios with their titles")
 
-    p = sub.add_parser("validate", help="check scenario files; FILE:LINE:COL: message per problem")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    from sim.cli import validate
+
+    validate.add_arguments(sub.add_parser(validate.COMMAND, help=validate.HELP))
 
     p = sub.add_parser("run", help="Monte Carlo: outcome table with 95%% intervals, and charts")
     add_scenario_argument(p)
@@ -316,7 +317,9 @@ def _main(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    handlers = {"list": cmd_list, "validate": cmd_validate, "run": cmd_run, "schema": cmd_schema}
+    from sim.cli import validate
+
+    handlers = {"list": cmd_list, "validate": validate.run, "run": cmd_run, "schema": cmd_schema}
     for m in _command_modules():
         for name in (m.COMMAND, *getattr(m, "ALIASES", ())):
             handlers[name] = m.run
@@ -510,21 +513,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             table.add_row(path.name, "-", f"[red]invalid: {escape(exc.problems[0].message)}[/red]")
     print_table(terminal(), table)
     return EXIT_OK
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from sim.model.loading import load_scenario
-
-    status = EXIT_OK
-    for name in args.files:
-        try:
-            load_scenario(resolve_scenario_path(name))
-            print(f"{name}: ok")
-        except ScenarioError as exc:
-            for problem in exc.problems:
-                print(problem)
-            status = EXIT_INPUT
-    return status
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import os
 import re
 import stat
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
@@ -295,8 +295,22 @@ def read_scenario_text(path: str | FsPath) -> str:
         raise refuse("no such file") from None
     except OSError as exc:
         raise refuse(f"cannot read file: {exc.strerror or exc}") from None
+    return decode_scenario_bytes(data, name)
+
+
+def read_scenario_stream(stream: BinaryIO, name: str = "<stdin>") -> str:
+    """A scenario's text from an open binary stream (standard input), read up to the limit."""
+    try:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError([Problem(name, 1, 1, f"cannot read: {exc.strerror or exc}")]) from None
+    return decode_scenario_bytes(data, name)
+
+
+def decode_scenario_bytes(data: bytes, name: str) -> str:
+    """UTF-8 text within the size limit, or a ScenarioError located at the first bad byte."""
     if len(data) > MAX_FILE_BYTES:  # it grew while being read
-        raise refuse(_too_big(len(data)))
+        raise ScenarioError([Problem(name, 1, 1, _too_big(len(data)))])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -305,7 +319,7 @@ def read_scenario_text(path: str | FsPath) -> str:
         col = len(data[start : exc.start].decode("utf-8", errors="replace")) + 1
         byte = data[exc.start : exc.start + 1].hex()
         message = f"the file is not UTF-8 text (byte 0x{byte} cannot be decoded)"
-        raise refuse(message, line, col) from None
+        raise ScenarioError([Problem(name, line, col, message)]) from None
 
 
 def _file_kind(mode: int) -> str | None:
