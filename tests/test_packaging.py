@@ -238,3 +238,15 @@ def test_salib_is_an_extra_and_markdown_it_a_dependency():
     assert any(d.lower().startswith("salib") for d in extras["sobol"])
     assert any(d.lower().startswith("salib") for d in extras["test"])
     assert project["classifiers"] and project["keywords"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_the_demo_ends_by_saying_how_to_put_escalation_on_path():
+    recipe = subprocess.run(
+        ["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    last = recipe.stdout.strip().splitlines()[-1]
+    assert last.startswith("echo ") and ". .venv/bin/activate" in last
+    assert ".venv/bin/escalation" in last
+    for doc in ("README.md", "docs/teaching.md"):
+        assert ". .venv/bin/activate" in (ROOT / doc).read_text(), doc
