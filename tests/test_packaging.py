@@ -42,11 +42,14 @@ SDIST_MUST_HOLD = [
     "docs/python.md",
     "benchmarks/reference.py",
     "benchmarks/README.md",
+    "data/README.md",
+    "data/events.csv",
+    "data/logs/camp_taji_2020.csv",
 ]
 """A sample of what `make test` (and the docs tests) read from a clone."""
 
 SOURCES = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "Makefile"]
-SOURCE_DIRS = ["sim", "tests", "docs", "benchmarks", "reports/examples"]
+SOURCE_DIRS = ["sim", "tests", "docs", "benchmarks", "data", "reports/examples"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 

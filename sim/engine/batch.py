@@ -23,7 +23,7 @@ from sim.model.compiled import (
 )
 from sim.model.policies import choose
 from sim.model.semantics import checked_branch_probabilities, terminals_to_check
-from sim.model.step import acting_policy, advance, first_terminal, terminal_payoffs
+from sim.model.step import acting_policy, advance, first_terminal, record_move, terminal_payoffs
 
 ALL = slice(None)
 _CHOOSER = CompiledPolicy("chooser")
@@ -264,7 +264,7 @@ class _Batch:
         n_state, n_actors = len(model.state_names), len(model.actors)
         self.floats = np.zeros((n_state + n_actors, n))
         self.floats[:n_state] = model.state_initial[:, None]
-        self.ints = np.empty((5 + n_actors, n), dtype=np.int64)
+        self.ints = np.empty((5 + model.n_last_rows, n), dtype=np.int64)
         self.ints[0] = np.arange(self.first_run, self.first_run + n)
         self.ints[1] = np.arange(n) // BLOCK_SIZE
         self.ints[2:4] = model.initial_rung
@@ -299,7 +299,7 @@ class _Batch:
         names: dict[str, tuple[str, Any]] = {k: ("param", v) for k, v in m.parameters.items()}
         names.update({k: ("state", i) for i, k in enumerate(m.state_names)})
         names.update({"rung": ("rung", None), "peak_rung": ("peak", None), "step": ("step", None)})
-        names.update({f"last_{a}": ("last", i) for i, a in enumerate(m.actors)})
+        names.update({name: ("last", row) for name, row in m.last_names().items()})
         return names
 
     @property
@@ -374,7 +374,7 @@ class _Batch:
             self._chosen_parts(actor, np.full(self.active, PASS, dtype=np.int64))
 
     def moved(self, actor: int) -> None:
-        self.last[actor] = self.chosen
+        record_move(self.m, self.last, actor, self.chosen)
         np.maximum(self.peak, self.rung, out=self.peak)
         if self.observer:
             self.observer.moved(

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 
 from sim.errors import Problem, did_you_mean
-from sim.format import bibliography
+from sim.format import bibliography, views
 from sim.format.scenario import (
     RESERVED_OPTION_IDS,
     Effects,
@@ -67,6 +67,7 @@ class _Checker:
         self.ladder()
         self.actors()
         self.options()
+        self.views()
         for actor, policy in self.s.policies.items():
             if self.known(("policies", actor), actor, self.s.actors, "actor", key=True):
                 self.policy(actor, policy, ("policies", actor))
@@ -143,6 +144,40 @@ class _Checker:
             self.bounds(("parameters", name, "value"), "value", p.value, p.min, p.max)
         for name, v in s.state.items():
             self.bounds(("state", name, "initial"), "initial", v.initial, v.min, v.max)
+            for i, actor in enumerate(v.visible_to or ()):
+                self.known(("state", name, "visible_to", i), actor, s.actors, "actor")
+
+    def views(self) -> None:
+        """`seen_as` names other actors and slug labels that no table row can confuse."""
+        for mover, menu in self.s.options.items():
+            if mover not in self.s.actors:
+                continue
+            for i, option in enumerate(menu):
+                for viewer, label in option.seen_as.items():
+                    path = ("options", mover, i, "seen_as", viewer)
+                    if not self.known(path, viewer, self.s.actors, "actor", True, " in seen_as"):
+                        continue
+                    if viewer == mover:
+                        self.error(path, f"{mover} always sees its own moves: remove this", True)
+                    elif label is not None:
+                        self.label(mover, viewer, option, label, menu, path)
+
+    def label(self, mover: str, viewer: str, option, label: str, menu, path: Path) -> None:
+        if not SLUG.fullmatch(label) or len(label) > MAX_ID_LENGTH:
+            self.error(path, _bad_id(label, "label", "letters, digits, _ and -"))
+        elif label in (*RESERVED_OPTION_IDS, "default"):
+            self.error(path, f"label '{label}' is reserved")
+        else:
+            other = next((o for o in menu if o.id == label and o is not option), None)
+            if other is not None and views.label_of(other, viewer, mover) != label:
+                shown = views.label_of(other, viewer, mover)
+                seen = "does not see it" if shown is None else f"sees it as '{shown}'"
+                self.error(
+                    path,
+                    f"label '{label}' is the id of {mover}'s option '{label}', which {viewer} "
+                    f"{seen}: a table row or a test last_{mover} == '{label}' in {viewer}'s "
+                    "policy would be ambiguous; choose another label",
+                )
 
     def bounds(self, path: Path, what: str, value: float, lo: float | None, hi: float | None):
         if lo is not None and value < lo:
@@ -270,12 +305,17 @@ class _Checker:
         other = policy.respond_to
         if not self.known(path + ("respond_to",), other, self.s.actors, "actor"):
             return
-        rows_allowed = [o.id for o in self.s.options.get(other, [])] + ["default", "pass"]
+        seen = views.labels(self.s, other, actor)
+        rows_allowed = [*seen, "default", "pass"]
+        if views.sees_moves_as_they_are(self.s, other, actor):
+            where = f" (not an option of {other})"
+        else:
+            where = f" (not a move of {other} as {actor} sees it: {', '.join(seen) or 'none'})"
         if "default" not in policy.table:
             self.error(path + ("table",), "a table policy needs a 'default' row")
         for row, entries in policy.table.items():
             rpath = path + ("table", row)
-            self.known(rpath, row, rows_allowed, "table row", True, f" (not an option of {other})")
+            self.known(rpath, row, rows_allowed, "table row", True, where)
             total, constant = 0.0, True
             for option, p in entries.items():
                 self.known(rpath + (option,), option, menu, "option", True, f" of {actor}")

@@ -109,6 +109,12 @@ class StateVar(Strict):
     )
     doc: str = Field(default="", description="what it means; shown in reports, `trace` and `play`")
     label: str | None = Field(default=None, description="a short display name")
+    visible_to: list[str] | None = Field(
+        default=None,
+        description="the actors who see this variable (their policies may read it); default: "
+        "every actor. Payoffs, effects, branch probabilities and terminal conditions read it "
+        "whatever this says",
+    )
 
     @model_validator(mode="after")
     def _in_range(self) -> StateVar:
@@ -204,6 +210,12 @@ class Option(Strict):
     effects: Effects = Field(default_factory=Effects, description="deterministic state changes")
     outcomes: list[Branch] = Field(
         default_factory=list, description="stochastic outcome branches, one drawn per play"
+    )
+    seen_as: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="how other actors see this move: actor -> the label their `last_<actor>` "
+        "takes (default: the option id), or `~` for a move they do not see (their `last_<actor>` "
+        "keeps what they saw before)",
     )
 
 

@@ -20,6 +20,8 @@ PASS = -1
 """Code of the no-op move of an actor whose options are all unavailable."""
 NOT_YET = -2
 """Code of `last_<actor>` before that actor's first move."""
+KEEP = -3
+"""In a view channel's code map: the viewer does not see this move (it keeps what it saw)."""
 CHOICE_SITE = 0
 """Random-number site of every policy choice; other sites are numbered at compile time."""
 
@@ -123,6 +125,33 @@ class CompiledPolicy:
 
 
 @dataclass(frozen=True)
+class ViewChannel:
+    """What one actor saw of another's latest move, kept beside the true `last` rows.
+
+    Only pairs whose viewer does not see every move under its own id get a channel; the others
+    read the true `last_<mover>`."""
+
+    viewer: int
+    mover: int
+    row: int
+    """Row of the drivers' `last` matrix that holds it (after one row per actor)."""
+    labels: tuple[str, ...]
+    """The labels the viewer can see; codes 0.. index them (-2 none yet, -1 pass)."""
+    codes: np.ndarray
+    """Seen code of each true move code + 2 (NOT_YET, PASS, the options), KEEP if unseen."""
+
+
+@dataclass(frozen=True)
+class ActorView:
+    """What an actor's policy reads: its information set, apart from step and turn."""
+
+    state: tuple[int, ...]
+    """Indices of the state variables it sees."""
+    last_rows: tuple[int, ...]
+    """For each actor, the row of `last` that holds that actor's move as this one saw it."""
+
+
+@dataclass(frozen=True)
 class CompiledTerminal:
     outcome: int
     when: Located
@@ -161,6 +190,32 @@ class Model:
     strategic: Any = None
     """The strategic solver's record (values at the start, state count) once solved, for
     reports and tests; engines read only the lookup policies."""
+    channels: tuple[ViewChannel, ...] = ()
+    views: tuple[ActorView, ...] = ()
+    """Each actor's view, in actor order (empty: every actor sees everything)."""
+
+    @property
+    def n_last_rows(self) -> int:
+        """Rows of the drivers' `last` matrix: one per actor, then one per view channel."""
+        return len(self.actors) + len(self.channels)
+
+    @property
+    def hidden_information(self) -> bool:
+        return bool(self.channels) or any(len(v.state) < len(self.state_names) for v in self.views)
+
+    def last_names(self) -> dict[str, int]:
+        """Row of `last` behind each name a compiled expression reads: `last_<actor>`, and
+        `last_<mover>@<viewer>` (a policy's view of a move, see ViewChannel)."""
+        names = {f"last_{a}": i for i, a in enumerate(self.actors)}
+        for ch in self.channels:
+            names[f"last_{self.actors[ch.mover]}@{self.actors[ch.viewer]}"] = ch.row
+        return names
+
+    def view_of(self, actor: int) -> ActorView:
+        """The actor's view (everything, when the scenario hides nothing)."""
+        if self.views:
+            return self.views[actor]
+        return ActorView(tuple(range(len(self.state_names))), tuple(range(len(self.actors))))
 
     @property
     def max_options(self) -> int:

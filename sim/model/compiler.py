@@ -6,6 +6,7 @@ arrays and compiled callables.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import ExpressionError, Problem, ScenarioError, did_you_mean
+from sim.format import views
 from sim.format.checks import BUILTIN_NAMES, PROBABILITY_TOLERANCE
 from sim.format.scenario import (
     Effects,
@@ -27,7 +29,10 @@ from sim.format.scenario import (
 from sim.format.source import Path, SourceMap
 from sim.model.compiled import (
     CHOICE_SITE,
+    KEEP,
+    NOT_YET,
     PASS,
+    ActorView,
     CompiledBranch,
     CompiledEffects,
     CompiledOption,
@@ -36,6 +41,7 @@ from sim.model.compiled import (
     Located,
     Location,
     Model,
+    ViewChannel,
     scenario_sha256,
 )
 from sim.model.draws import refuse_random_draws
@@ -61,24 +67,78 @@ class _Compiler:
             builtins=frozenset(BUILTIN_NAMES),
             choices=choices,
         )
+        self.channels = self.view_channels()
+        self.view_ns = {a: self.viewer_namespace(a) for a in self.actors}
         self.param_ns = Namespace(
             parameters=frozenset(scenario.parameters),
             allow_random=False,
             purpose="policy number (parameters only)",
         )
 
+    def view_channels(self) -> tuple[ViewChannel, ...]:
+        """A channel per (viewer, mover) pair whose viewer does not see every move as it is."""
+        out = []
+        for m, mover in enumerate(self.actors):
+            menu = self.s.options.get(mover, [])
+            for v, viewer in enumerate(self.actors):
+                if views.sees_moves_as_they_are(self.s, mover, viewer):
+                    continue
+                labels = views.labels(self.s, mover, viewer)
+                codes = [NOT_YET, PASS]
+                for option in menu:
+                    label = views.label_of(option, viewer, mover)
+                    codes.append(KEEP if label is None else labels.index(label))
+                row = len(self.actors) + len(out)
+                out.append(ViewChannel(v, m, row, labels, np.array(codes, dtype=np.int64)))
+        return tuple(out)
+
+    def channel(self, mover: str, viewer: str) -> ViewChannel | None:
+        m, v = self.actors.index(mover), self.actors.index(viewer)
+        return next((c for c in self.channels if (c.mover, c.viewer) == (m, v)), None)
+
+    def viewer_namespace(self, viewer: str) -> Namespace:
+        """What `viewer`'s policy may read: its view (DESIGN.md section 8.1)."""
+        hidden = views.hidden_state(self.s, viewer)
+        reasons = {
+            name: f"'{name}' is hidden from {viewer} (visible_to: "
+            f"{', '.join(self.s.state[name].visible_to or ())}): {viewer}'s policy cannot "
+            "read it"
+            for name in hidden
+        }
+        choices = dict(self.ns.choices)
+        reads = {}
+        for mover in self.actors:
+            channel = self.channel(mover, viewer)
+            if channel is not None:
+                choices[f"last_{mover}"] = ("none", "pass", *channel.labels)
+                reads[f"last_{mover}"] = f"last_{mover}@{viewer}"
+        return dataclasses.replace(
+            self.ns,
+            state=self.ns.state - set(hidden),
+            choices=choices,
+            reads=reads,
+            hidden=reasons,
+        )
+
+    def actor_views(self) -> tuple[ActorView, ...]:
+        if not views.has_hidden_information(self.s):
+            return ()
+        out = []
+        for viewer in self.actors:
+            state = tuple(
+                i for i, n in enumerate(self.state_names) if views.sees_state(self.s, viewer, n)
+            )
+            rows = []
+            for m, mover in enumerate(self.actors):
+                channel = self.channel(mover, viewer)
+                rows.append(m if channel is None else channel.row)
+            out.append(ActorView(state, tuple(rows)))
+        return tuple(out)
+
     def expr(self, value: Any, path: Path, purpose: str, ns: Namespace | None = None):
         if isinstance(value, (bool, int, float)):
             return Located(constant_expr(value), self.where(path))
-        namespace = ns or self.ns
-        namespace = Namespace(
-            namespace.parameters,
-            namespace.state,
-            namespace.builtins,
-            namespace.choices,
-            namespace.allow_random,
-            purpose,
-        )
+        namespace = dataclasses.replace(ns or self.ns, purpose=purpose)
         try:
             return Located(compile_expr(value, namespace, self.sites), self.where(path))
         except ExpressionError as exc:
@@ -130,7 +190,9 @@ class _Compiler:
             path = ("options", actor, i)
             requires = None
             if option.requires is not True:
-                requires = self.expr(option.requires, path + ("requires",), "requires condition")
+                requires = self.expr(
+                    option.requires, path + ("requires",), "requires condition", self.view_ns[actor]
+                )
             branches = []
             for j, b in enumerate(option.outcomes):
                 bpath = path + ("outcomes", j)
@@ -232,18 +294,25 @@ class _Compiler:
                 return CompiledPolicy(
                     "strategic", rationality=rationality, lookahead=policy.lookahead
                 )
+            view = self.view_ns[actor]
             utilities = tuple(
-                self.expr(policy.utilities[o], path + ("utilities", o), "utility") for o in menu
+                self.expr(policy.utilities[o], path + ("utilities", o), "utility", view)
+                for o in menu
             )
             if None in utilities or rationality is None:
                 return None
             return CompiledPolicy("logit", rationality=rationality, utilities=utilities)
         assert isinstance(policy, TablePolicy)
-        return self.table(policy, menu, path)
+        return self.table(actor, policy, menu, path)
 
-    def table(self, policy: TablePolicy, menu: list[str], path: Path) -> CompiledPolicy | None:
+    def table(
+        self, actor: str, policy: TablePolicy, menu: list[str], path: Path
+    ) -> CompiledPolicy | None:
         other = self.actors.index(policy.respond_to)
         other_menu = [o.id for o in self.s.options.get(policy.respond_to, [])]
+        channel = self.channel(policy.respond_to, actor)
+        if channel is not None:  # the table answers the move as this actor saw it
+            other, other_menu = channel.row, list(channel.labels)
         row_names = list(policy.table)
         rows = np.zeros((len(row_names), len(menu)))
         ok = True
@@ -379,6 +448,8 @@ def compile_model(
         horizon=scenario.horizon,
         discount=scenario.discount,
         terminal_value=terminal_value,
+        channels=c.channels,
+        views=c.actor_views(),
         policy_overrides=tuple(
             (actor, policy.model_dump_json()) for actor, policy in sorted((policies or {}).items())
         ),

@@ -50,6 +50,10 @@ class Namespace:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     allow_random: bool = True
     purpose: str = "expression"
+    reads: Mapping[str, str] = field(default_factory=dict)
+    """Names read under another name (a policy's `last_<mover>` is its view of that move)."""
+    hidden: Mapping[str, str] = field(default_factory=dict)
+    """Names that exist but lie outside this expression's view, with the reason."""
 
     def kind_of(self, name: str) -> str | None:
         if name in self.parameters:
@@ -226,6 +230,8 @@ class _Compiler:
         if name in ("true", "false"):
             return _fold(name == "true", self.col(node))
         kind = self.ns.kind_of(name)
+        if kind is None and name in self.ns.hidden:
+            raise self.fail(node, self.ns.hidden[name])
         if kind is None:
             if name.startswith("__"):
                 raise self.fail(node, f"name '{name}' is not allowed")
@@ -234,9 +240,10 @@ class _Compiler:
             hint = did_you_mean(name, self.ns.all_names())
             raise self.fail(node, f"undefined name '{name}' in {self.ns.purpose}{hint}")
         self.names.add(name)
+        read = self.ns.reads.get(name, name)
         if kind == "choice":
-            return _Node(lambda ctx: ctx.value(name), CHOICE, choice_actor=name)
-        return _Node(lambda ctx: ctx.value(name), NUM)
+            return _Node(lambda ctx: ctx.value(read), CHOICE, choice_actor=name)
+        return _Node(lambda ctx: ctx.value(read), NUM)
 
     def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> _Node:
         operand = self.compile(node.operand, depth)
@@ -342,6 +349,14 @@ class _Compiler:
         option = right.const
         if option not in options:
             hint = did_you_mean(option, options)
+            if left.choice_actor in self.ns.reads:
+                seen = ", ".join(options[2:]) or "none of its moves"
+                mover, viewer = self.ns.reads[left.choice_actor][5:].split("@")
+                raise self.fail(
+                    b,
+                    f"'{option}' is not a move of {mover} as {viewer} sees it "
+                    f"({viewer} sees: {seen}; see seen_as){hint}",
+                )
             raise self.fail(b, f"'{option}' is not an option of {left.choice_actor}{hint}")
         code = options.index(option) - 2  # codes: -2 none yet, -1 pass, 0.. menu order
         fn = left.fn

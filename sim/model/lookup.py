@@ -6,11 +6,12 @@ policy, without knowing how it was solved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sim.errors import SimulationError
+from sim.model.compiled import ActorView
 
 
 def state_keys(x: np.ndarray, rung: np.ndarray, peak: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -27,6 +28,9 @@ class LookupTable:
 
     choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
     """(step, turn) -> (sorted state keys, probabilities (states, 1 + options); column 0 PASS)."""
+    views: dict[tuple[int, int], ActorView] = field(default_factory=dict)
+    """(step, turn) -> the mover's view, where choices are keyed by information set (the view's
+    columns) rather than by the whole state."""
 
     def probabilities(
         self,
@@ -39,6 +43,9 @@ class LookupTable:
     ) -> np.ndarray:
         """(1 + options, rows) choice probabilities for rows in the given states."""
         keys, probs = self.choices[(step, turn)]
+        view = self.views.get((step, turn))
+        if view is not None:
+            x, last = x[list(view.state)], last[list(view.last_rows)]
         row_keys = state_keys(x, rung, peak, last)
         idx = np.searchsorted(keys, row_keys)
         idx = np.minimum(idx, keys.shape[0] - 1)

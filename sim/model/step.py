@@ -24,7 +24,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sim.model.compiled import PASS, CompiledEffects, CompiledOption, CompiledPolicy, Located, Model
+from sim.model.compiled import (
+    KEEP,
+    PASS,
+    CompiledEffects,
+    CompiledOption,
+    CompiledPolicy,
+    Located,
+    Model,
+)
 from sim.model.semantics import (
     checked_condition,
     checked_payoff,
@@ -147,6 +155,23 @@ def move(driver: Driver, actor: int, move_number: int, weight: float) -> None:
         played = play_option(piece, actor, menu[code], weight) if code >= 0 else [piece]
         driver.played(actor, code, played)
     driver.moved(actor)
+
+
+def record_move(model: Model, last: np.ndarray, actor: int, chosen: Any, rows: Any = None) -> None:
+    """Store a move in a driver's `last` matrix (rows: one per actor, then the view channels):
+    the true move, and what each viewer saw of it (an unseen move leaves the viewer's row).
+
+    `rows` selects the columns to change (default: all); `chosen` is one code or one per column.
+    """
+    where = slice(None) if rows is None else rows
+    last[actor, where] = chosen
+    for channel in model.channels:
+        if channel.mover == actor:
+            seen = channel.codes[np.asarray(chosen) + 2]
+            if rows is None:
+                last[channel.row] = np.where(seen == KEEP, last[channel.row], seen)
+            else:
+                last[channel.row, rows] = np.where(seen == KEEP, last[channel.row, rows], seen)
 
 
 def acting_policy(model: Model, actor: int, move_number: int) -> CompiledPolicy | None:

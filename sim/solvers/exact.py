@@ -34,7 +34,7 @@ from sim.model.compiled import (
 from sim.model.draws import draw_offsets
 from sim.model.policies import probabilities
 from sim.model.semantics import checked_branch_probabilities
-from sim.model.step import acting_policy, advance, first_terminal, terminal_payoffs
+from sim.model.step import acting_policy, advance, first_terminal, record_move, terminal_payoffs
 from sim.results import Results
 from sim.solvers.exact_states import Dist, enumerate_draw, group_rows, merge, split
 
@@ -157,7 +157,7 @@ class _Solver:
         m = self.m = self.model = model
         self.max_states = max_states
         self.max_memory = max_memory
-        self.row_bytes = 8 * (len(m.state_names) + 3 + 3 * len(m.actors))
+        self.row_bytes = 8 * (len(m.state_names) + 3 + 2 * len(m.actors) + m.n_last_rows)
         """Bytes of one weighted state: its variables, rung, peak, each actor's last move,
         weight and the two payoff sums per actor (sim/solvers/exact_states.Dist)."""
         self.step = 0
@@ -166,7 +166,7 @@ class _Solver:
         self.names.update(
             {"rung": ("rung", None), "peak_rung": ("peak", None), "step": ("step", None)}
         )
-        self.names.update({f"last_{a}": ("last", i) for i, a in enumerate(m.actors)})
+        self.names.update({name: ("last", row) for name, row in m.last_names().items()})
         h, n_out, n_act = m.horizon, len(m.outcome_ids), len(m.actors)
         self.occupancy = np.zeros((h + 1, m.n_rungs))
         self.ended = np.zeros((h + 1, n_out))
@@ -188,7 +188,7 @@ class _Solver:
             )
             for i in range(len(m.state_names))
         ]
-        self.integral = integral + [True] * (2 + n_act)
+        self.integral = integral + [True] * (2 + m.n_last_rows)
         """Key columns known to hold integers: integer variables with integer bounds, rungs,
         last moves."""
 
@@ -209,7 +209,7 @@ class _Solver:
             m.state_initial[:, None].copy(),
             np.array([m.initial_rung]),
             np.array([m.initial_rung]),
-            np.full((n_act, 1), NOT_YET, dtype=np.int64),
+            np.full((m.n_last_rows, 1), NOT_YET, dtype=np.int64),
             np.ones(1),
             np.zeros((n_act, 1)),
             np.zeros((n_act, 1)),
@@ -266,7 +266,7 @@ class _Solver:
             self.moves[actor, 0] += parts[0].d.w.sum()
         for part in parts:
             p = part.d
-            p.last[actor] = code
+            record_move(self.m, p.last, actor, code)
             np.maximum(p.peak, p.rung, out=p.peak)
             self.pieces.append(p)
         rows = sum(p.n for p in self.pieces)

@@ -21,7 +21,7 @@ from sim.model.compiled import NOT_YET, PASS, CompiledPolicy, Model
 from sim.model.draws import refuse_random_draws
 from sim.model.lookup import state_keys
 from sim.model.semantics import checked_branch_probabilities
-from sim.model.step import advance, first_terminal, terminal_payoffs
+from sim.model.step import advance, first_terminal, record_move, terminal_payoffs
 
 DEFAULT_STATE_LIMIT = 2_000_000
 
@@ -54,7 +54,7 @@ class States:
                 np.zeros((len(model.state_names), 0)),
                 np.zeros(0, np.int64),
                 np.zeros(0, np.int64),
-                np.zeros((len(model.actors), 0), np.int64),
+                np.zeros((model.n_last_rows, 0), np.int64),
             )
         return States(
             np.concatenate([p.x for p in parts], axis=1),
@@ -124,8 +124,8 @@ class _NodeView:
             return self.s.peak
         if name == "step":
             return self.step
-        if name.startswith("last_") and name[5:] in m.actors:
-            return self.s.last[m.actors.index(name[5:])]
+        if name.startswith("last_"):
+            return self.s.last[m.last_names()[name]]
         return self.s.x[m.state_names.index(name)]
 
     def draw(self, kind: str, *args: Any) -> np.ndarray:
@@ -221,7 +221,7 @@ class _Builder:
             m.state_initial[:, None].copy(),
             np.array([m.initial_rung]),
             np.array([m.initial_rung]),
-            np.full((len(m.actors), 1), NOT_YET),
+            np.full((m.n_last_rows, 1), NOT_YET),
         )
         advance(self)
         return self.graph
@@ -270,7 +270,7 @@ class _Builder:
         codes = [np.full(part.size, code) for code, part in self.pieces]
         parts = [part for _, part in self.pieces]
         self.pending = self._gather(parts, np.concatenate(codes))
-        self.pending.states.last[actor] = self.pending.option
+        record_move(self.m, self.pending.states.last, actor, self.pending.option)
         np.maximum(self.pending.states.peak, self.pending.states.rung, out=self.pending.states.peak)
 
     def stepped(self, part: _GraphPart) -> None:

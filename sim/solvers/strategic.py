@@ -15,11 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.errors import ScenarioError
+from sim.format.source import SourceMap
 from sim.model.compiled import Model
 from sim.model.lookup import LookupTable
 from sim.model.policies import _logit_weights, probabilities
 from sim.model.semantics import checked_payoff, checked_utilities
 from sim.solvers.game_graph import GameGraph, Layer, States, _NodeView, build_graph
+from sim.solvers.information import (
+    Equilibrium,
+    InformationLayer,
+    all_singletons,
+    information_layers,
+    solve_equilibrium,
+)
 
 
 @dataclass
@@ -31,6 +40,8 @@ class StrategicSolution:
     values: np.ndarray
     """Expected discounted payoff of each actor at the start (full-horizon solution)."""
     state_count: int
+    equilibrium: Equilibrium | None = None
+    """With hidden information: the fixed point, its reach probabilities and beliefs."""
 
     def probabilities(self, step, turn, x, rung, peak, last) -> np.ndarray:
         """(1 + options, rows) choice probabilities for rows in the given states."""
@@ -111,9 +122,42 @@ def _backward(
     return pis, after
 
 
+def _solve_imperfect(
+    model: Model, graph: GameGraph, sets: dict[int, InformationLayer]
+) -> StrategicSolution:
+    """Agent logit QRE over information sets (sim/solvers/information.py)."""
+    for a, policy in enumerate(model.policies):
+        if policy is not None and policy.kind == "strategic" and policy.lookahead is not None:
+            source = model.scenario._source or SourceMap("<scenario>")
+            raise ScenarioError(
+                [
+                    source.problem(
+                        ("policies", model.actors[a], "lookahead"),
+                        "lookahead is not supported for a strategic actor who does not see "
+                        "everything (its information sets span several states); remove it",
+                    )
+                ]
+            )
+    fixed = {}
+    for index, layer in enumerate(graph.layers):
+        if layer.actor >= 0 and index not in sets:
+            fixed[index] = _policy_probabilities(model, layer, None)
+    with np.errstate(all="ignore"):
+        eq = solve_equilibrium(model, graph, sets, fixed)
+    choices, views = {}, {}
+    for index, s in sets.items():
+        layer = graph.layers[index]
+        choices[(layer.step, layer.turn)] = (s.keys, eq.set_pi[index].T)
+        views[(layer.step, layer.turn)] = model.view_of(layer.actor)
+    return StrategicSolution(LookupTable(choices, views), eq.values, graph.state_count, eq)
+
+
 def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
     """Solve every strategic actor of `model` (ScenarioError if the game cannot be enumerated)."""
     graph = graph or build_graph(model)
+    sets = information_layers(model, graph)
+    if not all_singletons(sets, graph):
+        return _solve_imperfect(model, graph, sets)
     last_layer = len(graph.layers) - 1
     choices: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     with np.errstate(all="ignore"):

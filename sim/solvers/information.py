@@ -1,0 +1,280 @@
+"""Strategic actors who do not see everything: agent logit QRE over information sets.
+
+DESIGN.md section 8.1. A strategic actor's information set is (step, its place in the turn order,
+its view): the nodes of one layer of the game graph whose view keys are equal. At an information
+set h the actor chooses option a with probability
+
+    sigma(h, a) = exp(L * Qbar(h, a)) / sum_b exp(L * Qbar(h, b))
+    Qbar(h, a)  = sum_{n in h} mu(n | h) * Q(n, a)
+    mu(n | h)   = reach(n) / sum_{m in h} reach(m)
+
+where Q(n, a) is the actor's expected discounted payoff (discounted to the decision's step) if it
+plays a at node n and everyone then follows their policies, and reach(n) the probability that the
+crisis reaches n under those same policies: beliefs by Bayes' rule from the equilibrium's own
+reach probabilities. An information set the equilibrium never reaches (a forced move, a
+zero-probability doctrine) takes the nodes of the set as equally likely.
+
+The fixed point is followed from L = 0 (every available option equally likely) to each actor's own
+rationality by continuation: every rationality is scaled by t, t going from 0 to 1 in steps that
+shrink when a level does not converge, and at each level the fixed point in the Qbar values is
+solved by Anderson-accelerated iteration started from the previous level's answer. A level that
+does not converge after every retry is an error (never an unconverged answer).
+
+With every information set a single node (nothing hidden from a strategic actor) the equilibrium
+is the backward induction of sim/solvers/strategic.py, and that is what is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import SimulationError
+from sim.model.compiled import Model
+from sim.model.lookup import state_keys
+from sim.solvers.game_graph import GameGraph, Layer
+
+TOLERANCE = 1e-12
+"""Largest change of any Qbar value (relative to its scale) at a converged level."""
+MAX_ITERATIONS = 2_000
+"""Iterations per continuation level before the level is retried with a smaller step."""
+MIN_STEP = 1e-4
+"""Smallest continuation step in t before the solver gives up."""
+MEMORY = 6
+"""Past iterates kept by Anderson acceleration."""
+
+
+@dataclass(frozen=True)
+class InformationLayer:
+    """The information sets of one strategic move layer."""
+
+    index: int
+    """Index of the layer in the game graph."""
+    of_node: np.ndarray
+    """Information set of each node of the layer."""
+    keys: np.ndarray
+    """The sets' view keys, sorted (as the lookup table reads them)."""
+    count: int
+
+
+def view_keys(model: Model, layer: Layer) -> np.ndarray:
+    """Each node's view key for the actor who moves at `layer` (its information set)."""
+    view = model.view_of(layer.actor)
+    s = layer.states
+    return state_keys(
+        s.x[list(view.state)], s.rung, s.peak, s.last[list(view.last_rows)]
+    )
+
+
+def information_layers(model: Model, graph: GameGraph) -> dict[int, InformationLayer]:
+    """The information sets of every layer where a strategic actor moves."""
+    out = {}
+    for index, layer in enumerate(graph.layers):
+        policy = model.policies[layer.actor] if layer.actor >= 0 else None
+        if policy is None or policy.kind != "strategic" or not model.options[layer.actor]:
+            continue
+        keys, of_node = np.unique(view_keys(model, layer), return_inverse=True)
+        out[index] = InformationLayer(index, of_node.reshape(-1), keys, keys.shape[0])
+    return out
+
+
+def all_singletons(sets: dict[int, InformationLayer], graph: GameGraph) -> bool:
+    """True when every information set is one node (perfect information for the solver)."""
+    return all(s.count == graph.layers[i].states.n for i, s in sets.items())
+
+
+@dataclass
+class Equilibrium:
+    """The solved agent QRE: node choice probabilities, values, reach and beliefs."""
+
+    node_pi: dict[int, np.ndarray]
+    """(1 + options, nodes) choice probabilities of every move layer (strategic and not)."""
+    set_pi: dict[int, np.ndarray]
+    """(1 + options, sets) choice probabilities at each strategic layer's information sets."""
+    values: np.ndarray
+    """Expected discounted payoff of each actor at the start."""
+    reach: list[np.ndarray]
+    """Probability of reaching each node of each layer."""
+    iterations: int
+    levels: int
+
+
+class _Game:
+    """The game graph with the non-strategic choices fixed: the map from Qbar to Qbar."""
+
+    def __init__(self, model: Model, graph: GameGraph, sets: dict[int, InformationLayer], fixed):
+        self.m, self.g, self.sets = model, graph, sets
+        self.fixed = fixed  # node choice probabilities of the non-strategic move layers
+        self.n_actors = len(model.actors)
+        self.slices: dict[int, slice] = {}
+        self.avail: dict[int, np.ndarray] = {}
+        start = 0
+        for index, s in sets.items():
+            layer = graph.layers[index]
+            k = len(model.options[layer.actor])
+            first = np.zeros(s.count, dtype=np.int64)
+            first[s.of_node[::-1]] = np.arange(layer.states.n)[::-1]  # a node of each set
+            if layer.available is None:
+                avail = np.ones((k, s.count), dtype=bool)
+            else:
+                avail = layer.available[:, first]
+            self.avail[index] = avail
+            self.slices[index] = slice(start, start + k * s.count)
+            start += k * s.count
+        self.size = start
+
+    def rationality(self, index: int) -> float:
+        return self.m.policies[self.g.layers[index].actor].rationality
+
+    def scale(self, index: int) -> float:
+        return self.m.discount ** (self.g.layers[index].step - 1)
+
+    def set_probabilities(self, z: np.ndarray, t: float) -> dict[int, np.ndarray]:
+        """(1 + options, sets) logit choices from the Qbar vector at continuation level t."""
+        out = {}
+        for index, s in self.sets.items():
+            avail = self.avail[index]
+            k = avail.shape[0]
+            q = z[self.slices[index]].reshape(k, s.count)
+            logits = np.where(avail, t * self.rationality(index) * q, -np.inf)
+            top = logits.max(axis=0)
+            top = np.where(np.isfinite(top), top, 0.0)
+            w = np.exp(logits - top)
+            total = w.sum(axis=0)
+            pi = np.zeros((k + 1, s.count))
+            np.divide(w, total, out=pi[1:], where=total > 0)
+            pi[0] = total <= 0
+            out[index] = pi
+        return out
+
+    def node_probabilities(self, set_pi: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        out = dict(self.fixed)
+        for index, s in self.sets.items():
+            out[index] = set_pi[index][:, s.of_node]
+        return out
+
+    def backward(self, node_pi: dict[int, np.ndarray]):
+        """Q (actors, 1 + options, nodes) of every move layer and the values at the start."""
+        after = None
+        qs: dict[int, np.ndarray] = {}
+        for index in range(len(self.g.layers) - 1, -1, -1):
+            layer = self.g.layers[index]
+            t, n = layer.out, layer.states.n
+            cont = np.zeros((self.n_actors, t.dst.size))
+            alive = t.dst >= 0
+            if after is not None and alive.any():
+                cont[:, alive] = after[:, t.dst[alive]]
+            gain = t.p * (t.reward + cont)
+            if layer.actor < 0:
+                values = np.stack(
+                    [np.bincount(t.src, weights=gain[a], minlength=n) for a in range(self.n_actors)]
+                ).reshape(self.n_actors, n)
+            else:
+                k = len(self.m.options[layer.actor])
+                slot = t.src * (k + 1) + (t.option + 1)
+                q = np.stack(
+                    [
+                        np.bincount(slot, weights=gain[a], minlength=n * (k + 1))
+                        for a in range(self.n_actors)
+                    ]
+                ).reshape(self.n_actors, n, k + 1)
+                q = q.transpose(0, 2, 1)
+                qs[index] = q
+                values = (q * node_pi[index][None]).sum(axis=1)
+            after = values
+        return qs, after
+
+    def forward(self, node_pi: dict[int, np.ndarray]) -> list[np.ndarray]:
+        """The probability of reaching each node of each layer."""
+        reach = [np.ones(1)]
+        for index, layer in enumerate(self.g.layers[:-1]):
+            t = layer.out
+            w = reach[index][t.src] * t.p
+            if layer.actor >= 0:
+                w = w * node_pi[index][t.option + 1, t.src]
+            alive = t.dst >= 0
+            n_next = self.g.layers[index + 1].states.n
+            reach.append(np.bincount(t.dst[alive], weights=w[alive], minlength=n_next))
+        return reach
+
+    def qbar(self, qs: dict[int, np.ndarray], reach: list[np.ndarray]) -> np.ndarray:
+        """Each information set's option values, nodes weighted by their beliefs."""
+        z = np.zeros(self.size)
+        for index, s in self.sets.items():
+            layer = self.g.layers[index]
+            q = qs[index][layer.actor, 1:] / self.scale(index)  # (options, nodes)
+            r = reach[index]
+            mass = np.bincount(s.of_node, weights=r, minlength=s.count)
+            weight = np.where(mass[s.of_node] > 0, r, 1.0)
+            total = np.bincount(s.of_node, weights=weight, minlength=s.count)
+            k = q.shape[0]
+            sums = np.stack(
+                [np.bincount(s.of_node, weights=weight * q[o], minlength=s.count) for o in range(k)]
+            ).reshape(k, s.count)
+            z[self.slices[index]] = (sums / total).ravel()
+        return z
+
+    def image(self, z: np.ndarray, t: float) -> np.ndarray:
+        node_pi = self.node_probabilities(self.set_probabilities(z, t))
+        qs, _ = self.backward(node_pi)
+        return self.qbar(qs, self.forward(node_pi))
+
+
+def _anderson(game: _Game, z: np.ndarray, t: float) -> tuple[np.ndarray, int] | None:
+    """The fixed point z = image(z) at level t from `z` (None if it does not converge)."""
+    xs: list[np.ndarray] = []
+    fs: list[np.ndarray] = []
+    scale = 1.0 + np.abs(z).max(initial=0.0)
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        g = game.image(z, t)
+        f = g - z
+        if not np.isfinite(f).all():
+            return None
+        if np.abs(f).max(initial=0.0) <= TOLERANCE * scale:
+            return g, iteration
+        xs.append(z)
+        fs.append(f)
+        if len(xs) > MEMORY:
+            xs.pop(0)
+            fs.pop(0)
+        if len(xs) == 1:
+            z = g
+            continue
+        df = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], axis=1)
+        dx = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], axis=1)
+        gamma, *_ = np.linalg.lstsq(df, f, rcond=None)
+        z = g - (dx + df) @ gamma
+    return None
+
+
+def solve_equilibrium(
+    model: Model, graph: GameGraph, sets: dict[int, InformationLayer], fixed: dict[int, np.ndarray]
+) -> Equilibrium:
+    """Agent logit QRE over information sets by continuation in the rationality (see above)."""
+    game = _Game(model, graph, sets, fixed)
+    z = game.image(np.zeros(game.size), 0.0)
+    t, step, iterations, levels = 0.0, 0.05, 0, 0
+    while t < 1.0:
+        target = min(1.0, t + step)
+        solved = _anderson(game, z, target)
+        if solved is None:
+            step /= 2
+            if step < MIN_STEP:
+                raise SimulationError(
+                    "the strategic solver (agent logit QRE over information sets) did not "
+                    f"converge beyond {t:.4f} of the actors' rationality: lower the "
+                    "rationality or simplify what is hidden"
+                )
+            continue
+        z, used = solved
+        iterations += used
+        levels += 1
+        t = target
+        if used < 20:
+            step = min(step * 2, 0.25)
+    set_pi = game.set_probabilities(z, 1.0)
+    node_pi = game.node_probabilities(set_pi)
+    _, start = game.backward(node_pi)
+    values = start[:, 0] if start.size else start
+    return Equilibrium(node_pi, set_pi, values, game.forward(node_pi), iterations, levels)
