@@ -9,6 +9,7 @@ from pathlib import Path
 from sim.cli.main import (
     EXIT_OK,
     _positive_int,
+    add_beliefs_argument,
     add_quiet_argument,
     add_scenario_argument,
     add_set_argument,
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="also write the four `run` charts into DIR"
     )
+    add_beliefs_argument(parser)
     add_quiet_argument(parser)
     from sim.cli.chart_args import add_chart_arguments
 
@@ -53,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from sim.cli.main import (
         ProgressBar,
         load_with_overrides,
+        print_beliefs,
         show_progress,
+        with_beliefs,
         writable_folder,
         writing,
     )
@@ -75,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
         with writing("charts", args.out):
             charts = write_run_charts(results, args.out, chart_options(args))
     if args.json:
-        print(json.dumps(results.to_json(), indent=2))
+        print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
     else:
         from sim.outputs.tables import print_run
 
         print_run(results, charts, overrides)
+        print_beliefs(model, args)
     return EXIT_OK

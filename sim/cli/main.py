@@ -180,6 +180,33 @@ def add_quiet_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_beliefs_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--beliefs",
+        action="store_true",
+        help="also report each strategic actor's beliefs and choices at every information set "
+        '(hidden information; in the JSON under "beliefs")',
+    )
+
+
+def with_beliefs(data: dict, model, args: argparse.Namespace) -> dict:
+    """The JSON result, with the beliefs under "beliefs" when --beliefs was given."""
+    if getattr(args, "beliefs", False):
+        from sim.solvers.information import beliefs
+
+        data["beliefs"] = beliefs(model, model.strategic) if model.strategic else []
+    return data
+
+
+def print_beliefs(model, args: argparse.Namespace) -> None:
+    if getattr(args, "beliefs", False):
+        from sim.outputs.beliefs import belief_lines
+        from sim.solvers.information import beliefs
+
+        entries = beliefs(model, model.strategic) if model.strategic else []
+        print("\n".join(["", *belief_lines(entries)]))
+
+
 def add_scenario_argument(p: argparse.ArgumentParser) -> None:
     """The FILE argument every scenario command takes."""
     p.add_argument("file", metavar="FILE", help="scenario file (or the id of a bundled one)")
@@ -241,6 +268,7 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes (results are identical for any number)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_beliefs_argument(p)
     p.add_argument(
         "--exact-check",
         action="store_true",
@@ -558,11 +586,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if results.precision is not None:
         results.extra["precision"] = results.precision
     if args.json:
-        print(json.dumps(results.to_json(), indent=2))
+        print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
     else:
         from sim.outputs.tables import print_run
 
         print_run(results, [], overrides)
+        print_beliefs(model, args)
     if out_dir is not None:  # after the results are out: a chart failure cannot lose them
         from sim.cli.chart_args import chart_options
         from sim.outputs.charts import write_run_charts

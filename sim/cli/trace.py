@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_set_argument(p)
     p.add_argument("--json", action="store_true", help="print the story as JSON")
+    p.add_argument(
+        "--beliefs",
+        action="store_true",
+        help="show each strategic actor's beliefs about what it does not see when it moves",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     if not 0 <= args.run < MAX_RUN:
         raise UsageError(f"--run must be between 0 and {MAX_RUN - 1:,}, got {args.run}")
-    story = trace_run(prepare_model(scenario, overrides), args.seed, args.run)
+    story = trace_run(prepare_model(scenario, overrides), args.seed, args.run, args.beliefs)
     if args.json:
         print(json.dumps(story.to_json(), indent=2))
         return 0

@@ -38,6 +38,12 @@ class Observer:
     `runs` are global run indices; `before`/`after` are (state vars, runs) matrices.
     """
 
+    def deciding(
+        self, step: int, actor: int, runs: np.ndarray, x: np.ndarray, rung: np.ndarray, last
+    ) -> None:
+        """Just before `actor` chooses: each run's state, rung and `last` matrix (one row per
+        actor, then the view channels), from which its view follows (sim/model/views.py)."""
+
     def chose(self, step: int, actor: int, runs: np.ndarray, chosen: np.ndarray) -> None:
         """Each run's chosen option index (PASS = -1) for `actor`."""
 
@@ -340,6 +346,8 @@ class _Batch:
     ) -> list[tuple[int, _Part]]:
         n = self.active
         view = part.view()
+        if self.observer:
+            self.observer.deciding(self.step, actor, self.run, self.state, self.rung, self.last)
         if policy is _CHOOSER:
             chosen = np.asarray(self.choosers[actor](self.step, available, view), dtype=np.int64)
         else:

@@ -14,8 +14,11 @@ from rich.markup import escape as esc
 
 from sim.engine.batch import Observer, simulate_batch
 from sim.engine.streams import BLOCK_SIZE
-from sim.model.compiled import PASS, Model
+from sim.model.compiled import KEEP, PASS, Model
+from sim.model.views import seen
+from sim.outputs.beliefs import belief_text
 from sim.outputs.report_text import model_overrides, settings_text
+from sim.solvers.information import beliefs
 
 
 @dataclass
@@ -28,6 +31,12 @@ class Move:
     branch_label: str | None = None
     changes: dict[str, tuple[float, float]] = field(default_factory=dict)
     rung: int = 0
+    seen_by: dict[str, str | None] = field(default_factory=dict)
+    """Viewers who saw this move under another label (None: they did not see it)."""
+    sees: dict[str, Any] | None = None
+    """With hidden information: what the mover saw when it chose."""
+    beliefs: list[dict] | None = None
+    """A strategic mover's beliefs about what it did not see (its information set)."""
 
 
 @dataclass
@@ -65,17 +74,50 @@ class Story:
                     "branch": mv.branch,
                     "rung": mv.rung,
                     "changes": {k: {"from": a, "to": b} for k, (a, b) in mv.changes.items()},
+                    **self._views_json(mv),
                 }
                 for mv in self.moves
             ],
         }
 
+    def _views_json(self, mv: Move) -> dict[str, Any]:
+        if not self.model.hidden_information:
+            return {}
+        out: dict[str, Any] = {"seen_by": mv.seen_by, "sees": mv.sees}
+        if mv.beliefs is not None:
+            out["beliefs"] = mv.beliefs
+        return out
+
+
+def seen_by(model: Model, actor: int, code: int) -> dict[str, str | None]:
+    """The viewers who saw move `code` of `actor` under another label (None: not at all)."""
+    out = {}
+    for c in model.channels:
+        if c.mover != actor:
+            continue
+        seen_code = int(c.codes[code + 2])
+        label = None if seen_code == KEEP else c.labels[seen_code]
+        if label != model.options[actor][code].id:
+            out[model.actors[c.viewer]] = label
+    return out
+
+
+def _frozen(sees: dict | None) -> tuple:
+    return tuple(sorted((sees or {}).items()))
+
 
 class _Recorder(Observer):
-    def __init__(self, model: Model, story: Story):
+    def __init__(self, model: Model, story: Story, with_beliefs: bool = False):
         self.m = model
         self.story = story
         self.run = story.run
+        self.sees: dict | None = None
+        self.beliefs = {}
+        solution = model.strategic
+        if with_beliefs and solution is not None and solution.equilibrium is not None:
+            for entry in beliefs(model, model.strategic):
+                key = (entry["step"], entry["actor"], _frozen(entry["sees"]))
+                self.beliefs[key] = entry["beliefs"]
 
     def _where(self, runs: np.ndarray) -> int | None:
         hit = np.flatnonzero(runs == self.run)
@@ -88,6 +130,11 @@ class _Recorder(Observer):
             if before[v, i] != after[v, i]
         }
 
+    def deciding(self, step, actor, runs, x, rung, last):
+        i = self._where(runs)
+        if i is not None and self.m.hidden_information:
+            self.sees = seen(self.m, actor, x[:, i], int(rung[i]), last[:, i])
+
     def chose(self, step, actor, runs, chosen):
         i = self._where(runs)
         if i is None:
@@ -95,10 +142,15 @@ class _Recorder(Observer):
         code = int(chosen[i])
         name = self.m.actors[actor]
         if code == PASS:
-            self.story.moves.append(Move(step, name, None, "passes (no option available)"))
+            move = Move(step, name, None, "passes (no option available)")
         else:
             option = self.m.options[actor][code]
-            self.story.moves.append(Move(step, name, option.id, option.label))
+            move = Move(step, name, option.id, option.label)
+            move.seen_by = seen_by(self.m, actor, code)
+        if self.m.hidden_information:
+            move.sees = self.sees
+            move.beliefs = self.beliefs.get((step, name, _frozen(self.sees)))
+        self.story.moves.append(move)
 
     def branched(self, step, actor, option, runs, branch):
         i = self._where(runs)
@@ -125,14 +177,17 @@ class _Recorder(Observer):
             self.story.steps = step
 
 
-def trace_run(model: Model, seed: int, run: int) -> Story:
-    """Replay run `run` of any experiment with `seed` (a run does not depend on the run count)."""
+def trace_run(model: Model, seed: int, run: int, with_beliefs: bool = False) -> Story:
+    """Replay run `run` of any experiment with `seed` (a run does not depend on the run count);
+    `with_beliefs`: record each strategic mover's beliefs at its information set."""
     if run < 0:
         raise ValueError(f"run {run} must be >= 0")
     story = Story(model, seed, run)
     block = run // BLOCK_SIZE
     runs = (block + 1) * BLOCK_SIZE
-    out = simulate_batch(model, seed, block, 1, runs, observer=_Recorder(model, story))
+    out = simulate_batch(
+        model, seed, block, 1, runs, observer=_Recorder(model, story, with_beliefs)
+    )
     local = run - out.records.first_run
     story.payoffs = {a: float(out.records.payoffs[k, local]) for k, a in enumerate(model.actors)}
     story.final_rung = int(out.records.final_rung[local])
@@ -174,7 +229,8 @@ def story_lines(story: Story) -> list[str]:
         if mv.branch_label:
             text += f"  [italic]→ {esc(mv.branch_label)}[/italic]"
         lines.append(text)
-        lines += _change_lines(mv.changes, None)
+        lines += _view_lines(m, mv)
+        lines += _change_lines(mv.changes, None, _hidden_from(m))
         lines.append(f"      ladder {rung_gauge(m, mv.rung)}")
     if story.steps in story.step_changes:
         lines += _change_lines(story.step_changes[story.steps], f"end of {unit} {story.steps}")
@@ -190,8 +246,40 @@ def story_lines(story: Story) -> list[str]:
     return lines
 
 
-def _change_lines(changes: dict[str, tuple[float, float]], title: str | None) -> list[str]:
+def _hidden_from(model: Model) -> dict[str, list[str]]:
+    """Each state variable some actor does not see, with those actors."""
+    s = model.scenario
+    return {
+        name: [a for a in s.actors if a not in var.visible_to]
+        for name, var in s.state.items()
+        if var.visible_to is not None and set(var.visible_to) != set(s.actors)
+    }
+
+
+def _view_lines(model: Model, mv: Move) -> list[str]:
+    """Beside the truth, what others saw of the move and what a strategic mover believed."""
+    lines = []
+    for viewer, label in mv.seen_by.items():
+        who = esc(model.scenario.actors[viewer].label)
+        seen_text = "did not see it" if label is None else f"saw '{esc(label)}'"
+        lines.append(f"      [italic]{who} {seen_text}[/italic]")
+    if mv.beliefs:
+        lines.append(f"      [italic]believed: {esc(belief_text(mv.beliefs))}[/italic]")
+    return lines
+
+
+def _change_lines(
+    changes: dict[str, tuple[float, float]],
+    title: str | None,
+    hidden: dict[str, list[str]] | None = None,
+) -> list[str]:
     if not changes:
         return []
-    text = ", ".join(f"{k} {_fmt(a)} → {_fmt(b)}" for k, (a, b) in changes.items())
-    return [f"      {title + ': ' if title else ''}[dim]{text}[/dim]"]
+    hidden = hidden or {}
+
+    def one(k: str, a: float, b: float) -> str:
+        mark = f" (hidden from {', '.join(hidden[k])})" if k in hidden else ""
+        return f"{k} {_fmt(a)} → {_fmt(b)}{mark}"
+
+    text = ", ".join(one(k, a, b) for k, (a, b) in changes.items())
+    return [f"      {title + ': ' if title else ''}[dim]{esc(text)}[/dim]"]

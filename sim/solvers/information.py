@@ -33,6 +33,7 @@ import numpy as np
 from sim.errors import SimulationError
 from sim.model.compiled import Model
 from sim.model.lookup import state_keys
+from sim.model.views import hidden_facts, seen
 from sim.solvers.game_graph import GameGraph, Layer
 
 TOLERANCE = 1e-12
@@ -62,9 +63,7 @@ def view_keys(model: Model, layer: Layer) -> np.ndarray:
     """Each node's view key for the actor who moves at `layer` (its information set)."""
     view = model.view_of(layer.actor)
     s = layer.states
-    return state_keys(
-        s.x[list(view.state)], s.rung, s.peak, s.last[list(view.last_rows)]
-    )
+    return state_keys(s.x[list(view.state)], s.rung, s.peak, s.last[list(view.last_rows)])
 
 
 def information_layers(model: Model, graph: GameGraph) -> dict[int, InformationLayer]:
@@ -278,3 +277,58 @@ def solve_equilibrium(
     _, start = game.backward(node_pi)
     values = start[:, 0] if start.size else start
     return Equilibrium(node_pi, set_pi, values, game.forward(node_pi), iterations, levels)
+
+
+def beliefs(model: Model, solution) -> list[dict]:
+    """Every information set of every strategic actor, JSON-ready: what the actor sees, how
+    likely the crisis is to get there, its choice probabilities and its beliefs about what it
+    does not see (the hidden state variables and the true moves behind what it saw).
+
+    Empty when no strategic actor is uncertain of anything (each set is one state)."""
+    eq = solution.equilibrium
+    if eq is None:
+        return []
+    graph, sets = solution.graph, solution.sets
+    out = []
+    for index, s in sets.items():
+        layer = graph.layers[index]
+        actor = layer.actor
+        first = np.zeros(s.count, dtype=np.int64)
+        first[s.of_node[::-1]] = np.arange(layer.states.n)[::-1]
+        s_x, s_rung, s_last = layer.states.x, layer.states.rung, layer.states.last
+        reach = eq.reach[index]
+        mass = np.bincount(s.of_node, weights=reach, minlength=s.count)
+        for h in range(s.count):
+            nodes = np.flatnonzero(s.of_node == h)
+            weights = reach[nodes] / mass[h] if mass[h] > 0 else np.full(nodes.size, 1 / nodes.size)
+            out.append(
+                {
+                    "step": layer.step,
+                    "actor": model.actors[actor],
+                    "sees": seen(
+                        model, actor, s_x[:, first[h]], s_rung[first[h]], s_last[:, first[h]]
+                    ),
+                    "reach": float(mass[h]),
+                    "choice": _choice(model, actor, eq.set_pi[index][:, h]),
+                    "beliefs": _belief_rows(model, layer, nodes, weights, actor),
+                }
+            )
+    return out
+
+
+def _choice(model: Model, actor: int, pi: np.ndarray) -> dict:
+    out = {o.id: float(pi[o.index + 1]) for o in model.options[actor]}
+    if pi[0] > 0:
+        out["pass"] = float(pi[0])
+    return out
+
+
+def _belief_rows(model: Model, layer: Layer, nodes, weights, actor: int) -> list[dict]:
+    """The distinct hidden facts of the nodes, with their probabilities."""
+    st = layer.states
+    rows: dict[tuple, float] = {}
+    for node, w in zip(nodes, weights, strict=True):
+        fact = hidden_facts(model, actor, st.x[:, node], st.last[:, node])
+        rows[fact] = rows.get(fact, 0.0) + float(w)
+    ranked = sorted(rows.items(), key=lambda r: -r[1])
+    return [{"hidden": dict(fact), "p": p} for fact, p in ranked if p > 0]

@@ -42,6 +42,9 @@ class StrategicSolution:
     state_count: int
     equilibrium: Equilibrium | None = None
     """With hidden information: the fixed point, its reach probabilities and beliefs."""
+    graph: GameGraph | None = None
+    sets: dict[int, InformationLayer] | None = None
+    """With hidden information: the game graph and its information sets (for `beliefs`)."""
 
     def probabilities(self, step, turn, x, rung, peak, last) -> np.ndarray:
         """(1 + options, rows) choice probabilities for rows in the given states."""
@@ -149,7 +152,8 @@ def _solve_imperfect(
         layer = graph.layers[index]
         choices[(layer.step, layer.turn)] = (s.keys, eq.set_pi[index].T)
         views[(layer.step, layer.turn)] = model.view_of(layer.actor)
-    return StrategicSolution(LookupTable(choices, views), eq.values, graph.state_count, eq)
+    table = LookupTable(choices, views)
+    return StrategicSolution(table, eq.values, graph.state_count, eq, graph, sets)
 
 
 def solve(model: Model, graph: GameGraph | None = None) -> StrategicSolution:
