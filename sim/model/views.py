@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.model.compiled import Model
+from sim.model.compiled import KEEP, Model
 
 
 def move_name(model: Model, mover: int, code: int) -> str:
@@ -42,3 +42,16 @@ def hidden_facts(model: Model, actor: int, x: np.ndarray, last: np.ndarray) -> t
         if row != m
     ]
     return tuple(facts)
+
+
+def seen_by(model: Model, actor: int, code: int) -> dict[str, str | None]:
+    """The viewers who saw move `code` of `actor` under another label (None: not at all)."""
+    out = {}
+    for c in model.channels:
+        if c.mover != actor:
+            continue
+        seen_code = int(c.codes[code + 2])
+        label = None if seen_code == KEEP else c.labels[seen_code]
+        if label != model.options[actor][code].id:
+            out[model.actors[c.viewer]] = label
+    return out

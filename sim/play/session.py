@@ -22,6 +22,7 @@ from rich.text import Text
 
 from sim.engine.batch import Observer, simulate_batch
 from sim.model.compiled import PASS, Model
+from sim.model.views import seen_by
 from sim.outputs.report_text import fmt, fmt_signed
 from sim.outputs.tables import Terminal
 from sim.play.debrief import (
@@ -36,6 +37,7 @@ from sim.play.debrief import (
 from sim.play.view import (
     ended_as,
     explain_option,
+    hidden_names,
     intro_lines,
     ladder_text,
     options_table,
@@ -147,6 +149,12 @@ class Game(Observer):
         self.step = self.shown_step = self.turns = 0
         self.pending: tuple[int, int | None] = (PASS, None)
         self.my_moves: list[int] = []
+        self.hidden = hidden_names(model, self.me)
+        self.secret = model.hidden_information
+        """With hidden information the student sees only its actor's view, and its payoff
+        (which may betray what it does not see) only at the end."""
+        self.unseen: list[str] = []
+        """What happened out of the student's sight, told in the debrief."""
 
     def say(self, *parts: str | Text, style: str = "") -> None:
         """Print plain text (never rich markup: scenario text may hold brackets)."""
@@ -171,6 +179,7 @@ class Game(Observer):
         rec = out.records
         outcome, steps, peak = int(rec.outcome[0]), int(rec.steps[0]), int(rec.peak_rung[0])
         self.finale(outcome, steps, peak, rec.payoffs[:, 0])
+        self.reveal(rec.state[:, 0])
         try:
             self.compare(outcome, float(rec.payoffs[self.me, 0]), steps, peak)
         except KeyboardInterrupt:
@@ -269,7 +278,10 @@ class Game(Observer):
 
     def show_state(self, full: bool) -> None:
         if self.m.state_names:
-            self.console.print(state_table(self.m, self.state, self.seen_state, full))
+            self.console.print(self.state_view(full))
+
+    def state_view(self, full: bool) -> Table:
+        return state_table(self.m, self.state, self.seen_state, full, self.hidden)
 
     def show_situation(self, full: bool) -> None:
         ladder = ladder_text(self.m, self.rung, self.peak)
@@ -278,16 +290,20 @@ class Game(Observer):
             self.show_state(full)
         else:
             grid = Table.grid(padding=(0, 4))
-            grid.add_row(ladder, state_table(self.m, self.state, self.seen_state, False))
+            grid.add_row(ladder, self.state_view(False))
             self.console.print(grid)
-        self.say(f"Your payoff so far: {fmt(self.pay[self.me])}")
+        if self.secret:
+            self.say("Your payoff is told at the end (it could betray what you cannot see).")
+        else:
+            self.say(f"Your payoff so far: {fmt(self.pay[self.me])}")
 
     def show_options(self, ok: list[bool]) -> None:
         self.console.print(options_table(self.m, self.menu, ok))
 
     def explain(self, index: int, available: bool, view: Any) -> None:
         names = [self.name(a) for a in range(len(self.m.actors))]
-        for part in explain_option(self.m, self.menu[index], index, available, view, names):
+        menu = self.menu[index]
+        for part in explain_option(self.m, menu, index, available, view, names, self.hidden):
             self.console.print(part)
 
     # --- the Observer: narration ---------------------------------------------------------------
@@ -304,13 +320,26 @@ class Game(Observer):
     def moved(self, step, actor, runs, before, after, rung, payoffs) -> None:
         option, branch = self.pending
         who = (self.name(actor), "bold cyan" if actor == self.me else "bold magenta")
+        label = None if option == PASS or actor == self.me else seen_by(self.m, actor, option)
+        label = (label or {}).get(self.m.actors[self.me], "as it is")
         if option == PASS:
             text = Text.assemble(who, " passes (no option available)")
+        elif label is None:
+            text = Text.assemble(who, " made a move you did not see")
+        elif label != "as it is":
+            text = Text.assemble(who, ": ", label.replace("_", " "))
         else:
             chosen = self.m.options[actor][option]
             text = Text.assemble(who, ": ", chosen.label)
             if branch is not None:
                 text.append(f" → {chosen.branches[branch].label}", style="bold")
+        if label != "as it is" and option != PASS:
+            chosen = self.m.options[actor][option]
+            drawn = "" if branch is None else f" → {chosen.branches[branch].label}"
+            self.unseen.append(
+                f"{self.s.step_label.capitalize()} {step}: {self.name(actor)} played "
+                f"{chosen.label}{drawn} (you saw {'nothing' if label is None else label})"
+            )
         details = self.changes(after[:, 0], int(rung[0]), payoffs[:, 0])
         text.append(f". {details}." if details else ".")
         self.console.print(text)
@@ -331,11 +360,11 @@ class Game(Observer):
                 f"rung {'up' if rung > self.rung else 'down'} to {rung} ({self.s.ladder[rung]})"
             )
         for i, name in enumerate(self.m.state_names):
-            if abs(state[i] - self.state[i]) > 1e-12:
+            if abs(state[i] - self.state[i]) > 1e-12 and name not in self.hidden:
                 label = self.s.state[name].label or name
                 parts.append(f"{label} {fmt(self.state[i])}→{fmt(state[i])}")
         delta = pay[self.me] - self.pay[self.me]
-        if abs(delta) > 1e-12:
+        if abs(delta) > 1e-12 and not self.secret:
             parts.append(f"your payoff {fmt_signed(delta)}")
         self.state, self.pay = state.copy(), pay.copy()
         self.rung, self.peak = rung, max(self.peak, rung)
@@ -351,6 +380,18 @@ class Game(Observer):
         names = [self.name(a) for a in range(len(self.m.actors))]
         for line in finale_lines(self.m, self.me, names, outcome, steps, peak, payoffs):
             self.console.print(line)
+
+    def reveal(self, final_state: np.ndarray) -> None:
+        """The debrief of a game with hidden information: what the student did not see."""
+        if not self.secret:
+            return
+        self.console.print(Rule("What you did not see"))
+        for line in self.unseen or ["Every move was in plain sight."]:
+            self.say(line)
+        for i, name in enumerate(self.m.state_names):
+            if name in self.hidden:
+                label = self.s.state[name].label or name
+                self.say(f"{label} (hidden from you) ended at {fmt(final_state[i])}.")
 
     def compare(self, outcome: int, payoff: float, steps: int, peak: int) -> None:
         if self.compare_runs <= 0 or self.m.policies[self.me] is None:

@@ -14,8 +14,8 @@ from rich.markup import escape as esc
 
 from sim.engine.batch import Observer, simulate_batch
 from sim.engine.streams import BLOCK_SIZE
-from sim.model.compiled import KEEP, PASS, Model
-from sim.model.views import seen
+from sim.model.compiled import PASS, Model
+from sim.model.views import seen, seen_by
 from sim.outputs.beliefs import belief_text
 from sim.outputs.report_text import model_overrides, settings_text
 from sim.solvers.information import beliefs
@@ -87,19 +87,6 @@ class Story:
         if mv.beliefs is not None:
             out["beliefs"] = mv.beliefs
         return out
-
-
-def seen_by(model: Model, actor: int, code: int) -> dict[str, str | None]:
-    """The viewers who saw move `code` of `actor` under another label (None: not at all)."""
-    out = {}
-    for c in model.channels:
-        if c.mover != actor:
-            continue
-        seen_code = int(c.codes[code + 2])
-        label = None if seen_code == KEEP else c.labels[seen_code]
-        if label != model.options[actor][code].id:
-            out[model.actors[c.viewer]] = label
-    return out
 
 
 def _frozen(sees: dict | None) -> tuple:

@@ -23,12 +23,16 @@ class _Now:
     class Random(Exception):
         pass
 
-    def __init__(self, view: Any):
+    def __init__(self, view: Any, hidden: frozenset[str] = frozenset()):
         self.view = view
         self.size = view.size
         self.rng = self
+        self.hidden = hidden
+        """Names the student does not see: an expression reading one is shown as text only."""
 
     def value(self, name: str) -> Any:
+        if name in self.hidden:
+            raise self.Random
         return self.view.value(name)
 
     def draw(self, kind: str, *args: Any) -> np.ndarray:
@@ -88,8 +92,19 @@ def ladder_text(model: Model, rung: int, peak: int) -> Text:
     return text
 
 
-def state_table(model: Model, state: np.ndarray, seen: np.ndarray, full: bool) -> Table:
-    """The state now and its change since the student's last move (`full`: with meanings)."""
+def hidden_names(model: Model, actor: int) -> frozenset[str]:
+    """What `actor` cannot read: hidden state variables and the true moves it saw otherwise."""
+    view = model.view_of(actor)
+    names = {n for i, n in enumerate(model.state_names) if i not in view.state}
+    names |= {f"last_{a}" for m, a in enumerate(model.actors) if view.last_rows[m] != m}
+    return frozenset(names)
+
+
+def state_table(
+    model: Model, state: np.ndarray, seen: np.ndarray, full: bool, hidden=frozenset()
+) -> Table:
+    """The state now and its change since the student's last move (`full`: with meanings);
+    `hidden` variables show as unknown."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("state")
     table.add_column("now", justify="right")
@@ -98,6 +113,12 @@ def state_table(model: Model, state: np.ndarray, seen: np.ndarray, full: bool) -
         table.add_column("meaning", style="dim")
     for i, name in enumerate(model.state_names):
         var = model.scenario.state[name]
+        if name in hidden:
+            row = [Text(var.label or name), Text("unknown to you", style="dim italic"), ""]
+            if full:
+                row.append(Text(var.doc))
+            table.add_row(*row)
+            continue
         delta = state[i] - seen[i]
         change = "" if abs(delta) < 1e-12 else fmt_signed(delta)
         row = [Text(var.label or name), fmt(state[i]), change]
@@ -141,9 +162,11 @@ def explain_option(
     available: bool,
     view: Any,
     names: Sequence[str],
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[Text, Padding]:
-    """Option `index` (0-based) in full, valued on the current state: heading, then details."""
-    now, ladder = _Now(view), model.scenario.ladder
+    """Option `index` (0-based) in full, valued on the current state: heading, then details
+    (an expression reading something the student does not see is shown as written)."""
+    now, ladder = _Now(view, hidden), model.scenario.ladder
     lines: list[Any] = []
     if option.doc:
         lines.append(Text(option.doc, style="italic"))
