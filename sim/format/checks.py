@@ -171,7 +171,7 @@ class _Checker:
             other = next((o for o in menu if o.id == label and o is not option), None)
             if other is not None and views.label_of(other, viewer, mover) != label:
                 shown = views.label_of(other, viewer, mover)
-                seen = "does not see it" if shown is None else f"sees it as '{shown}'"
+                seen = "does not see" if shown is None else f"sees as '{shown}'"
                 self.error(
                     path,
                     f"label '{label}' is the id of {mover}'s option '{label}', which {viewer} "

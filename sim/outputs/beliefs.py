@@ -23,10 +23,14 @@ def belief_text(rows: Sequence[Mapping]) -> str:
 
 def belief_lines(entries: Sequence[Mapping], limit: int = 50) -> list[str]:
     """One paragraph per information set reached with positive probability, likeliest first."""
-    reached = sorted((e for e in entries if e["reach"] > 0), key=lambda e: -e["reach"])
+    uncertain = [e for e in entries if e["reach"] > 0 and any(r["hidden"] for r in e["beliefs"])]
+    reached = sorted(uncertain, key=lambda e: -e["reach"])
     if not reached:
         return ["No strategic actor is uncertain of anything: there are no beliefs to show."]
-    lines = [f"Beliefs at the {len(reached):,} information sets the equilibrium reaches:"]
+    lines = [
+        f"Beliefs at the {len(reached):,} information sets the equilibrium reaches where a "
+        "strategic actor does not see everything (likeliest first):"
+    ]
     for e in reached[:limit]:
         seen = {k: v for k, v in e["sees"].items() if v != "none"}
         choice = ", ".join(f"{o} {p:.1%}" for o, p in e["choice"].items())
