@@ -203,12 +203,13 @@ def story_lines(story: Story) -> list[str]:
         f"Start: {rung_gauge(m, m.initial_rung)}",
     ]
     current = None
+    hidden = _hidden_from(m)
     for mv in story.moves:
         if mv.step != current:
             current = mv.step
             if current > 1 and current - 1 in story.step_changes:
                 lines += _change_lines(
-                    story.step_changes[current - 1], f"end of {unit} {current - 1}"
+                    story.step_changes[current - 1], f"end of {unit} {current - 1}", hidden
                 )
             lines.append(f"[bold]{unit.capitalize()} {current}[/bold]")
         who = esc(s.actors[mv.actor].label)
@@ -217,10 +218,12 @@ def story_lines(story: Story) -> list[str]:
             text += f"  [italic]→ {esc(mv.branch_label)}[/italic]"
         lines.append(text)
         lines += _view_lines(m, mv)
-        lines += _change_lines(mv.changes, None, _hidden_from(m))
+        lines += _change_lines(mv.changes, None, hidden)
         lines.append(f"      ladder {rung_gauge(m, mv.rung)}")
     if story.steps in story.step_changes:
-        lines += _change_lines(story.step_changes[story.steps], f"end of {unit} {story.steps}")
+        lines += _change_lines(
+            story.step_changes[story.steps], f"end of {unit} {story.steps}", hidden
+        )
     label = esc(s.outcome_label(story.outcome)) if story.outcome else "?"
     lines.append(
         f"[bold]Outcome: {label}[/bold] in {unit} {story.steps} "
@@ -250,7 +253,7 @@ def _view_lines(model: Model, mv: Move) -> list[str]:
         who = esc(model.scenario.actors[viewer].label)
         seen_text = "did not see it" if label is None else f"saw '{esc(label)}'"
         lines.append(f"      [italic]{who} {seen_text}[/italic]")
-    if mv.beliefs:
+    if mv.beliefs and any(row["hidden"] for row in mv.beliefs):
         lines.append(f"      [italic]believed: {esc(belief_text(mv.beliefs))}[/italic]")
     return lines
 
