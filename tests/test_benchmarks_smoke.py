@@ -46,3 +46,15 @@ def test_engine_benchmark_quick_mode_runs():
         "(d) engine / specialised",
     ):
         assert label in out.stdout
+
+
+def test_information_sets_benchmark_runs():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "information_sets.py"), "--horizons", "2", "3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Largest solved: 95 information sets (547 states)" in out.stdout
