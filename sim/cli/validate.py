@@ -40,10 +40,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check each file in turn; text and GitHub lines are printed as each file is checked."""
     from sim.cli.main import EXIT_INPUT, EXIT_OK
 
-    checked = [(name, _problems(name)) for name in _targets(args.files)]
-    print(_render(args.format, checked))
+    checked = []
+    for name in _targets(args.files):
+        problems = _problems(name)
+        checked.append((name, problems))
+        if args.format != "json":
+            for line in _lines(args.format, name, problems):
+                print(line)
+    if args.format == "json":
+        print(json.dumps(_document(checked), indent=2, allow_nan=False, ensure_ascii=False))
+    elif args.format == "github":
+        bad = sum(1 for _, problems in checked if problems)
+        print(f"{len(checked) - bad} of {len(checked)} scenario files valid")
     return EXIT_INPUT if any(problems for _, problems in checked) else EXIT_OK
 
 
@@ -85,21 +96,10 @@ def _shown(name: str) -> str:
     return STDIN_NAME if name == STDIN else name
 
 
-def _render(style: str, checked: list[tuple[str, list[Problem]]]) -> str:
-    if style == "json":
-        return json.dumps(_document(checked), indent=2, allow_nan=False, ensure_ascii=False)
-    lines: list[str] = []
-    for name, problems in checked:
-        if style == "github":
-            lines.extend(_annotation(p) for p in problems)
-        elif problems:
-            lines.extend(str(p) for p in problems)
-        else:
-            lines.append(f"{_shown(name)}: ok")
+def _lines(style: str, name: str, problems: list[Problem]) -> list[str]:
     if style == "github":
-        bad = sum(1 for _, problems in checked if problems)
-        lines.append(f"{len(checked) - bad} of {len(checked)} scenario files valid")
-    return "\n".join(lines)
+        return [_annotation(p) for p in problems]
+    return [str(p) for p in problems] if problems else [f"{_shown(name)}: ok"]
 
 
 def _document(checked: list[tuple[str, list[Problem]]]) -> dict:
