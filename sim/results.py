@@ -7,6 +7,7 @@ numbers do not depend on how blocks were grouped into batches or spread over wor
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,8 @@ class BlockSummary:
     payoff_mean: np.ndarray
     payoff_m2: np.ndarray
     moves: np.ndarray
-    final_state: np.ndarray
+    final_state: np.ndarray | None
+    """The block's final states (state vars, runs), until an `Aggregate` has taken them in."""
 
 
 def summarise_batch(model: Model, out: Any) -> list[BlockSummary]:
@@ -85,6 +87,94 @@ def summarise_batch(model: Model, out: Any) -> list[BlockSummary]:
     return summaries
 
 
+KEEP_FINAL_RUNS = 262_144
+"""Experiments of at most this many runs also keep each run's final state (`Results.final_state`,
+2 MiB a state variable at most), for scripts and tests that look at single runs; no figure of
+the result comes from it."""
+
+
+class Aggregate:
+    """Block summaries folded into running totals, in block order, in memory that does not grow
+    with the number of runs: what `Results` is made of.
+
+    `runs` (when known in advance) adds the fixed-memory summary of the final states
+    (`StateStream`); the final states themselves are kept while at most `keep` runs are added.
+    """
+
+    def __init__(self, model: Model, runs: int | None, keep: int = KEEP_FINAL_RUNS):
+        self.model = model
+        self.state = None if runs is None else StateStream(model, runs)
+        self.keep = keep
+        self.kept: list[np.ndarray] | None = []
+        self.next_block = 0
+        self.n = 0
+        self.mean = np.zeros(len(model.actors))
+        self.m2 = np.zeros(len(model.actors))
+        self.totals: dict[str, Any] = {}
+
+    def add(self, b: BlockSummary) -> None:
+        """The summary of the next block (blocks must come in order: the payoff moments are
+        combined in floating point, whose result depends on the order)."""
+        if b.block < self.next_block:
+            raise ValueError(f"block {b.block} added after block {self.next_block - 1}")
+        self.next_block = b.block + 1
+        for name in ("outcome_counts", "steps_hist", "peak_hist", "occupancy", "ended", "moves"):
+            value = getattr(b, name)
+            self.totals[name] = (
+                value.copy() if name not in self.totals else self.totals[name] + value
+            )
+        with np.errstate(all="ignore"):  # an overflow is refused in results(), without a warning
+            if b.runs:
+                total = self.n + b.runs
+                delta = b.payoff_mean - self.mean
+                self.mean = self.mean + delta * (b.runs / total)
+                self.m2 = self.m2 + b.payoff_m2 + delta**2 * (self.n * b.runs / total)
+                self.n = total
+        if b.final_state is not None:
+            if self.state is not None:
+                self.state.add(b.final_state)
+            if self.kept is not None:
+                self.kept = self.kept if self.n <= self.keep else None
+            if self.kept is not None:
+                self.kept.append(b.final_state)
+            b.final_state = None
+
+    def final_states(self) -> np.ndarray | None:
+        """Every run's final state, if all were kept."""
+        if self.kept is None:
+            return None
+        if not self.kept:
+            return np.zeros((len(self.model.state_names), 0))
+        return np.concatenate(self.kept, axis=1)
+
+    def results(self, seed: int) -> Results:
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.m2).all()):
+            raise SimulationError("payoffs are too large to average (their spread overflows)")
+        n, m2 = self.n, self.m2
+        sd = np.sqrt(m2 / (n - 1)) if n > 1 else np.zeros_like(m2)
+        t = self.totals
+        return Results(
+            model=self.model,
+            seed=seed,
+            runs=n,
+            outcome_counts=t.get("outcome_counts", 0),
+            steps_hist=t.get("steps_hist", 0),
+            peak_hist=t.get("peak_hist", 0),
+            occupancy=t.get("occupancy", 0),
+            ended=t.get("ended", 0),
+            payoff_mean=self.mean,
+            payoff_sd=sd,
+            moves=t.get("moves", 0),
+            final_state=self.final_states(),
+            state_stream=self.state,
+        )
+
+    def nbytes(self) -> int:
+        """Bytes held (beyond the kept final states): the same after N and 4N runs."""
+        held = sum(v.nbytes for v in self.totals.values()) + self.mean.nbytes + self.m2.nbytes
+        return held + (self.state.nbytes() if self.state is not None else 0)
+
+
 @dataclass
 class Results:
     """Outcome distributions of a Monte Carlo experiment (or an exact solution)."""
@@ -100,55 +190,27 @@ class Results:
     payoff_mean: np.ndarray
     payoff_sd: np.ndarray
     moves: np.ndarray
-    final_state: np.ndarray
+    final_state: np.ndarray | None
+    """Each run's final state (state vars, runs), kept only for experiments of at most
+    KEEP_FINAL_RUNS runs (and for exact solutions: the distinct final states); None beyond."""
     extra: dict[str, Any] = field(default_factory=dict)
     precision: dict[str, Any] | None = None
     exact: bool = False
     """An exact solution (sim/exact.py): `runs` is 1 and the count arrays hold probabilities."""
     final_weights: np.ndarray | None = None
     """Probability of each column of `final_state` (exact solutions); None: each run counts 1."""
+    state_stream: StateStream | None = None
+    """The fixed-memory summary of every run's final state (Monte Carlo) that the state figures
+    come from."""
 
     @classmethod
-    def from_blocks(
-        cls,
-        model: Model,
-        seed: int,
-        blocks: list[BlockSummary],
-        final_state: np.ndarray | None = None,
-    ) -> Results:
-        """Combine block summaries in block order (`final_state`: already gathered, if given)."""
+    def from_blocks(cls, model: Model, seed: int, blocks: list[BlockSummary]) -> Results:
+        """Combine block summaries in block order."""
         blocks = sorted(blocks, key=lambda b: b.block)
-        n = 0
-        mean = np.zeros(len(model.actors))
-        m2 = np.zeros(len(model.actors))
-        with np.errstate(all="ignore"):  # an overflow is refused below, without a warning
-            for b in blocks:
-                if not b.runs:
-                    continue
-                total = n + b.runs
-                delta = b.payoff_mean - mean
-                mean = mean + delta * (b.runs / total)
-                m2 = m2 + b.payoff_m2 + delta**2 * (n * b.runs / total)
-                n = total
-        if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
-            raise SimulationError("payoffs are too large to average (their spread overflows)")
-        sd = np.sqrt(m2 / (n - 1)) if n > 1 else np.zeros_like(m2)
-        return cls(
-            model=model,
-            seed=seed,
-            runs=n,
-            outcome_counts=sum(b.outcome_counts for b in blocks),
-            steps_hist=sum(b.steps_hist for b in blocks),
-            peak_hist=sum(b.peak_hist for b in blocks),
-            occupancy=sum(b.occupancy for b in blocks),
-            ended=sum(b.ended for b in blocks),
-            payoff_mean=mean,
-            payoff_sd=sd,
-            moves=sum(b.moves for b in blocks),
-            final_state=final_state
-            if final_state is not None
-            else np.concatenate([b.final_state for b in blocks], axis=1),
-        )
+        total = Aggregate(model, sum(b.runs for b in blocks))
+        for b in blocks:
+            total.add(b)
+        return total.results(seed)
 
     @classmethod
     def from_exact(
@@ -223,24 +285,30 @@ class Results:
         return float((np.arange(len(self.peak_hist)) * self.peak_hist).sum() / total)
 
     def state_summary(self) -> dict[str, dict[str, float]]:
+        """Mean and 5/50/95% quantiles (numpy's inverted CDF) of each state variable's final
+        value: from the fixed-memory `state_stream` for Monte Carlo (docs/model.md, "Final
+        state figures"), from the weighted final states for an exact solution."""
         out = {}
         m = self.model
+        stream = self.state_stream if self.final_weights is None else None
+        means = stream.means() if stream is not None and stream.runs else None
         for i, name in enumerate(m.state_names):
-            values = self.final_state[i]
-            if not values.size:
-                continue
             cast = int if m.state_integer[i] else float
-            if self.final_weights is not None:
-                mean, q = _weighted_summary(values, self.final_weights)
-                out[name] = {"mean": mean, "p05": cast(q[0]), "p50": cast(q[1]), "p95": cast(q[2])}
-                continue
-            q = np.quantile(values, [0.05, 0.5, 0.95], method="inverted_cdf")
-            out[name] = {
-                "mean": _finite_mean(values),
-                "p05": cast(q[0]),
-                "p50": cast(q[1]),
-                "p95": cast(q[2]),
-            }
+            if stream is not None:
+                if not stream.runs:
+                    continue
+                mean, q = float(means[i]), stream.counts[i].quantiles()
+            else:
+                values = self.final_state[i]
+                if not values.size:
+                    continue
+                if self.final_weights is not None:
+                    mean, q = _weighted_summary(values, self.final_weights)
+                else:
+                    levels = list(QUANTILES)
+                    q = np.quantile(values, levels, method="inverted_cdf")
+                    mean = _finite_mean(values)
+            out[name] = {"mean": mean, "p05": cast(q[0]), "p50": cast(q[1]), "p95": cast(q[2])}
         return out
 
     def move_shares(self) -> dict[str, dict[str, float]]:
@@ -476,3 +544,349 @@ def _hist_summary(hist: np.ndarray) -> dict[str, float]:
         "p50": q(0.5),
         "p95": q(0.95),
     }
+
+
+# --- fixed-memory summaries of final states ---------------------------------------------------
+
+QUANTILES = (0.05, 0.5, 0.95)
+"""The quantiles of each state variable's final value in the result (p05, p50, p95)."""
+MAX_DISTINCT = 65_536
+"""Most distinct final values of one state variable counted exactly (1 MiB a variable); beyond
+that its quantiles come from a log-bucket sketch (SKETCH_ALPHA)."""
+MAX_DENSE = 1 << 20
+"""Widest range of an integer state variable's values counted in one dense array (8 MiB)."""
+SKETCH_ALPHA = 1e-3
+"""Relative error bound of a sketched quantile: |estimate - exact| <= SKETCH_ALPHA * |exact|."""
+_GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA)
+_LOG_GAMMA = math.log(_GAMMA)
+_MAX_KEY = math.ceil(math.log(np.finfo(float).max) / _LOG_GAMMA) + 1
+_MIN_KEY = math.floor(math.log(np.finfo(float).smallest_subnormal) / _LOG_GAMMA) - 1
+_PAIRWISE_BLOCK = 128
+_SCALE = 2.0**-64
+"""Values are summed a second time scaled by this power of two (exactly), for a mean of values
+so large that their plain sum overflows."""
+
+
+def quantile_ranks(n: int, levels: Any = QUANTILES) -> np.ndarray:
+    """0-based ranks (in sorted order) of numpy's `method="inverted_cdf"` quantiles of n values,
+    computed with numpy's own arithmetic, so that counts give its numbers bit for bit."""
+    index = n * np.asarray(levels, dtype=float) - 1
+    previous = np.floor(index)
+    rank = np.where(index - previous == 0, previous, previous + 1).astype(np.int64)
+    return np.clip(rank, 0, max(n - 1, 0))
+
+
+def _pairwise_leaves(a: np.ndarray) -> np.ndarray:
+    """numpy's pairwise-summation leaf (8 accumulators, then the rest one by one) of each
+    (rows, leaves, n <= 128) slab: (rows, leaves) sums."""
+    n = a.shape[2]
+    if n < 8:
+        res = np.zeros(a.shape[:2])
+        for i in range(n):
+            res = res + a[:, :, i]
+        return res
+    whole = n - n % 8
+    r = a[:, :, 0:8].copy()
+    for i in range(8, whole, 8):
+        r += a[:, :, i : i + 8]
+    res = ((r[..., 0] + r[..., 1]) + (r[..., 2] + r[..., 3])) + (
+        (r[..., 4] + r[..., 5]) + (r[..., 6] + r[..., 7])
+    )
+    for i in range(whole, n):
+        res = res + a[:, :, i]
+    return res
+
+
+def _pairwise_leaf_spans(lo: int, n: int):
+    """(start, length) of the leaves of numpy's pairwise-summation tree over n values, in order."""
+    if n <= _PAIRWISE_BLOCK:
+        yield lo, n
+        return
+    half = n // 2
+    half -= half % 8
+    yield from _pairwise_leaf_spans(lo, half)
+    yield from _pairwise_leaf_spans(lo + half, n - half)
+
+
+class PairwiseSum:
+    """Row sums of a (rows, n) matrix fed a few columns at a time, in order, equal bit for bit to
+    numpy's `matrix.sum(axis=1)` of the whole (its pairwise summation, whose tree depends only on
+    n, which must be known in advance). Holds O(rows * (128 + log n)) numbers beyond the columns
+    of the latest `add`, never n. Leaves of equal length side by side are summed together."""
+
+    def __init__(self, rows: int, n: int):
+        self.rows, self.n = rows, n
+        self.buffer = np.empty((rows, 0))
+        self.buffer_start = 0  # column index of the buffer's first column
+        self.seen = 0
+        self.done = 0  # columns summed into finished leaves
+        self.ready: deque[np.ndarray] = deque()  # leaf sums not yet taken by the walk
+        self.spans = _pairwise_leaf_spans(0, n)
+        self.next_span = next(self.spans, None)
+        self.total: np.ndarray | None = np.zeros(rows) if n == 0 else None
+        self._walk = self._node(0, n) if n else None
+        if self._walk is not None:
+            next(self._walk)
+
+    def _node(self, lo: int, n: int):
+        if n <= _PAIRWISE_BLOCK:
+            while not self.ready:
+                yield
+            return self.ready.popleft()
+        half = n // 2
+        half -= half % 8
+        left = yield from self._node(lo, half)
+        right = yield from self._node(lo + half, n - half)
+        return left + right
+
+    def _sum_leaves(self) -> None:
+        """Sum every leaf now complete, runs of equal-length leaves at once."""
+        while self.next_span is not None and sum(self.next_span) <= self.seen:
+            start, length = self.next_span
+            count = 1
+            self.next_span = next(self.spans, None)
+            while (
+                self.next_span is not None
+                and self.next_span[1] == length
+                and sum(self.next_span) <= self.seen
+            ):
+                count += 1
+                self.next_span = next(self.spans, None)
+            at = start - self.buffer_start
+            slab = self.buffer[:, at : at + count * length].reshape(self.rows, count, length)
+            sums = _pairwise_leaves(slab)
+            self.ready.extend(sums.T)
+            self.done = start + count * length
+
+    def add(self, columns: np.ndarray) -> None:
+        if self._walk is None:
+            raise ValueError("more values than announced")
+        self.buffer = np.concatenate(
+            [self.buffer[:, self.done - self.buffer_start :], columns], axis=1
+        )
+        self.buffer_start = self.done
+        self.seen += columns.shape[1]
+        self._sum_leaves()
+        try:
+            self._walk.send(None)
+        except StopIteration as finished:
+            self.total = 0.0 + finished.value  # numpy starts from the identity, 0.0
+            self._walk = None
+            self.buffer = self.buffer[:, :0]
+
+    def nbytes(self) -> int:
+        return self.buffer.nbytes
+
+
+class ValueCounts:
+    """Mergeable counts of one state variable's final values in fixed memory.
+
+    Exact while the values are integers spanning at most MAX_DENSE (a dense array) or number at
+    most MAX_DISTINCT distinct values (a table); otherwise a log-bucket sketch (DDSketch-style:
+    bucket k of |x| is (gamma^(k-1), gamma^k]) whose quantiles are within SKETCH_ALPHA relative
+    error. What it ends as depends only on the multiset of values, never on the order in which
+    blocks are added, so it is the same for any batch size and worker count.
+    """
+
+    def __init__(self, integer: bool):
+        self.mode = "dense" if integer else "table"
+        self.n = 0
+        self.lo = 0  # dense: value of counts[0]; sketch: key of counts[0]
+        self.values = np.empty(0)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.pending_size = 0
+        self.neg = ValueCountsWindow()
+        self.pos = ValueCountsWindow()
+        self.zero = 0
+        self.vmin = math.inf
+        self.vmax = -math.inf
+
+    # --- adding -----------------------------------------------------------------------------
+
+    def add(self, values: np.ndarray) -> None:
+        if not values.size:
+            return
+        self.n += values.size
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            self.vmin = min(self.vmin, float(finite.min()))
+            self.vmax = max(self.vmax, float(finite.max()))
+        if self.mode == "dense":
+            if finite.size == values.size and self._add_dense(values):
+                return
+            self._to_table()
+        if self.mode == "table":
+            v, c = np.unique(values, return_counts=True)
+            self.pending.append((v, c.astype(np.int64)))
+            self.pending_size += v.size
+            if self.pending_size > max(self.values.size, 4096):
+                self._merge()
+            return
+        self._add_sketch(values, np.ones(values.size, dtype=np.int64))
+
+    def _add_dense(self, values: np.ndarray) -> bool:
+        ints = values.astype(np.int64)
+        if not np.array_equal(ints, values):
+            return False
+        lo, hi = int(ints.min()), int(ints.max())
+        if self.counts.size:
+            lo, hi = min(lo, self.lo), max(hi, self.lo + self.counts.size - 1)
+        if hi - lo + 1 > MAX_DENSE:
+            return False
+        if not self.counts.size or lo < self.lo or hi >= self.lo + self.counts.size:
+            grown = np.zeros(hi - lo + 1, dtype=np.int64)
+            if self.counts.size:
+                grown[self.lo - lo : self.lo - lo + self.counts.size] = self.counts
+            self.counts, self.lo = grown, lo
+        self.counts += np.bincount(ints - self.lo, minlength=self.counts.size)
+        return True
+
+    def _to_table(self) -> None:
+        at = np.flatnonzero(self.counts)
+        self.values = (at + self.lo).astype(float)
+        self.counts = self.counts[at]
+        self.mode = "table"
+
+    def _merge(self) -> None:
+        if not self.pending:
+            return
+        v = np.concatenate([self.values, *(p[0] for p in self.pending)])
+        c = np.concatenate([self.counts, *(p[1] for p in self.pending)])
+        self.pending, self.pending_size = [], 0
+        values, inverse = np.unique(v, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=c, minlength=values.size).astype(np.int64)
+        if values.size <= MAX_DISTINCT:
+            self.values, self.counts = values, counts
+            return
+        self.mode = "sketch"
+        self.values, self.counts = np.empty(0), np.zeros(0, dtype=np.int64)
+        self._add_sketch(values, counts)
+
+    def _add_sketch(self, values: np.ndarray, counts: np.ndarray) -> None:
+        zero = values == 0
+        self.zero += int(counts[zero].sum())
+        with np.errstate(all="ignore"):
+            keys = np.ceil(np.log(np.abs(values)) / _LOG_GAMMA)
+        keys = np.clip(np.nan_to_num(keys, nan=_MAX_KEY), _MIN_KEY, _MAX_KEY).astype(np.int64)
+        for window, side in ((self.pos, values > 0), (self.neg, values < 0)):
+            if side.any():
+                window.add(keys[side], counts[side])
+
+    def merged(self) -> ValueCounts:
+        self._merge()
+        return self
+
+    def nbytes(self) -> int:
+        parts = [self.values, self.counts, self.neg.counts, self.pos.counts]
+        return sum(p.nbytes for p in parts) + sum(v.nbytes + c.nbytes for v, c in self.pending)
+
+    # --- figures ----------------------------------------------------------------------------
+
+    @property
+    def exact(self) -> bool:
+        return self.mode != "sketch"
+
+    def quantiles(self, levels: Any = QUANTILES) -> list[float]:
+        """numpy's `np.quantile(values, levels, method="inverted_cdf")` of every value added:
+        exact (bit for bit) unless sketched, then within SKETCH_ALPHA relative error."""
+        self._merge()
+        ranks = quantile_ranks(self.n, levels)
+        if self.mode == "dense":
+            at = np.searchsorted(np.cumsum(self.counts), ranks, side="right")
+            return [float(self.lo + a) for a in at]
+        if self.mode == "table":
+            at = np.searchsorted(np.cumsum(self.counts), ranks, side="right")
+            return [float(self.values[a]) for a in at]
+        # sketch: negative buckets from the most negative, then zero, then positive
+        neg_keys, neg_counts = self.neg.items()
+        pos_keys, pos_counts = self.pos.items()
+        keys = np.concatenate([neg_keys[::-1], [0], pos_keys])
+        signs = np.concatenate([-np.ones(neg_keys.size), [0.0], np.ones(pos_keys.size)])
+        counts = np.concatenate([neg_counts[::-1], [self.zero], pos_counts])
+        at = np.searchsorted(np.cumsum(counts), ranks, side="right")
+        out = []
+        for a in at:
+            estimate = signs[a] * 2 * _GAMMA ** float(keys[a]) / (_GAMMA + 1)
+            out.append(float(min(max(estimate, self.vmin), self.vmax)))
+        return out
+
+
+class ValueCountsWindow:
+    """Counts over a contiguous, growing range of integer keys."""
+
+    def __init__(self) -> None:
+        self.lo = 0
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def add(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        lo, hi = int(keys.min()), int(keys.max())
+        if self.counts.size:
+            lo, hi = min(lo, self.lo), max(hi, self.lo + self.counts.size - 1)
+        if not self.counts.size or lo < self.lo or hi >= self.lo + self.counts.size:
+            grown = np.zeros(hi - lo + 1, dtype=np.int64)
+            if self.counts.size:
+                grown[self.lo - lo : self.lo - lo + self.counts.size] = self.counts
+            self.counts, self.lo = grown, lo
+        self.counts += np.bincount(
+            keys - self.lo, weights=counts, minlength=self.counts.size
+        ).astype(np.int64)
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        at = np.flatnonzero(self.counts)
+        return at + self.lo, self.counts[at]
+
+
+class StateStream:
+    """Fixed-memory summary of the final states of an experiment of `runs` runs, fed block by
+    block in run order: per variable the mean (numpy's pairwise sum, bit for bit, so the same
+    number as `final_state[i].mean()`) and counts of its values for the quantiles."""
+
+    def __init__(self, model: Model, runs: int):
+        n_state = len(model.state_names)
+        self.runs = runs
+        self.added = 0
+        self.sums = PairwiseSum(2 * n_state, runs)
+        self.counts = [ValueCounts(bool(model.state_integer[i])) for i in range(n_state)]
+        self.all_finite = np.ones(n_state, dtype=bool)
+        self.scale = np.zeros(n_state)
+
+    def add(self, state: np.ndarray) -> None:
+        """The final states (state vars, runs) of the next runs, in run order."""
+        self.added += state.shape[1]
+        if self.added > self.runs:
+            raise ValueError(f"more than the {self.runs:,} runs announced")
+        with np.errstate(all="ignore"):
+            self.sums.add(np.concatenate([state, state * _SCALE]))
+            finite = np.isfinite(state)
+            self.all_finite &= finite.all(axis=1)
+            if state.size:
+                self.scale = np.maximum(self.scale, np.where(finite, np.abs(state), 0).max(axis=1))
+        for i, counts in enumerate(self.counts):
+            counts.add(state[i])
+
+    def nbytes(self) -> int:
+        return self.sums.nbytes() + sum(c.nbytes() for c in self.counts)
+
+    def means(self) -> np.ndarray:
+        """Each variable's mean final value: `final_state[i].mean()` bit for bit, and, like
+        `_finite_mean`, finite for finite values whose plain sum overflows."""
+        if self.added != self.runs or self.sums.total is None:
+            raise ValueError(f"{self.added:,} of {self.runs:,} runs added")
+        n_state = len(self.counts)
+        with np.errstate(all="ignore"):
+            mean = self.sums.total[:n_state] / self.runs
+            for i in np.flatnonzero(~np.isfinite(mean) & self.all_finite):
+                mean[i] = self._scaled_mean(i)
+        return mean
+
+    def _scaled_mean(self, i: int) -> float:
+        counts = self.counts[i].merged()
+        scale = float(self.scale[i])
+        if counts.mode == "sketch" or not scale:
+            # summed a second time scaled down by a power of two (exact), then scaled back
+            return float(self.sums.total[len(self.counts) + i] / self.runs / _SCALE)
+        values = counts.values
+        if counts.mode == "dense":
+            values = np.arange(counts.lo, counts.lo + counts.counts.size, dtype=float)
+        return float(((values / scale) * counts.counts).sum() / self.runs * scale)

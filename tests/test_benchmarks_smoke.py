@@ -58,3 +58,15 @@ def test_information_sets_benchmark_runs():
     )
     assert out.returncode == 0, out.stderr
     assert "Largest solved: 95 information sets (547 states)" in out.stdout
+
+
+def test_memory_benchmark_quick_mode_runs():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "memory.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "largest peak" in out.stdout and "met" in out.stdout

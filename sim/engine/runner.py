@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import pickle
 import re
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ from sim.errors import SimulationError
 from sim.format.digest import canonical_json, file_source
 from sim.model.compiled import CompiledPolicy, Model
 from sim.model.compiler import compile_model
-from sim.results import Z95, BlockSummary, Results, summarise_batch
+from sim.results import (
+    KEEP_FINAL_RUNS,
+    Z95,
+    Aggregate,
+    BlockSummary,
+    Results,
+    StateStream,
+    summarise_batch,
+)
 
 DEFAULT_BATCH_BLOCKS = 16
 PRECISION_CAP = 4_000_000
@@ -28,8 +37,10 @@ PRECISION_CAP = 4_000_000
 MAX_RUNS = 100_000_000
 """Most runs of one experiment (docs/scenario-format.md, Limits)."""
 MEMORY_LIMIT = 2 << 30
-"""Most bytes an experiment sets aside for what it keeps of every run (2 GiB): checked before
-anything is allocated, so `--runs 10**9` is refused with a message, not a MemoryError."""
+"""Most bytes an experiment that keeps a record of every run (`run_with_records`: compare, the
+debrief of a game) sets aside for them (2 GiB): checked before anything is allocated, so a huge
+run count is refused with a message, not a MemoryError. Plain Monte Carlo keeps no per-run
+record (its memory does not grow with the number of runs), so only MAX_RUNS bounds it."""
 
 Progress = Callable[[int], None]
 """Called with the number of runs just finished."""
@@ -114,13 +125,13 @@ def simulate_blocks(
     executor: Executor | None = None,
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
-    final_state: np.ndarray | None = None,
     records: list[RunRecords] | None = None,
+    sink: Callable[[BlockSummary], None] | None = None,
 ) -> list[BlockSummary]:
-    """Summaries of the given blocks of a `runs`-run experiment.
+    """Summaries of the given blocks of a `runs`-run experiment, in block order.
 
-    With `final_state` (state vars, runs), each block's final states are copied into it as soon
-    as the block is done and dropped from its summary, so they are held once, not twice. With
+    With `sink`, each summary is handed to it (in block order) as soon as it is done and none is
+    kept (the list returned is empty): memory does not grow with the number of blocks. With
     `records` (serial only), each batch's per-run records are appended to it.
     """
     if records is not None and executor is not None:
@@ -130,11 +141,10 @@ def simulate_blocks(
 
     def keep(part: list[BlockSummary]) -> None:
         for summary in part:
-            if final_state is not None:
-                start = summary.block * BLOCK_SIZE
-                final_state[:, start : start + summary.runs] = summary.final_state
-                summary.final_state = None
-            summaries.append(summary)
+            if sink is not None:
+                sink(summary)
+            else:
+                summaries.append(summary)
         if progress:
             progress(sum(s.runs for s in part))
 
@@ -147,12 +157,16 @@ def simulate_blocks(
         return summaries
     spec = ModelSpec.of(model)
     solved = solved_policies(model)
-    futures = [
-        executor.submit(_batch_task, spec, solved, seed, first, count, runs, stream)
-        for first, count in plan
-    ]
-    for future in futures:
-        keep(future.result())
+    # a bounded window of batches in flight: finished ones are taken in order and let go, so
+    # results waiting to be taken in do not pile up either
+    window = 2 * max(1, getattr(executor, "_max_workers", 1)) + 2
+    pending: deque = deque()
+    for first, count in plan:
+        pending.append(executor.submit(_batch_task, spec, solved, seed, first, count, runs, stream))
+        if len(pending) >= window:
+            keep(pending.popleft().result())
+    while pending:
+        keep(pending.popleft().result())
     return summaries
 
 
@@ -172,9 +186,9 @@ def run_with_records(
 ) -> tuple[Results, RunTable]:
     """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
     outcome, steps and payoffs: for paired comparisons and the debrief of a game."""
-    # kept per run: the final state three times over (the batches' records, their block
-    # summaries, the gathered results), the payoffs twice, outcome, steps and rungs
-    per_run = 24 * len(model.state_names) + 16 * len(model.actors) + 16
+    # kept per run: the final state twice over (the batches' records, their block summaries),
+    # the payoffs twice, outcome, steps and rungs
+    per_run = 16 * len(model.state_names) + 16 * len(model.actors) + 16
     check_runs(model, runs, per_run, "keep each run's outcome, steps, payoffs and final state")
     records: list[RunRecords] = []
     summaries = simulate_blocks(
@@ -202,20 +216,33 @@ def run_monte_carlo(
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
 ) -> Results:
-    """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`."""
+    """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`.
+
+    Memory does not grow with `runs`: each block is folded into fixed-size totals as it is done
+    (sim/results.py `Aggregate`, `StateStream`); final states are kept only up to
+    KEEP_FINAL_RUNS runs."""
     check_runs(model, runs)
+    pool = process_pool(workers) if workers > 1 and block_count(runs) > 1 else None
+    try:
+        return _simulate_all(model, runs, seed, batch_blocks, pool, progress, stream)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _simulate_all(
+    model: Model,
+    runs: int,
+    seed: int,
+    batch_blocks: int,
+    pool: Executor | None,
+    progress: Progress | None,
+    stream: tuple[int, ...] = (),
+) -> Results:
+    total = Aggregate(model, runs)
     blocks = range(block_count(runs))
-    final_state = np.empty((len(model.state_names), runs))
-    if workers > 1 and len(blocks) > 1:
-        with process_pool(workers) as pool:
-            summaries = simulate_blocks(
-                model, runs, seed, blocks, batch_blocks, pool, progress, stream, final_state
-            )
-    else:
-        summaries = simulate_blocks(
-            model, runs, seed, blocks, batch_blocks, None, progress, stream, final_state
-        )
-    return Results.from_blocks(model, seed, summaries, final_state)
+    simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, progress, stream, sink=total.add)
+    return total.results(seed)
 
 
 def run_to_precision(
@@ -231,50 +258,58 @@ def run_to_precision(
     """Add whole blocks until every outcome's 95% half-width is at most `half_width`, or the cap.
 
     Run counts are whole blocks, so the result equals `run_monte_carlo` with the final count.
+    The state figures need the final count in advance (the mean is numpy's pairwise sum): the
+    final states are kept up to KEEP_FINAL_RUNS runs and summarised at the end; beyond that the
+    runs are simulated a second time (the same runs: random numbers are addressed by run).
     """
+    check_runs(model, max(1, cap // BLOCK_SIZE) * BLOCK_SIZE)
     cap_blocks = max(1, cap // BLOCK_SIZE)
-    # the block summaries keep their final states, gathered once more at the end
-    why = "keep the final states of up to --max-runs runs (lower it)"
-    check_runs(model, cap_blocks * BLOCK_SIZE, 16 * len(model.state_names), why)
     done = min(cap_blocks, max(1, block_count(start_runs)))
-    summaries: list[BlockSummary] = []
+    total = Aggregate(model, None)
     pool = process_pool(workers) if workers > 1 else None
     try:
         start = 0
         while True:
             runs = done * BLOCK_SIZE
-            summaries += simulate_blocks(
-                model, runs, seed, range(start, done), batch_blocks, pool, progress
+            simulate_blocks(
+                model, runs, seed, range(start, done), batch_blocks, pool, progress, sink=total.add
             )
-            results = Results.from_blocks(model, seed, summaries)
+            results = total.results(seed)
             widest = float(results.half_widths().max())
             if widest <= half_width or done >= cap_blocks:
-                results.precision = {
-                    "target": half_width,
-                    "reached": widest <= half_width,
-                    "widest_half_width": widest,
-                    "cap": cap_blocks * BLOCK_SIZE,
-                }
-                return results
+                break
             start = done
             done = min(cap_blocks, max(done * 2, _blocks_needed(results, half_width)))
+        kept = total.final_states()
+        if kept is not None:
+            results.state_stream = StateStream(model, results.runs)
+            results.state_stream.add(kept)
+            results.final_state = kept if results.runs <= KEEP_FINAL_RUNS else None
+        else:
+            results = _simulate_all(model, results.runs, seed, batch_blocks, pool, None)
+        results.precision = {
+            "target": half_width,
+            "reached": widest <= half_width,
+            "widest_half_width": widest,
+            "cap": cap_blocks * BLOCK_SIZE,
+        }
+        return results
     finally:
         if pool is not None:
             pool.shutdown()
 
 
 def check_runs(model: Model, runs: int, per_run: int | None = None, why: str = "") -> None:
-    """Refuse (SimulationError: exit status 2) an experiment beyond MAX_RUNS, or one whose
-    per-run results (`per_run` bytes a run; default the final state, 8 bytes a variable) need
-    more than MEMORY_LIMIT, before anything is allocated."""
+    """Refuse (SimulationError: exit status 2) an experiment beyond MAX_RUNS, or one that keeps
+    per-run records (`per_run` bytes a run) needing more than MEMORY_LIMIT, before anything is
+    allocated. Without `per_run` (plain Monte Carlo, whose memory does not grow with the number
+    of runs), only MAX_RUNS applies."""
     if runs > MAX_RUNS:
         raise SimulationError(
             f"{runs:,} runs are more than the limit of {MAX_RUNS:,} runs of one experiment"
         )
-    n_state = len(model.state_names)
     if per_run is None:
-        per_run = 8 * n_state
-        why = why or f"keep the final state of every run ({n_state} state variables x 8 bytes)"
+        return
     need = per_run * runs
     if need > MEMORY_LIMIT:
         most = MEMORY_LIMIT // max(per_run, 1)

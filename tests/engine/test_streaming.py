@@ -1,0 +1,123 @@
+"""Streaming results: the memory of a Monte Carlo experiment does not grow with its runs.
+
+The final state of every run is folded into fixed-size summaries (sim/results.py `Aggregate`,
+`StateStream`) as each block is done; the figures equal those of the sorted arrays of every run's
+final state, bit for bit, for any batch size and worker count.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import sim.results as results_module
+from sim.engine.runner import run_monte_carlo, simulate_blocks
+from sim.engine.streams import BLOCK_SIZE, block_count
+from sim.model.loading import load_scenario
+from sim.results import KEEP_FINAL_RUNS, Aggregate, PairwiseSum, ValueCounts, _finite_mean
+from sim.solvers.prepare import prepare_model
+from tests.conftest import CAMP_TAJI, SCENARIOS
+
+LEVELS = [0.05, 0.5, 0.95]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return prepare_model(load_scenario(CAMP_TAJI))
+
+
+def aggregate(model, runs: int, seed: int = 3, batch_blocks: int = 4) -> Aggregate:
+    total = Aggregate(model, runs, keep=0)
+    blocks = range(block_count(runs))
+    simulate_blocks(model, runs, seed, blocks, batch_blocks, sink=total.add)
+    return total
+
+
+def test_summaries_take_the_same_memory_after_n_and_4n_runs():
+    chicken = prepare_model(load_scenario(SCENARIOS / "chicken.yaml"))
+    small, large = aggregate(chicken, 4 * BLOCK_SIZE), aggregate(chicken, 16 * BLOCK_SIZE)
+    assert small.kept is None and large.kept is None  # keep=0: no final state held
+    assert large.nbytes() == small.nbytes()
+    assert large.results(3).final_state is None
+
+
+def test_summaries_grow_far_slower_than_the_runs(model):
+    """camp_taji's continuous variables show more distinct values in more runs (counted up to
+    MAX_DISTINCT each), but nothing like the 8 bytes a variable a run kept before."""
+    n = 4 * BLOCK_SIZE
+    small, large = aggregate(model, n), aggregate(model, 4 * n)
+    per_run_before = 3 * n * 8 * len(model.state_names)
+    assert large.nbytes() - small.nbytes() < per_run_before / 20
+    assert large.nbytes() < 16 * results_module.MAX_DISTINCT * len(model.state_names)
+
+
+def test_state_figures_equal_those_of_the_sorted_final_states(model):
+    runs = 5 * BLOCK_SIZE + 123
+    results = run_monte_carlo(model, runs, 11, batch_blocks=2)
+    assert results.final_state is not None and results.final_state.shape[1] == runs
+    got = results.state_summary()
+    for i, name in enumerate(model.state_names):
+        values = results.final_state[i]
+        q = np.quantile(values, LEVELS, method="inverted_cdf")
+        cast = int if model.state_integer[i] else float
+        want = {"mean": _finite_mean(values), "p05": cast(q[0]), "p50": cast(q[1])}
+        want["p95"] = cast(q[2])
+        assert got[name] == want, name
+        assert type(got[name]["p50"]) is cast
+
+
+def test_state_figures_do_not_depend_on_batches_or_workers(model):
+    runs = 3 * BLOCK_SIZE + 7
+    one = json.dumps(run_monte_carlo(model, runs, 5, batch_blocks=1).to_dict())
+    assert json.dumps(run_monte_carlo(model, runs, 5, batch_blocks=16).to_dict()) == one
+    assert json.dumps(run_monte_carlo(model, runs, 5, workers=2, batch_blocks=1).to_dict()) == one
+
+
+def test_final_states_are_kept_only_up_to_the_limit(model, monkeypatch):
+    monkeypatch.setattr(results_module, "KEEP_FINAL_RUNS", BLOCK_SIZE)
+    total = Aggregate(model, 2 * BLOCK_SIZE, keep=results_module.KEEP_FINAL_RUNS)
+    simulate_blocks(model, 2 * BLOCK_SIZE, 1, range(2), 1, sink=total.add)
+    assert total.final_states() is None and KEEP_FINAL_RUNS >= 200_000
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 129, 4096, 4097, 20_000])
+def test_pairwise_sum_equals_numpy_fed_in_any_pieces(n):
+    a = np.random.default_rng(n).standard_normal((3, n)) * 1e6
+    for piece in (1, 100, 4096):
+        total = PairwiseSum(3, n)
+        for i in range(0, n, piece):
+            total.add(a[:, i : i + piece])
+        assert np.array_equal(total.total, a.sum(axis=1))
+
+
+@pytest.mark.parametrize("kind", ["integer", "unbounded integer", "grid", "continuous"])
+def test_value_counts_quantiles_are_numpys(kind):
+    rng = np.random.default_rng(7)
+    n = 30_001
+    values = {
+        "integer": rng.integers(-3, 40, n),
+        "unbounded integer": rng.integers(0, 2, n) * 10**9 + rng.integers(0, 5, n),
+        "grid": np.round(rng.random(n), 2),
+        "continuous": rng.standard_normal(n),
+    }[kind].astype(float)
+    counts = ValueCounts(kind.endswith("integer"))
+    for i in range(0, n, 4096):
+        counts.add(values[i : i + 4096])
+    assert counts.exact
+    assert counts.quantiles() == np.quantile(values, LEVELS, method="inverted_cdf").tolist()
+
+
+def test_a_sketch_is_within_its_stated_error(monkeypatch):
+    monkeypatch.setattr(results_module, "MAX_DISTINCT", 500)
+    rng = np.random.default_rng(2)
+    values = rng.lognormal(0, 4, 50_000) * rng.choice([-1.0, 1.0], 50_000)
+    values[:100] = 0.0
+    counts = ValueCounts(False)
+    for i in range(0, values.size, 4096):
+        counts.add(values[i : i + 4096])
+    assert not counts.exact
+    want = np.quantile(values, LEVELS, method="inverted_cdf")
+    got = np.array(counts.quantiles())
+    assert np.all(np.abs(got - want) <= results_module.SKETCH_ALPHA * np.abs(want))
