@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.engine.batch import simulate_batch
+from sim.engine.batch import Observer, simulate_batch
 from sim.engine.runner import run_monte_carlo
 from sim.engine.streams import BLOCK_SIZE
 from sim.errors import SimulationError
@@ -376,7 +376,7 @@ policies: {a: {kind: fixed, option: go}}
         run_monte_carlo(model, 10, seed=1)
 
 
-class _Recorder:
+class _Recorder(Observer):
     def __init__(self, run: int):
         self.run = run
         self.events: list[tuple] = []
