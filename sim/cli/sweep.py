@@ -114,16 +114,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim.analysis.sweep import SweepSpec, Vary, check_varies, default_workers, make_design
     from sim.engine.runner import parse_overrides
+    from sim.format.loader import read_scenario_text
     from sim.model.compiler import resolve_parameters
     from sim.model.loading import load_text
 
     path = resolve_scenario_path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{args.file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{args.file}: cannot read file: {exc}") from None
+    # read as every command reads it: a regular file only, within the size limit, UTF-8 checked
+    # (a FIFO would block, /dev/zero would be read without end), with FILE:LINE:COL errors
+    text = read_scenario_text(path)
     scenario = load_text(text, str(path))
     try:
         varies = [Vary.parse(v) for v in args.vary]
@@ -257,7 +255,8 @@ def _print(result: SweepResult, charts: list[Path], metric: str | None) -> None:
     from sim.outputs.report_text import settings_text
     from sim.outputs.tables import print_table, terminal
 
-    console = terminal(width=None if sys.stdout.isatty() else 160)
+    tty = sys.stdout is not None and sys.stdout.isatty()  # None: stdout closed (>&-)
+    console = terminal(width=None if tty else 160)
     spec, s = result.spec, result.scenario
     design = spec.design
     console.print(f"[bold]{esc(s.title)}[/bold]  ({s.id})")

@@ -223,3 +223,82 @@ def test_moves_list_every_actor_even_one_that_never_moved(tmp_path, capsys):
     path = variant(tmp_path, "when: rung >= 2", "when: rung >= 1")
     assert main(["run", path, "--runs", "300", "--json", "--no-charts"]) == 0
     assert json.loads(capsys.readouterr().out)["moves"]["b"] == {}
+
+
+# --- every command reads FILE as `validate` does (issue 13: hangs and memory) ------------------
+
+FILE_COMMANDS = {
+    "validate": [],
+    "run": ["--runs", "10", "--no-charts"],
+    "exact": ["--out", "{out}"],
+    "compare": ["--actor", "a", "--runs", "10", "--no-charts"],
+    "sweep": ["--vary", "k=0:1:2", "--runs", "10", "--workers", "1", "--out", "{out}", "--quiet"],
+    "trace": [],
+    "play": ["--as", "a"],
+    "report": ["--runs", "10", "--out", "{out}/r.html"],
+    "params": [],
+}
+"""Every command that reads a scenario FILE, with arguments that would otherwise run it."""
+
+
+def file_argv(name: str, file, out) -> list[str]:
+    return [name, str(file), *(a.replace("{out}", str(out)) for a in FILE_COMMANDS[name])]
+
+
+def test_every_command_with_a_file_is_listed_here():
+    from tests.cli.test_startup import COMMANDS
+
+    assert set(COMMANDS) - {"list", "schema", "describe"} == set(FILE_COMMANDS)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("name", list(FILE_COMMANDS))
+def test_a_fifo_as_file_is_refused_at_once_by_every_command(name, tmp_path, capsys):
+    """`sweep` read FILE itself (Path.read_text) and blocked on a FIFO for ever."""
+    import threading
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    status: list[int] = []
+    thread = threading.Thread(
+        target=lambda: status.append(main(file_argv(name, fifo, tmp_path / "out"))), daemon=True
+    )
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():  # blocked in open(): give it a writer, so that the thread can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(20)
+        pytest.fail(f"{name} blocked on a FIFO")
+    out, err = capsys.readouterr()
+    assert status == [2], out + err
+    assert f"{fifo}:1:1: cannot read a FIFO (named pipe)" in out + err
+
+
+@pytest.mark.parametrize("name", list(FILE_COMMANDS))
+def test_bytes_that_are_not_utf8_are_located_by_every_command(name, tmp_path, capsys):
+    path = tmp_path / "bytes.yaml"
+    path.write_bytes(b"schema: 1\ntitle: caf\xe9\n")
+    assert main(file_argv(name, path, tmp_path / "out")) == 2
+    out, err = capsys.readouterr()
+    assert f"{path}:2:11: the file is not UTF-8 text (byte 0xe9 cannot be decoded)" in out + err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_sweep_refuses_dev_zero_without_reading_it():
+    """`sweep /dev/zero` read without end: MemoryError, exit 1 (here under 1 GiB of memory)."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", *file_argv("sweep", "/dev/zero", ROOT / "nowhere")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=limit,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "/dev/zero:1:1: cannot read a device: a scenario must be a regular file\n"
+    assert not (ROOT / "nowhere").exists()
