@@ -12,15 +12,22 @@ A new journal is written in full (tables and header) under a temporary name and 
 place, so a journal without a header is never a half-created one: it is damaged. Damage of any
 kind is refused with a message that says how to go on (`--restart` discards the journal); it is
 never silently started again from zero, nor accepted.
+
+Where the journal is stored can fail too (a full disk, an I/O error, a read-only file): SQLite's
+error is then raised as the OSError it stands for, so that the command reports it as an output
+it cannot write (exit status 2), and a journal being created leaves no temporary file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from sim.analysis.sweep_design import SweepError
@@ -57,6 +64,37 @@ class JournalDamaged(SweepError):
     """A journal that cannot be trusted: exit status 2, with how to restart."""
 
 
+_STORAGE = (  # SQLite's primary result code, its message (Python 3.10 has no code), errno
+    (13, "database or disk is full", errno.ENOSPC),  # SQLITE_FULL
+    (10, "disk I/O error", errno.EIO),  # SQLITE_IOERR
+    (8, "attempt to write a readonly database", errno.EACCES),  # SQLITE_READONLY
+    (14, "unable to open database file", errno.EACCES),  # SQLITE_CANTOPEN
+)
+
+
+def storage_error(exc: sqlite3.Error, path: Path) -> OSError | None:
+    """The OSError that a SQLite error stands for if it comes from where the journal is stored
+    (disk full, I/O error, read-only, cannot be opened), or None (the journal itself is bad)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    for primary, message, number in _STORAGE:
+        if (code is not None and code & 0xFF == primary) or (code is None and message in str(exc)):
+            reason = os.strerror(number) if number == errno.ENOSPC else message
+            return OSError(number, reason, str(path))
+    return None
+
+
+@contextlib.contextmanager
+def _stored(path: Path) -> Iterator[None]:
+    """Raise a SQLite error about the storage of the journal at `path` as its OSError."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        error = storage_error(exc, path)
+        if error is None:
+            raise
+        raise error from None
+
+
 class Journal:
     """A SQLite journal: a checksummed header of what determines the numbers, one checksummed
     row per finished point, and a tally of the rows recorded."""
@@ -69,6 +107,14 @@ class Journal:
         self.db = sqlite3.connect(path, timeout=30)
         if not create:
             return
+        try:
+            with _stored(path):
+                self._create_tables()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _create_tables(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         with self.db:
@@ -85,7 +131,7 @@ class Journal:
 
     def write_header(self, header: dict[str, str]) -> None:
         header = {**header, _HEADER_SUM: header_checksum(header)}
-        with self.db:
+        with _stored(self.path), self.db:
             self.db.executemany("INSERT OR REPLACE INTO header VALUES (?, ?)", header.items())
             self.db.execute("INSERT OR REPLACE INTO tally VALUES (0, 0)")
         self._sum = header[_HEADER_SUM]
@@ -105,7 +151,7 @@ class Journal:
             except ValueError:
                 raise SweepError(f"point {i}: a metric is not a finite number") from None
             entries.append((i, text, row_checksum(key, i, text)))
-        with self.db:
+        with _stored(self.path), self.db:
             self.db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?)", entries)
             self.db.execute(
                 "INSERT OR REPLACE INTO tally VALUES (0, (SELECT COUNT(*) FROM points))"
@@ -118,7 +164,8 @@ class Journal:
     def verified(self, header: dict[str, str]) -> tuple[int, dict[int, list[float]]]:
         """(points in the design, finished points), after checking every checksum."""
         try:
-            return self._verified(header)
+            with _stored(self.path):
+                return self._verified(header)
         except sqlite3.DatabaseError as exc:
             raise damaged(self.path, f"SQLite cannot read it: {exc}") from None
 
@@ -193,12 +240,17 @@ def _new_journal(path: Path, header: dict[str, str]) -> Journal:
     place: a journal at `path` always has its header."""
     temp = path.with_name(f".{path.name}.new")
     remove_journal(temp)
-    journal = Journal(temp)
-    journal.write_header(header)
-    journal.db.execute("PRAGMA journal_mode=DELETE")  # folds the WAL in: one file to rename
-    journal.close()
-    os.replace(temp, path)
-    remove_journal(temp)
+    try:
+        journal = Journal(temp)
+        try:
+            journal.write_header(header)
+            with _stored(temp):  # folds the WAL in: one file to rename
+                journal.db.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            journal.close()
+        os.replace(temp, path)
+    finally:  # a full disk, a signal: no half-made journal is left behind
+        remove_journal(temp)
     return Journal(path)
 
 
@@ -227,7 +279,7 @@ def open_journal(
             old_header = old.header()
             total, done = old._verified(old_header)
         except sqlite3.Error as exc:
-            raise _unreadable(path, exc) from None
+            raise (storage_error(exc, path) or _unreadable(path, exc)) from None
         finally:
             if old is not None:
                 old.close()

@@ -3,8 +3,13 @@ never silently restarted from zero nor accepted; `--restart` discards a journal 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -175,3 +180,59 @@ def test_resume_and_restart_together_are_refused(finished, capsys):
 def test_restart_without_a_journal_just_runs(tmp_path, capsys):
     assert sweep(tmp_path / "fresh", "--restart") == 0
     assert "discarded" not in capsys.readouterr().err
+
+
+# --- where the journal is stored fails: a full disk is an output error, exit 2 ------------------
+
+
+@pytest.mark.parametrize(
+    "pragma,number,reason",
+    [
+        ("max_page_count = {pages}", errno.ENOSPC, os.strerror(errno.ENOSPC)),  # SQLITE_FULL
+        ("query_only = 1", errno.EACCES, "attempt to write a readonly database"),  # READONLY
+    ],
+    ids=["full", "read-only"],
+)
+def test_a_journal_that_cannot_be_written_is_an_oserror_that_names_it(
+    tmp_path, pragma, number, reason
+):
+    """SQLite's "database or disk is full" or "attempt to write a readonly database" was an
+    OperationalError the command did not expect: status 1. It is the OSError it stands for,
+    which the command reports as an output it cannot write (status 2)."""
+    path = tmp_path / JOURNAL
+    journal = Journal(path)
+    journal.write_header({"points": "400", "columns": "50"})
+    (pages,) = journal.db.execute("PRAGMA page_count").fetchone()
+    journal.db.execute("PRAGMA " + pragma.format(pages=pages))
+    with pytest.raises(OSError) as err:
+        journal.record([(i, [0.25] * 50) for i in range(400)])
+    journal.close()
+    assert err.value.errno == number and err.value.filename == str(path)
+    assert err.value.strerror == reason
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="no file size limits here")
+def test_a_sweep_on_a_full_disk_exits_2_and_leaves_no_half_made_journal(tmp_path):
+    """Files are limited to 4 KiB (RLIMIT_FSIZE): SQLite cannot grow the new journal, as on a
+    full disk. The sweep ended in an internal error (status 1) and left .sweep-journal.sqlite.new
+    behind; now one line, status 2, and nothing left (the folder probe is an empty file)."""
+    import resource
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = tmp_path / "s"
+    argv = ["sweep", str(ONE_KNOB), *ARGS, "--out", str(out), "--workers", "1", "--quiet"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=small_files,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"escalation sweep: error: cannot write the sweep to {out}: ")
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+    assert [p.name for p in out.iterdir()] == []
