@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         with writing("charts", out_dir):
             charts = write_compare_charts(comparison, out_dir, chart_options(args))
     if args.json:
-        print(json.dumps(comparison.to_json(), indent=2))
+        print(json.dumps(comparison.to_json(), indent=2, allow_nan=False))
     else:
         print_comparison(comparison, charts, overrides=overrides)
     return 0

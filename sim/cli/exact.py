@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         with writing("charts", args.out):
             charts = write_run_charts(results, args.out, chart_options(args))
     if args.json:
-        print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
+        print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2, allow_nan=False))
     else:
         from sim.outputs.tables import print_run
 

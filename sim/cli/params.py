@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     values = resolve_parameters(scenario, overrides)
     if args.json:
-        print(json.dumps(describe_json(scenario, values), indent=2))
+        print(json.dumps(describe_json(scenario, values), indent=2, allow_nan=False))
     else:
         print_description(scenario, values, overrides)
     return 0

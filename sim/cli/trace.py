@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--run must be between 0 and {MAX_RUN - 1:,}, got {args.run}")
     story = trace_run(prepare_model(scenario, overrides), args.seed, args.run, args.beliefs)
     if args.json:
-        print(json.dumps(story.to_json(), indent=2))
+        print(json.dumps(story.to_json(), indent=2, allow_nan=False))
         return 0
     from sim.outputs.tables import terminal
 

@@ -34,6 +34,7 @@ from sim.play.debrief import (
     simulate_policy,
     stopped_text,
 )
+from sim.play.trace import check_payoff_totals
 from sim.play.view import (
     ended_as,
     explain_option,
@@ -354,6 +355,7 @@ class Game(Observer):
 
     def changes(self, state: np.ndarray, rung: int, pay: np.ndarray) -> str:
         """What changed since the last event (rung, state, the student's payoff); tracks it."""
+        check_payoff_totals(self.m, pay)  # a total that overflowed stops the game, never `inf`
         parts = []
         if rung != self.rung:
             parts.append(

@@ -14,6 +14,7 @@ from rich.markup import escape as esc
 
 from sim.engine.batch import Observer, simulate_batch
 from sim.engine.streams import BLOCK_SIZE
+from sim.errors import SimulationError
 from sim.model.compiled import PASS, Model
 from sim.model.views import seen, seen_by
 from sim.outputs.beliefs import belief_text
@@ -164,6 +165,15 @@ class _Recorder(Observer):
             self.story.steps = step
 
 
+def check_payoff_totals(model: Model, payoffs: np.ndarray) -> None:
+    """Refuse payoff totals that overflowed (rows: actors; columns, if any: runs), naming the
+    actor, as Monte Carlo does (sim.results.summarise_batch): never `inf` in a story or a game."""
+    finite = np.isfinite(payoffs).reshape(len(payoffs), -1).all(axis=1)
+    if not finite.all():
+        actor = model.actors[int(np.flatnonzero(~finite)[0])]
+        raise SimulationError(f"the payoffs of {actor} overflow (a run's total is not finite)")
+
+
 def trace_run(model: Model, seed: int, run: int, with_beliefs: bool = False) -> Story:
     """Replay run `run` of any experiment with `seed` (a run does not depend on the run count);
     `with_beliefs`: record each strategic mover's beliefs at its information set."""
@@ -176,6 +186,7 @@ def trace_run(model: Model, seed: int, run: int, with_beliefs: bool = False) -> 
         model, seed, block, 1, runs, observer=_Recorder(model, story, with_beliefs)
     )
     local = run - out.records.first_run
+    check_payoff_totals(model, out.records.payoffs[:, local : local + 1])  # never `inf`
     story.payoffs = {a: float(out.records.payoffs[k, local]) for k, a in enumerate(model.actors)}
     story.final_rung = int(out.records.final_rung[local])
     story.peak_rung = int(out.records.peak_rung[local])

@@ -17,6 +17,7 @@ import pytest
 
 from sim.cli.main import main
 from sim.engine.runner import run_monte_carlo
+from sim.errors import SimulationError
 from sim.model.loading import load_text
 from sim.play.session import Game, simulate_policy, stream_reader
 from sim.results import wilson_interval
@@ -351,3 +352,34 @@ def test_payoff_rank_counts_ties_separately():
     results = run_monte_carlo(model, 100, 1)
     cmp = Comparison(results, np.array([1.0, 2.0, 2.0, 3.0]), 0, 2.0)
     assert cmp.payoff_rank == (0.25, 0.5)
+
+
+def test_a_payoff_total_that_overflows_stops_the_game_with_2(tmp_path, capsys):
+    """Not "your payoff so far: inf": the game stops as `run` does (issue 13)."""
+    path = tmp_path / "overflow.yaml"
+    path.write_text(
+        scenario_text(
+            "horizon: 3\nladder: [low, high]\nactors: {a: {label: A}}\nturn_order: [a]\n"
+            'options: {a: [{id: go, payoffs: {a: "1e308"}}, {id: stay}]}\n'
+            "policies: {a: {kind: fixed, option: go}}\n"
+        )
+    )
+    answers = iter(["1"] * 5)
+    model = prepare_model(load_text(path.read_text(), str(path)))
+    out = io.StringIO()
+    game = Game(model, "a", 1, lambda prompt: next(answers), out, compare_runs=0)
+    with pytest.raises(SimulationError, match="the payoffs of a overflow"):
+        game.play()
+    assert not re.search(r"\binf\b", out.getvalue())
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "play", str(path), "--as", "a", "--compare-runs", "0"],
+        input=b"1\n1\n1\n",
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and not re.search(rb"\binf\b", proc.stdout), proc.stderr.decode()
+    assert (
+        proc.stderr
+        == b"escalation play: error: the payoffs of a overflow (a run's total is not finite)\n"
+    )

@@ -11,7 +11,7 @@ from sim.engine.batch import simulate_batch
 from sim.engine.runner import DEFAULT_BATCH_BLOCKS
 from sim.engine.streams import BLOCK_SIZE
 from sim.play.trace import trace_run
-from tests.conftest import CAMP_TAJI
+from tests.conftest import CAMP_TAJI, scenario_text
 
 
 def test_story_is_the_same_run_as_in_a_full_batch(camp_taji):
@@ -63,3 +63,31 @@ def test_a_run_does_not_depend_on_the_run_count(camp_taji):
     i = 9000 - 2 * BLOCK_SIZE
     assert small.outcome[i] == large.outcome[i] and small.steps[i] == large.steps[i]
     np.testing.assert_array_equal(small.payoffs[:, i], large.payoffs[:, i])
+
+
+OVERFLOW = """
+horizon: 3
+ladder: [low, high]
+state: {x: 1e308}
+actors: {a: {label: A}}
+turn_order: [a]
+options: {a: [{id: go, payoffs: {a: "1e308"}}]}
+policies: {a: {kind: fixed, option: go}}
+"""
+
+
+def test_a_payoff_total_that_overflows_is_refused_not_printed_as_inf(tmp_path, capsys):
+    """Each payoff is finite, their total is not: `trace --json` printed `Infinity` (no JSON)
+    and `trace` "A inf"; now both say what `run` says (issue 13, silent garbage)."""
+    path = tmp_path / "overflow.yaml"
+    path.write_text(scenario_text(OVERFLOW))
+    for extra in ([], ["--json"]):
+        assert main(["trace", str(path), *extra]) == 2
+        out, err = capsys.readouterr()
+        assert "Infinity" not in out and " inf" not in out
+        assert (
+            err
+            == "escalation trace: error: the payoffs of a overflow (a run's total is not finite)\n"
+        )
+    assert main(["run", str(path), "--runs", "10", "--no-charts"]) == 2
+    assert "the payoffs of a overflow" in capsys.readouterr().err
