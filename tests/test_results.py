@@ -82,3 +82,36 @@ outcomes: {war: {when: rung >= 1}}
         "count": 0,
     }
     assert result["outcomes"]["ongoing"]["p"] == 1.0
+
+
+OVERFLOWING = {
+    "finite payoffs whose average overflows": ("-1e308 * (step == 2)", "too large to average"),
+    "payoffs beyond 1e154 (their spread)": ("1e200", "too large to average"),
+    "a payoff that is inf": ("exp(step * 1000)", "payoff evaluated to inf"),
+}
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("command", ["run", "compare", "exact"])
+@pytest.mark.parametrize("case", list(OVERFLOWING))
+def test_payoffs_that_overflow_are_refused_without_a_numpy_warning(command, case, tmp_path, capsys):
+    """Exit 2 and the message, and no RuntimeWarning: one here is an error, so the command ends
+    with status 1. (pytest would catch a warning before it reached stderr, so a check of the
+    captured stderr alone could not fail; in a real process the warning reaches stderr.)"""
+    from sim.cli.main import main
+    from tests.conftest import scenario_text
+
+    payoff, message = OVERFLOWING[case]
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        scenario_text(
+            "horizon: 3\nladder: [low, high]\nactors: {a: {label: A}}\nturn_order: [a]\n"
+            f'options: {{a: [{{id: go, payoffs: {{a: "{payoff}"}}}}, {{id: stay}}]}}\n'
+            "policies: {a: {kind: fixed, option: go}}\n"
+        )
+    )
+    extra = {"run": ["--runs", "300", "--no-charts"], "exact": ["--json"]}
+    extra["compare"] = ["--actor", "a", "--runs", "300", "--no-charts"]
+    assert main([command, str(path), *extra[command]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Warning" not in err, err

@@ -472,8 +472,14 @@ class _Solver:
         m = self.m
         self._compact_final()
         total = self.ended.sum()
-        mean = self.pay1 / total if total else self.pay1
-        var = self.pay2 / total - mean * mean if total else self.pay2
+        with np.errstate(all="ignore"):  # an overflow is refused below, without a warning
+            mean = self.pay1 / total if total else self.pay1
+            var = self.pay2 / total - mean * mean if total else self.pay2
+        if not np.isfinite(mean).all():
+            actor = m.actors[int(np.flatnonzero(~np.isfinite(mean))[0])]
+            raise SimulationError(f"the payoffs of {actor} overflow (their mean is not finite)")
+        if not np.isfinite(var).all():  # as Monte Carlo says, for payoffs beyond about 1e154
+            raise SimulationError("payoffs are too large to average (their spread overflows)")
         extra = {
             "exact": {
                 "reachable_states": int(self.total_states),

@@ -401,3 +401,26 @@ def test_binomial_pmf_is_exact_for_small_and_large_n():
         got = binomial_pmf(kk, np.full(kk.shape, n), np.full(kk.shape, p))
         assert got == pytest.approx(binom.pmf(kk, n, p), rel=1e-12, abs=1e-300)
         assert got.sum() == pytest.approx(1, abs=1e-12)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize(
+    "payoff,message",
+    [
+        ("-1e308 * (step == 2)", "payoffs are too large to average (their spread overflows)"),
+        ("1e200", "payoffs are too large to average (their spread overflows)"),
+        ("1e308", "the payoffs of a overflow (their mean is not finite)"),
+    ],
+)
+def test_payoffs_whose_square_or_sum_overflows_are_refused_without_a_warning(payoff, message):
+    """The exact variance is E[X^2] - E[X]^2: beyond about 1e154 it overflowed with a NumPy
+    RuntimeWarning on stderr and a NaN spread (exit 0). Now the refusal of Monte Carlo."""
+    model = build(
+        "horizon: 3\nladder: [low, high]\nactors: {a: {label: A}}\nturn_order: [a]\n"
+        f'options: {{a: [{{id: go, payoffs: {{a: "{payoff}"}}}}]}}\n'
+        "policies: {a: {kind: fixed, option: go}}\n"
+    )
+    with pytest.raises(SimulationError, match=re.escape(message)):
+        solve(model)
+    with pytest.raises(SimulationError):
+        run_monte_carlo(model, 100, 1)
