@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from sim.analysis.sweep_design import SweepError, SweepSpec
 from sim.engine.runner import run_monte_carlo
+from sim.engine.workers import spawn_context
 from sim.errors import ScenarioError, SimulationError
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
@@ -107,8 +108,7 @@ def open_executor(
     elif workers <= 1:
         yield None
     else:
-        spawn = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker)
+        pool = ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=_init_worker)
         try:
             yield pool
         finally:

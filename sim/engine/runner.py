@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import multiprocessing
 import pickle
 import re
 from collections import deque
@@ -17,6 +16,7 @@ import numpy as np
 
 from sim.engine.batch import RunRecords, simulate_batch
 from sim.engine.streams import BLOCK_SIZE, block_count
+from sim.engine.workers import spawn_context
 from sim.errors import SimulationError
 from sim.format.digest import canonical_json, file_source
 from sim.model.compiled import CompiledPolicy, Model
@@ -203,8 +203,8 @@ def run_with_records(
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A spawn-based process pool (safe from Jupyter and on every OS)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    """A spawn-based process pool (safe from Jupyter and on every OS; see sim.engine.workers)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=spawn_context())
 
 
 def run_monte_carlo(

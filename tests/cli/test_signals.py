@@ -57,24 +57,170 @@ def test_importing_the_package_as_a_library_changes_no_signal_handler():
     assert proc.stdout.strip() == b"default_int_handler"
 
 
-@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_at_any_moment_of_a_command_exits_quietly(signum, status):
-    """From just after Python's own start-up (about 0.05 s, which no program can intercept) to
-    mid-simulation: the status of the signal, no traceback."""
-    for delay in (0.12, 0.2, 0.3, 0.45, 0.7, 1.2):
-        proc = subprocess.Popen(
-            command("run", str(CAMP_TAJI), "--runs", "400000", "--no-charts"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=ROOT,
-            env=env(),
-        )
+SIM_STARTED = b"<the code of sim started>\n"
+HOOKS = {
+    # written to stderr when the first code of the package runs (sim/__init__.py is executed)
+    "started": (
+        "import os, sys\n"
+        "def hook(event, args):\n"
+        "    if event == 'exec' and getattr(args[0], 'co_filename', '').endswith(SUFFIX):\n"
+        "        os.write(2, MARK)\n"
+        "sys.addaudithook(hook)\n"
+    ),
+    # a SIGINT once sim/__init__.py has run, just before sim/cli/__init__.py does
+    "sigint_before_sim_cli": (
+        "import os, signal, sys\n"
+        "CLI = os.path.join('sim', 'cli', '__init__.py')\n"
+        "def hook(event, args):\n"
+        "    if event == 'exec' and getattr(args[0], 'co_filename', '').endswith(CLI):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.addaudithook(hook)\n"
+    ),
+    # in a worker process, while its interpreter starts (before any code of sim): a Ctrl-C at
+    # the terminal, which goes to every process of the group
+    "ctrl_c_while_a_worker_starts": (
+        "import os, signal, sys\n"
+        "def hook(event, args):\n"
+        "    if event == 'import' and args[0] == 'multiprocessing.resource_tracker' and WORKER:\n"
+        "        os.killpg(os.getpgid(0), signal.SIGINT)\n"
+        "WORKER = '--multiprocessing-fork' in getattr(sys, 'orig_argv', ())\n"
+        "sys.addaudithook(hook)\n"
+    ),
+}
+
+
+def with_hook(tmp_path: Path, name: str) -> dict[str, str]:
+    """An environment whose interpreter runs HOOKS[name] at start-up (as sitecustomize) and
+    imports this checkout's `sim`."""
+    folder = tmp_path / f"hook-{name}"
+    folder.mkdir(exist_ok=True)
+    suffix = os.path.join("sim", "__init__.py")
+    code = f"SUFFIX = {suffix!r}\nMARK = {SIM_STARTED!r}\n" + HOOKS[name]
+    (folder / "sitecustomize.py").write_text(code)
+    return env(PYTHONPATH=os.pathsep.join([str(folder), str(ROOT)]))
+
+
+SCRIPT = """import sys
+from sim.cli.main import entry_point
+if __name__ == '__main__':
+    sys.argv[0] = sys.argv[0].removesuffix('.exe')
+    sys.exit(entry_point())
+"""
+
+
+def program(entry: str, tmp_path: Path, *args: str) -> list[str]:
+    """`escalation ARGS` (the console script pip made, or one written as pip writes it; the
+    `escalation = "sim.cli.main:entry_point"` of pyproject.toml) or `python -m sim ARGS`."""
+    if entry == "module":
+        return command(*args)
+    script = Path(sys.executable).with_name("escalation")
+    if not script.is_file():
+        script = tmp_path / "escalation"
+        script.write_text(SCRIPT)
+    return [sys.executable, str(script), *args]
+
+
+def signalled(argv: list[str], environ: dict[str, str], delay: float, signum: int):
+    """Run `argv` (under with_hook(..., "started")), send `signum` after `delay` seconds:
+    (status, stderr before the code of sim started or all of it, stderr after, or None)."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=environ
+    )
+    if delay:
         time.sleep(delay)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode in (status, -signum), (delay, err.decode())
-        no_traceback(err)
-        assert err.decode().strip() in ("", "interrupted"), (delay, err.decode())
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    before, started, after = err.partition(SIM_STARTED)
+    text = before.decode(errors="replace")
+    return proc.returncode, text, after.decode(errors="replace") if started else None
+
+
+def check_quiet(status: int, before: str, after: str | None, signum: int, expected: int, delay):
+    """Once the code of sim has started, a signal means `expected` (never death by the signal,
+    -signum) and at most the line "interrupted" on stderr.
+
+    Before, CPython itself is starting (the process, site and the .pth files of site-packages,
+    the check of the script path): no program's code can run yet. The process then dies by
+    the signal (-signum), or, for SIGINT once CPython has its own handler, CPython prints a
+    KeyboardInterrupt of its own start-up (never from a frame of sim) and exits 1, or even
+    prints it and goes on (pymain_get_importer), so the command runs. The test tells the two
+    apart by what reached stderr before sim's first code ran."""
+    assert f"{os.sep}sim{os.sep}" not in before, (delay, before)
+    if after is None or before:  # the signal came while CPython started
+        assert status in (-signum, 1, expected, 0), (delay, status, before)
+        assert signum == signal.SIGINT or (status == -signum and not before), (delay, before)
+        if after is not None:
+            assert after.strip() in ("", "interrupted"), (delay, after)
+        return
+    assert status == expected, (delay, status, after)
+    assert after.strip() in ("", "interrupted"), (delay, after)
+
+
+ENTRIES = ["module", "script"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_sigint_just_after_the_package_started_exits_130_quietly(entry, tmp_path):
+    """The handler is in place from the package's first statement (sim/__init__.py), not only
+    once the command line's package (sim.cli) is imported: the SIGINT comes in between."""
+    argv = program(entry, tmp_path, "run", "chicken", "--runs", "100", "--no-charts")
+    proc = subprocess.run(
+        argv, capture_output=True, cwd=ROOT, env=with_hook(tmp_path, "sigint_before_sim_cli")
+    )
+    assert proc.returncode == 130, proc.stderr.decode()
+    assert proc.stdout == b"" and proc.stderr == b""
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_in_the_first_0_3_s_exits_quietly(entry, signum, status, tmp_path):
+    """At 0 to 300 ms, while the interpreter starts and the imports run: see check_quiet."""
+    argv = program(entry, tmp_path, "run", "chicken", "--runs", "4000000", "--no-charts")
+    environ = with_hook(tmp_path, "started")
+    late = None
+    for delay in (0, 0.01, 0.03, 0.06, 0.15, 0.3):
+        late = signalled(argv, environ, delay, signum)
+        check_quiet(*late, signum, status, delay)
+    assert late[2] is not None and not late[1], "sim had not started after 0.3 s: nothing tested"
+
+
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_at_any_moment_of_a_command_exits_quietly(signum, status, tmp_path):
+    """From the imports to mid-simulation: the status of the signal, no traceback."""
+    argv = command("run", str(CAMP_TAJI), "--runs", "400000", "--no-charts")
+    environ = with_hook(tmp_path, "started")
+    for delay in (0.12, 0.2, 0.3, 0.45, 0.7, 1.2):
+        check_quiet(*signalled(argv, environ, delay, signum), signum, status, delay)
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("name", ["sweep", "run"])
+def test_ctrl_c_while_the_workers_start_prints_no_traceback(name, entry, tmp_path):
+    """`--workers 2` at a terminal: a worker whose interpreter was still starting printed a
+    KeyboardInterrupt traceback of its own (the program still exited 130). Workers now start
+    with SIGINT blocked, until sim's quiet handler is in place."""
+    argv = ["sweep", "chicken", "--vary", "prize=0:5:40", "--runs", "20000", "--workers", "2"]
+    argv += ["--out", str(tmp_path / "sweep")]
+    if name == "run":
+        argv = ["run", "chicken", "--runs", "400000", "--workers", "2"]
+    proc = subprocess.run(
+        program(entry, tmp_path, *argv, "--no-charts", "--quiet"),
+        capture_output=True,
+        cwd=ROOT,
+        env=with_hook(tmp_path, "ctrl_c_while_a_worker_starts"),
+        start_new_session=True,  # the group that the Ctrl-C goes to: this command only
+        timeout=120,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 130, err
+    assert err.startswith("interrupted\n") and "Traceback" not in err, err
+
+
+def test_a_library_s_workers_start_as_python_starts_them():
+    """Only the program's workers start with SIGINT blocked (sim.engine.workers)."""
+    from sim.engine.workers import spawn_context
+
+    assert type(spawn_context()).__name__ == "SpawnContext"
 
 
 @pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -134,6 +280,33 @@ def test_a_closed_pipe_ends_quietly_with_141_or_0(args):
     assert err == b"", err.decode()
     if args[0] == "validate":  # more than a pipe holds: the reader's leaving must show
         assert proc.returncode == 141
+
+
+CLOSED_STDOUT = {
+    "sweep": ["sweep", "chicken", "--vary", "prize=0:1:2", "--runs", "100", "--workers", "1"]
+    + ["--out", "{out}"],
+    "run": ["run", "chicken", "--runs", "300", "--json", "--no-charts"],
+    "play": ["play", "chicken", "--as", "us", "--seed", "1", "--compare-runs", "100"],
+}
+
+
+@pytest.mark.parametrize("name", list(CLOSED_STDOUT))
+def test_a_command_with_stdout_closed_exits_0(name, tmp_path):
+    """`escalation ... >&-`: Python has no sys.stdout then (None); `sweep` asked it isatty()
+    and ended in an internal error, status 1. What the command writes to files is written."""
+    proc = subprocess.run(
+        command(*(a.replace("{out}", str(tmp_path)) for a in CLOSED_STDOUT[name])),
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env(),
+        preexec_fn=lambda: os.close(1),
+        timeout=120,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    no_traceback(err)
+    assert name != "sweep" or (tmp_path / "points.csv").is_file()
 
 
 # --- play's streams --------------------------------------------------------------------------
