@@ -37,6 +37,7 @@ from sim.model.semantics import checked_branch_probabilities
 from sim.model.step import acting_policy, advance, first_terminal, record_move, terminal_payoffs
 from sim.results import Results
 from sim.solvers.exact_states import Dist, enumerate_draw, group_rows, merge, split
+from sim.solvers.limits import check_solved_horizon
 
 DEFAULT_MAX_STATES = 2_000_000
 """Most distinct states held at once before the solver refuses the scenario."""
@@ -196,6 +197,7 @@ class _Solver:
 
     def solve(self) -> None:
         m = self.m
+        check_solved_horizon(m, "the exact solver")
         for a, policy in enumerate(m.policies):
             if policy is not None and policy.kind not in SUPPORTED_POLICIES and m.options[a]:
                 raise self._refuse(

@@ -22,6 +22,7 @@ from sim.model.draws import refuse_random_draws
 from sim.model.lookup import state_keys
 from sim.model.semantics import checked_branch_probabilities
 from sim.model.step import advance, first_terminal, record_move, terminal_payoffs
+from sim.solvers.limits import check_solved_horizon
 
 DEFAULT_STATE_LIMIT = 2_000_000
 
@@ -216,6 +217,7 @@ class _Builder:
     def build(self) -> GameGraph:
         m = self.m
         refuse_random_draws(m, self.purpose)
+        check_solved_horizon(m, self.purpose)
         self.graph = GameGraph(m)
         self.states = States(
             m.state_initial[:, None].copy(),
