@@ -1,4 +1,4 @@
-"""`--beliefs` on `run`, `exact` and `trace`: the JSON gains a "beliefs" list, nothing else moves."""
+"""`--beliefs` on `run`, `exact` and `trace`: the JSON gains a "beliefs" list, nothing else."""
 
 from __future__ import annotations
 
