@@ -245,8 +245,15 @@ def test_salib_is_an_extra_and_markdown_it_a_dependency():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_the_demo_ends_by_saying_how_to_put_escalation_on_path():
+    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # under `make test`, make would print dirs
+    clean = {k: v for k, v in os.environ.items() if k not in outer}
     recipe = subprocess.run(
-        ["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", "-B", "--no-print-directory", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean,
     )
     last = recipe.stdout.strip().splitlines()[-1]
     assert last.startswith("echo ") and ". .venv/bin/activate" in last
