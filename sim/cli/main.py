@@ -189,22 +189,24 @@ def add_beliefs_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _beliefs(model) -> list[dict]:
+    from sim.solvers.information import beliefs
+
+    return beliefs(model, model.strategic) if model.strategic else []
+
+
 def with_beliefs(data: dict, model, args: argparse.Namespace) -> dict:
     """The JSON result, with the beliefs under "beliefs" when --beliefs was given."""
     if getattr(args, "beliefs", False):
-        from sim.solvers.information import beliefs
-
-        data["beliefs"] = beliefs(model, model.strategic) if model.strategic else []
+        data["beliefs"] = _beliefs(model)
     return data
 
 
 def print_beliefs(model, args: argparse.Namespace) -> None:
     if getattr(args, "beliefs", False):
         from sim.outputs.beliefs import belief_lines
-        from sim.solvers.information import beliefs
 
-        entries = beliefs(model, model.strategic) if model.strategic else []
-        print("\n".join(["", *belief_lines(entries)]))
+        print("\n".join(["", *belief_lines(_beliefs(model))]))
 
 
 def add_scenario_argument(p: argparse.ArgumentParser) -> None:

@@ -70,6 +70,12 @@ class InformationLayer:
     """The sets' view keys, sorted (as the lookup table reads them)."""
     count: int
 
+    def first_nodes(self) -> np.ndarray:
+        """The first node of each information set (its availability and view stand for all)."""
+        first = np.zeros(self.count, dtype=np.int64)
+        first[self.of_node[::-1]] = np.arange(self.of_node.size)[::-1]
+        return first
+
 
 def view_keys(model: Model, layer: Layer) -> np.ndarray:
     """Each node's view key for the actor who moves at `layer` (its information set)."""
@@ -124,8 +130,7 @@ class _Game:
         for index, s in sets.items():
             layer = graph.layers[index]
             k = len(model.options[layer.actor])
-            first = np.zeros(s.count, dtype=np.int64)
-            first[s.of_node[::-1]] = np.arange(layer.states.n)[::-1]  # a node of each set
+            first = s.first_nodes()
             if layer.available is None:
                 avail = np.ones((k, s.count), dtype=bool)
             else:
@@ -320,8 +325,7 @@ def beliefs(model: Model, solution) -> list[dict]:
     for index, s in sets.items():
         layer = graph.layers[index]
         actor = layer.actor
-        first = np.zeros(s.count, dtype=np.int64)
-        first[s.of_node[::-1]] = np.arange(layer.states.n)[::-1]
+        first = s.first_nodes()
         s_x, s_rung, s_last = layer.states.x, layer.states.rung, layer.states.last
         reach = eq.reach[index]
         mass = np.bincount(s.of_node, weights=reach, minlength=s.count)
