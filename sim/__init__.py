@@ -1,8 +1,9 @@
 """escalation-sim: an escalation-ladder decision simulator.
 
 The Python API (docs/python.md) is importable from here: `sim.load`, `sim.run`, `sim.exact`,
-`sim.compare`, `sim.sweep`, `sim.trace` and `sim.Results`. They live in `sim.api` and are
-imported on first use, so `import sim` (and the `escalation` command's start-up) stays fast.
+`sim.compare`, `sim.sweep`, `sim.trace`, `sim.fit`, `sim.check` and `sim.Results`. They live in
+`sim.api` and are imported on first use, so `import sim` (and the `escalation` command's
+start-up) stays fast.
 
 When the running program is `escalation` or `python -m sim` (or one of their worker
 processes), the first statement below makes Ctrl-C (SIGINT) and SIGTERM end the process at
@@ -77,7 +78,18 @@ _quiet_signals_if_program()
 
 __version__ = "0.1.0"
 
-__all__ = ["Results", "__version__", "compare", "exact", "load", "run", "sweep", "trace"]
+__all__ = [
+    "Results",
+    "__version__",
+    "check",
+    "compare",
+    "exact",
+    "fit",
+    "load",
+    "run",
+    "sweep",
+    "trace",
+]
 
 _API = frozenset(__all__) - {"__version__"}
 

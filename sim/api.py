@@ -46,11 +46,13 @@ from sim.results import Results
 from sim.solvers.prepare import prepare_model
 
 if TYPE_CHECKING:
+    from sim.analysis.check import CheckResult
     from sim.analysis.compare import Comparison
+    from sim.analysis.fit import FitResult
     from sim.analysis.sweep import SweepResult
     from sim.play.trace import Story
 
-__all__ = ["Results", "compare", "exact", "load", "run", "sweep", "trace"]
+__all__ = ["Results", "check", "compare", "exact", "fit", "load", "run", "sweep", "trace"]
 
 ScenarioLike = Union[Scenario, str, os.PathLike]
 """A loaded scenario, or what `load` accepts: a bundled id or file stem, or a path."""
@@ -409,3 +411,62 @@ def _sweep_command(
     elif executor != "process":
         parts += ["--executor", executor]
     return shlex.join(parts)
+
+
+# --- evidence: episode logs --------------------------------------------------------------------
+
+LogLike = Union[str, os.PathLike]
+"""An episode log: its path (DESIGN.md section 8.2)."""
+
+
+def fit(
+    scenario: ScenarioLike,
+    data: LogLike,
+    free: str | Iterable[str],
+    set: Overrides = None,
+    *,
+    particles: int | None = None,
+    bootstrap: int = 0,
+    profile: bool = False,
+    seed: int = 1,
+) -> FitResult:
+    """Maximum-likelihood estimates of the `free` parameters from the episode log at `data`, as
+    `escalation fit FILE --data LOG --free NAME ...`: `.to_dict()` is what `fit --json` prints
+    (estimates with `ci95` and `se`, `loglik`, `method`). `particles`, `bootstrap`, `profile`
+    and `seed` are the command's `--particles`, `--bootstrap`, `--profile` and `--seed`.
+    A log that does not fit the scenario raises ScenarioError at its file:line:col."""
+    from sim.analysis.fit import fit as fit_log
+    from sim.format.episode_log import read_episode_log
+
+    scenario = _scenario(scenario)
+    names = [free] if isinstance(free, str) else list(free)
+    if particles is not None and (isinstance(particles, bool) or particles < 0):
+        raise ValueError("particles must be 0 (exact) or a positive number of states")
+    bootstrap = _count("bootstrap", bootstrap, 0)
+    log = read_episode_log(data, scenario)
+    return fit_log(
+        scenario,
+        log,
+        names,
+        _checked(scenario, set),
+        particles=particles,
+        seed=_count("seed", seed, 0),
+        bootstrap=bootstrap,
+        profiled=profile,
+    )
+
+
+def check(
+    scenario: ScenarioLike, data: LogLike, runs: int = 10_000, seed: int = 1, set: Overrides = None
+) -> CheckResult:
+    """Each episode of the log at `data` against `runs` model runs, as `escalation check`:
+    `.episodes[i].statistics` (observed value, percentile, 90% band, inside) and `.verdict`;
+    `.to_dict()` is what `check --json` prints; `sim.outputs.evidence.check_figure(result)`
+    draws the chart."""
+    from sim.analysis.check import check as check_log
+    from sim.format.episode_log import read_episode_log
+
+    scenario = _scenario(scenario)
+    runs, seed = _count("runs", runs, 2), _count("seed", seed, 0)
+    log = read_episode_log(data, scenario)
+    return check_log(scenario, log, runs=runs, seed=seed, fixed=_checked(scenario, set))

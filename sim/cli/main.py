@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim.cli.play",
     "sim.cli.report",
     "sim.cli.params",
+    "sim.cli.fit",
+    "sim.cli.check",
 )
 """Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args).
 

@@ -365,7 +365,7 @@ class _Solver:
                     e(_Ctx(self, d, scripts[i]))
                     break
                 except _NeedDraw as need:
-                    src, values, probs = self._enumerate(e, need, d.n)
+                    src, values, probs = self._enumerate(e, need, d)
                     d = d.take(src, probs)
                     scripts = [[a[src] for a in s] for s in scripts]
                     scripts[i].append(values)
@@ -374,8 +374,9 @@ class _Solver:
             out.append(e(_Ctx(self, d, script)))
         return d, out
 
-    def _enumerate(self, e: Located, need: _NeedDraw, n: int):
-        """Rows to repeat, the value each copy sees and its probability, for one draw."""
+    def _enumerate(self, e: Located, need: _NeedDraw, d: Dist):
+        """Rows of `d` to repeat, the value each copy sees and its probability, for one draw."""
+        n = d.n
         if need.kind not in ENUMERABLE_DRAWS:
             raise self._continuous(e, need) from None
         args = [_vector(a, n) for a in need.args]

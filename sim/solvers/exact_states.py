@@ -29,6 +29,9 @@ class Dist:
     w: np.ndarray  # (n,) probability of the state
     s1: np.ndarray  # (actors, n) sum of probability * accumulated payoff
     s2: np.ndarray  # (actors, n) sum of probability * accumulated payoff**2
+    tag: np.ndarray | None = None
+    """(n,) int64 group of each state, a key column: states of different groups never merge
+    (the episode a state belongs to in sim/solvers/likelihood.py); None: one group."""
 
     @property
     def n(self) -> int:
@@ -50,6 +53,7 @@ class Dist:
             w,
             s1,
             s2,
+            None if self.tag is None else self.tag.take(idx),
         )
 
     def scale(self, factor: np.ndarray) -> None:
@@ -65,7 +69,8 @@ class Dist:
         self.s1[actor] = s1 + self.w * value
 
     def key_columns(self) -> list[np.ndarray]:
-        return [*self.x, self.rung, self.peak, *self.last]
+        tag = [] if self.tag is None else [self.tag]
+        return [*self.x, self.rung, self.peak, *self.last, *tag]
 
 
 def split(d: Dist, probs: np.ndarray) -> list[tuple[int, Dist]]:
@@ -91,6 +96,8 @@ def split(d: Dist, probs: np.ndarray) -> list[tuple[int, Dist]]:
 def merge(pieces: Sequence[Dist], integral: Sequence[bool]) -> Dist:
     """The union of `pieces`, identical states as one with their probabilities and payoff sums
     added. `integral[f]` says key column f is known to hold integers (no check needed)."""
+    if all(p.n == 0 for p in pieces):
+        return pieces[0]  # a move whose every state was dropped (a log's impossible move)
     pieces = [p for p in pieces if p.n]
     if len(pieces) == 1 and pieces[0].n <= 1:
         return pieces[0]
@@ -105,6 +112,7 @@ def merge(pieces: Sequence[Dist], integral: Sequence[bool]) -> Dist:
     rung = np.empty(count, dtype=np.int64)
     peak = np.empty(count, dtype=np.int64)
     last = np.empty((p0.last.shape[0], count), dtype=np.int64)
+    tag = None if p0.tag is None else np.empty(count, dtype=np.int64)
     for i, p in enumerate(pieces):
         pos = np.flatnonzero(owner == i) if len(pieces) > 1 else np.arange(count)
         rows = first.take(pos) - offsets[i]
@@ -112,6 +120,8 @@ def merge(pieces: Sequence[Dist], integral: Sequence[bool]) -> Dist:
         rung[pos] = p.rung.take(rows)
         peak[pos] = p.peak.take(rows)
         last[:, pos] = p.last.take(rows, axis=1)
+        if tag is not None:
+            tag[pos] = p.tag.take(rows)
 
     def summed(values: list[np.ndarray]) -> np.ndarray:
         return np.bincount(inverse, weights=np.concatenate(values), minlength=count)
@@ -120,7 +130,7 @@ def merge(pieces: Sequence[Dist], integral: Sequence[bool]) -> Dist:
     n_act = p0.s1.shape[0]
     s1 = np.stack([summed([p.s1[a] for p in pieces]) for a in range(n_act)]).reshape(n_act, count)
     s2 = np.stack([summed([p.s2[a] for p in pieces]) for a in range(n_act)]).reshape(n_act, count)
-    return Dist(x, rung, peak, last, w, s1, s2)
+    return Dist(x, rung, peak, last, w, s1, s2, tag)
 
 
 def group_rows(parts: Sequence[Sequence[np.ndarray]], integral: Sequence[bool] | None = None):

@@ -237,6 +237,8 @@ FILE_COMMANDS = {
     "play": ["--as", "a"],
     "report": ["--runs", "10", "--out", "{out}/r.html"],
     "params": [],
+    "fit": ["--data", str(ROOT / "data" / "logs" / "tit_for_tat.csv"), "--free", "k"],
+    "check": ["--data", str(ROOT / "data" / "logs" / "tit_for_tat.csv"), "--no-charts"],
 }
 """Every command that reads a scenario FILE, with arguments that would otherwise run it."""
 

@@ -14,7 +14,17 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "camp_taji_2020.yaml"
 COMMANDS = (
     *("list", "validate", "run", "schema"),  # built into sim/cli/main.py
-    *("sweep", "compare", "trace", "exact", "play", "report", "params"),  # COMMAND_MODULES
+    *(
+        "sweep",
+        "compare",
+        "trace",
+        "exact",
+        "play",
+        "report",
+        "params",
+        "fit",
+        "check",
+    ),  # COMMAND_MODULES
     "describe",  # the alias of params
 )
 HEAVY = ("numpy", "scipy", "matplotlib", "rich", "pydantic", "ruamel", "SALib", "pandas", "dask")
@@ -114,3 +124,10 @@ def test_every_command_is_checked_here():
 
     further = {importlib.import_module(name).COMMAND for name in COMMAND_MODULES}
     assert further <= set(COMMANDS), "add the new command to COMMANDS"
+
+
+def test_check_runs_default_matches_the_checker():
+    from sim.analysis.check import DEFAULT_RUNS as CHECKER
+    from sim.cli.check import DEFAULT_RUNS
+
+    assert DEFAULT_RUNS == CHECKER

@@ -1,0 +1,200 @@
+"""What `fit` and `check` print and draw: the estimates table, the check table and its chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from rich.console import Console
+from rich.markup import escape as esc
+from rich.table import Table
+
+from sim.analysis.check import CheckResult, EpisodeCheck
+from sim.analysis.fit import FitResult
+from sim.outputs.charts import ChartOptions, current_chart_options, new_figure, save_figure
+from sim.outputs.tables import print_table, terminal
+
+MAX_EPISODES_SHOWN = 10
+"""Episodes whose statistics `check` lists one by one (the rest are summarised)."""
+MAX_CHART_PANELS = 16
+"""Statistics drawn by the check chart (the first ones)."""
+
+
+def _g(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def print_fit(result: FitResult, console: Console | None = None) -> None:
+    """The estimates with their intervals, the log-likelihood and how they were found."""
+    console = console or terminal()
+    s = result.scenario
+    table = Table(
+        title=f"{esc(s.title)}: maximum-likelihood estimates from {result.episodes:,} "
+        f"episode{'s' if result.episodes != 1 else ''}",
+        title_justify="left",
+    )
+    for col in ("parameter", "estimate", "95% interval", "std. error", "range", "start"):
+        table.add_column(col, justify="left" if col == "parameter" else "right")
+    boot = any(e.bootstrap95 for e in result.estimates.values())
+    if boot:
+        table.add_column("bootstrap 95%", justify="right")
+    for name, est in result.estimates.items():
+        p = s.parameters[name]
+        lo, hi = est.ci95
+        marks = (
+            ("[", "]")
+            if not any(est.at_bound)
+            else ("[" if not est.at_bound[0] else "|", "]" if not est.at_bound[1] else "|")
+        )
+        row = [
+            esc(name),
+            _g(est.value),
+            f"{marks[0]}{_g(lo)}, {_g(hi)}{marks[1]}",
+            _g(est.se),
+            f"{_g(p.min)} to {_g(p.max)}",
+            _g(result.start[name]),
+        ]
+        if boot:
+            row.append(
+                "-"
+                if not est.bootstrap95
+                else f"{_g(est.bootstrap95[0])}, {_g(est.bootstrap95[1])}"
+            )
+        table.add_row(*row)
+    print_table(console, table)
+    ll = "-inf" if not np.isfinite(result.loglik) else f"{result.loglik:,.4f}"
+    start = (
+        "-inf (impossible)"
+        if not np.isfinite(result.start_loglik)
+        else f"{result.start_loglik:,.4f}"
+    )
+    mc = "" if result.mc_se is None else f" (Monte Carlo standard error {result.mc_se:.3g})"
+    console.print(f"log-likelihood {ll}{mc}; at the start {start}")
+    methods = sorted({e.interval for e in result.estimates.values()})
+    console.print(f"intervals: {', '.join(methods)}; | marks an end held at the declared bound")
+    console.print(f"method: {esc(result.method)}")
+    console.print(
+        f"{result.evaluations:,} likelihood evaluations in {result.seconds:,.1f} s; "
+        f"scenario sha256 {_sha(result)}"
+    )
+
+
+def _sha(result: FitResult | CheckResult) -> str:
+    from sim.format.digest import scenario_sha256
+
+    return scenario_sha256(result.scenario)[:12]
+
+
+def print_check(result: CheckResult, charts: list[Path], console: Console | None = None) -> None:
+    """Each episode's statistics against the model's 90% bands, and a verdict per episode."""
+    console = console or terminal()
+    shown = result.episodes[:MAX_EPISODES_SHOWN]
+    for episode in shown:
+        _print_episode(result, episode, console)
+    rest = result.episodes[MAX_EPISODES_SHOWN:]
+    if rest:
+        fits = sum(1 for e in rest if not e.outside)
+        console.print(
+            f"... and {len(rest):,} more episodes: {fits:,} with every statistic inside its band "
+            "(--json lists them all)"
+        )
+    console.print(
+        f"{result.inside_fraction:.1%} of all statistics inside the model's 90% bands "
+        f"({result.runs:,} model runs, seed {result.seed}; scenario sha256 {_sha(result)})"
+    )
+    for path in charts:
+        console.print(f"chart: {path}")
+
+
+def _print_episode(result: CheckResult, episode: EpisodeCheck, console: Console) -> None:
+    table = Table(
+        title=f"Episode {episode.number} against {result.runs:,} runs of "
+        f"{esc(result.scenario.title)}",
+        title_justify="left",
+    )
+    for col in ("statistic", "observed", "model 90% band", "median", "percentile", ""):
+        table.add_column(col, justify="left" if col in ("statistic", "") else "right")
+    for s in episode.statistics:
+        if s.percentile is None:
+            band, pct, med = ", ".join(s.band), f"p = {s.probability:.1%}", "-"
+        else:
+            band, pct, med = (
+                f"{_g(s.band[0])} to {_g(s.band[1])}",
+                f"{s.percentile:.1f}",
+                _g(s.median),
+            )
+        observed = s.observed if isinstance(s.observed, str) else _g(s.observed)
+        table.add_row(
+            esc(s.name), esc(observed), esc(band), med, pct, "" if s.inside else "outside"
+        )
+    print_table(console, table)
+    if episode.impossible_line is not None:
+        console.print(
+            f"Episode {episode.number}: the log has probability 0 under the model (line "
+            f"{episode.impossible_line} of the log): outcome and peak rung cannot be inferred"
+        )
+    console.print(f"Episode {episode.number}: {episode.verdict}")
+
+
+def check_figure(result: CheckResult) -> Figure:
+    """One panel per count statistic: the model's 90% band and median, each episode's value."""
+    names: list[str] = []
+    for e in result.episodes:
+        for s in e.statistics:
+            if s.percentile is not None and s.name not in names:
+                names.append(s.name)
+    names = names[:MAX_CHART_PANELS]
+    cols = min(4, max(1, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig = new_figure((3.2 * cols, 1.25 * rows + 0.9))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, name in enumerate(names):
+        ax = axes[k // cols][k % cols]
+        stats = [s for e in result.episodes for s in e.statistics if s.name == name]
+        lo, hi = stats[0].band
+        ax.axvspan(lo - 0.5, hi + 0.5, color="#c6dbef", label="model 90% band")
+        ax.axvline(stats[0].median, color="#2171b5", lw=1.5, label="model median")
+        values = np.array([float(s.observed) for s in stats])
+        outside = np.array([not s.inside for s in stats])
+        jitter = np.linspace(-0.25, 0.25, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(
+            values[~outside], jitter[~outside], color="black", s=14, zorder=3, label="observed"
+        )
+        ax.scatter(
+            values[outside],
+            jitter[outside],
+            color="#cb181d",
+            marker="x",
+            s=24,
+            zorder=3,
+            label="observed, outside",
+        )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_yticks([])
+        ax.set_ylim(-0.6, 0.6)
+        top = max(hi + 0.5, values.max() + 0.5)
+        ax.set_xlim(min(lo - 0.5, values.min() - 0.5), top)
+        ax.set_title(name, fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle(
+        f"{result.scenario.title}: the log against {result.runs:,} model runs",
+        fontsize=9,
+        x=0.01,
+        ha="left",
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    return fig
+
+
+def write_check_chart(
+    result: CheckResult, out_dir: Path, options: ChartOptions | None = None
+) -> list[Path]:
+    """The check chart written into `out_dir` (check.png by default)."""
+    options = options or current_chart_options()
+    return [save_figure(check_figure(result), Path(out_dir) / options.name("check"), options.dpi)]
