@@ -40,7 +40,8 @@ class _Recorder(Observer):
     """Notes each run's moves and branches (runs are global indices from 0)."""
 
     def __init__(self, model: Model, runs: int):
-        self.order = {a: t for t, a in enumerate(model.turn_order)}
+        self.order = list(model.turn_order)
+        self.step, self.next_turn, self.turn = 0, 0, 0
         shape = (model.horizon, len(model.turn_order), runs)
         self.option = np.full(shape, NOT_REACHED, dtype=np.int64)
         self.branch = np.full(shape, -1, dtype=np.int64)
@@ -48,7 +49,10 @@ class _Recorder(Observer):
         self.last_turn = np.zeros(runs, dtype=np.int64)
 
     def chose(self, step: int, actor: int, runs: np.ndarray, chosen: np.ndarray) -> None:
-        turn = self.order[actor]
+        if step != self.step:
+            self.step, self.next_turn = step, 0
+        turn = self.order.index(actor, self.next_turn)  # an actor may move twice in a step
+        self.turn, self.next_turn = turn, turn + 1
         self.option[step - 1, turn, runs] = chosen
         self.last_step[runs] = step
         self.last_turn[runs] = turn
@@ -56,7 +60,7 @@ class _Recorder(Observer):
     def branched(
         self, step: int, actor: int, option: int, runs: np.ndarray, branch: np.ndarray
     ) -> None:
-        self.branch[step - 1, self.order[actor], runs] = branch
+        self.branch[step - 1, self.turn, runs] = branch
 
 
 def simulate_observations(model: Model, episodes: int, seed: int) -> Simulated:

@@ -299,8 +299,15 @@ class _Reader:
         ok = step.isascii() and step.isdigit() and len(step) <= MAX_DIGITS
         place = None
         if ok and 1 <= int(step) <= self.sc.horizon and actor in self.order:
-            place = (int(step), self.order.index(actor))
+            place = (int(step), self.turn(int(step), actor, None))
         return number, place
+
+    def turn(self, step: int, actor: str, expected: tuple[int, int] | None) -> int:
+        """The turn of `actor`'s row in `step`: the expected one if the actor moves then (an
+        actor may appear more than once in turn_order), else its first turn of the step."""
+        if expected is not None and expected[0] == step and self.order[expected[1]] == actor:
+            return expected[1]
+        return self.order.index(actor)
 
     def validate(self, rows: list[tuple[int, list[tuple[int, str]]]]) -> list[Episode]:
         episodes: list[Episode] = []
@@ -345,7 +352,7 @@ class _Reader:
             actor_i = self.actor(actor, line_no, actor_col)
             expected = self.successor(prev)
             if step is not None and actor_i is not None:
-                here = (step, self.order.index(actor))
+                here = (step, self.turn(step, actor, expected))
                 if here != expected:
                     self.order_problem(prev, expected, here, line_no, step_col, actor_col)
                     # a mistyped cell if the next row follows on from the expected place, not
@@ -362,7 +369,7 @@ class _Reader:
                 if option is not None or not opt:  # a bad option cell is reported already
                     branch = self.branch(actor, option, br, line_no, br_col)
             if step is not None and actor_i is not None:
-                moves.append(Move(step, self.order.index(actor), actor_i, option, branch, line_no))
+                moves.append(Move(step, prev[1], actor_i, option, branch, line_no))
         if moves:
             episodes.append(Episode(number, tuple(moves)))
         return episodes

@@ -276,8 +276,7 @@ class _LogSolver(_Solver):
         self._resample()
 
     def stepped(self, part: _DistPart) -> None:
-        super().stepped(part)
-        self._note_vanished()
+        super().stepped(part)  # every_step drops no state: nothing can vanish here
         self._resample()
 
     def _resample(self) -> None:
@@ -313,14 +312,18 @@ class _LogSolver(_Solver):
         resampled = d.take(rows.take(pick), share)
         self.d = merge([d.take(np.flatnonzero(~chosen)), resampled], self.integral)
 
-    def _note_vanished(self) -> None:
-        """Remember the first move at which an open episode has no probability left."""
+    def _note_vanished(self, after: bool = False) -> None:
+        """Remember where an open episode has no probability left: at this move (its
+        observation ruled out every state), or, `after` a terminal check that ended every
+        state early, at the episode's next row (the log goes on where the crisis cannot)."""
         mass = np.bincount(self.d.tag, weights=self.d.w, minlength=self.obs.episodes)
-        gone = np.flatnonzero(self.open & (mass <= 0) & (self.end_pos >= self.pos))
-        for e in gone:
+        gone = self.open & (mass <= 0) & (self.lik <= 0) & (self.end_pos >= self.pos)
+        step, turn = self.step, self.turn
+        if after:
+            step, turn = (step, turn + 1) if turn + 1 < self.n_turns else (step + 1, 0)
+        for e in np.flatnonzero(gone):
             if int(e) not in self.impossible_at:
-                key = (int(e), self.step, min(self.turn, self.n_turns - 1))
-                self.impossible_at[int(e)] = self.obs.lines.get(key, -1)
+                self.impossible_at[int(e)] = self.obs.lines.get((int(e), step, turn), -1)
 
     # --- where episodes end -----------------------------------------------------------------
 
@@ -337,6 +340,8 @@ class _LogSolver(_Solver):
                 rows = ended[counts]
                 self._ended(d.tag.take(rows), d.w.take(rows), outcome.take(rows), d.peak.take(rows))
                 d = d.take(np.flatnonzero(~done))
+                self.d = d
+                self._note_vanished(after=True)
         closing = np.flatnonzero(self.open & (self.stop_pos == pos) & ~self.horizon_ok)
         if closing.size:
             self._close(closing)
