@@ -70,3 +70,15 @@ def test_memory_benchmark_quick_mode_runs():
     )
     assert out.returncode == 0, out.stderr
     assert "largest peak" in out.stdout and "met" in out.stdout
+
+
+def test_fit_benchmark_quick_mode_runs():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "fit.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "target < 30 s" in out.stdout

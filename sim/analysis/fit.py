@@ -289,8 +289,7 @@ def describe_method(particles: int | None, why: str) -> str:
         )
     return (
         f"maximum simulated likelihood, particle filter with {particles:,} states per episode "
-        f"and common random numbers ({why}); Nelder-Mead, then L-BFGS-B, within the declared "
-        "ranges"
+        f"and common random numbers ({why}); Nelder-Mead within the declared ranges"
     )
 
 
@@ -437,7 +436,12 @@ def profile(objective: Objective, solution: Solution, i: int, value: float) -> f
         u0,
         method="Nelder-Mead",
         bounds=[(0.0, 1.0)] * (k - 1),
-        options={"initial_simplex": simplex, "xatol": 1e-6, "fatol": 1e-8, "maxfev": 200 * k},
+        options={
+            "initial_simplex": simplex,
+            "xatol": 1e-6 if objective.particles is None else 1e-3,
+            "fatol": 1e-8 if objective.particles is None else 1e-4,
+            "maxfev": 200 * k if objective.particles is None else 40 * k,
+        },
     )
     return -float(best.fun)
 
@@ -459,14 +463,22 @@ def _profile_end(objective: Objective, solution: Solution, i: int, side: int) ->
     if gap(bound) >= 0:
         return bound, True
     width = abs(bound - here)
-    return float(brentq(gap, here, bound, xtol=1e-6 * width, rtol=1e-10)), False
+    tol = 1e-6 if objective.particles is None else 1e-3  # the filter's noise: no finer
+    return float(brentq(gap, here, bound, xtol=tol * width, rtol=1e-10)), False
 
 
 def _standard_errors(objective: Objective, solution: Solution) -> np.ndarray | None:
     """Square roots of the diagonal of the inverse observed information, or None where it is
     not regular (an estimate at or near its bound, or the information not positive definite)."""
     theta, k = solution.theta, len(objective.free)
-    h = (1e-4 if objective.particles is None else HESSIAN_STEP_PF) * (objective.hi - objective.lo)
+    width = objective.hi - objective.lo
+    if objective.particles is None:
+        h = 1e-4 * width
+    else:  # as wide as the bounds allow, down to a tenth of the preferred step
+        room = np.minimum(theta - objective.lo, objective.hi - theta) / 2
+        h = np.minimum(HESSIAN_STEP_PF * width, room)
+        if np.any(h < HESSIAN_STEP_PF * width / 10):
+            return None
     if np.any(theta - 2 * h < objective.lo) or np.any(theta + 2 * h > objective.hi):
         return None
     f0 = solution.loglik

@@ -16,6 +16,8 @@ from sim.cli.main import (
 
 COMMAND = "fit"
 HELP = "estimate parameters from an episode log by maximum likelihood (DESIGN.md 8.2)"
+MAX_BOOTSTRAP = 10_000
+"""Most bootstrap refits asked for at once."""
 
 
 def add_data_argument(parser: argparse.ArgumentParser) -> None:
@@ -83,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.particles is not None and args.particles < 0:
         raise UsageError("--particles must be 0 (exact) or a positive number of states")
-    if args.bootstrap < 0:
-        raise UsageError("--bootstrap must be 0 or more")
+    if not 0 <= args.bootstrap <= MAX_BOOTSTRAP:
+        raise UsageError(f"--bootstrap must be between 0 and {MAX_BOOTSTRAP:,}")
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     log = read_episode_log(args.data, scenario)
     with ProgressBar(show_progress(args), None, f"{scenario.id}: fitting", delay=1.0) as bar:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
@@ -15,6 +14,9 @@ from sim.analysis.check import CheckResult, EpisodeCheck
 from sim.analysis.fit import FitResult
 from sim.outputs.charts import ChartOptions, current_chart_options, new_figure, save_figure
 from sim.outputs.tables import print_table, terminal
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_EPISODES_SHOWN = 10
 """Episodes whose statistics `check` lists one by one (the rest are summarised)."""
@@ -140,6 +142,8 @@ def _print_episode(result: CheckResult, episode: EpisodeCheck, console: Console)
 
 def check_figure(result: CheckResult) -> Figure:
     """One panel per count statistic: the model's 90% band and median, each episode's value."""
+    from matplotlib.ticker import MaxNLocator
+
     names: list[str] = []
     for e in result.episodes:
         for s in e.statistics:
@@ -171,7 +175,7 @@ def check_figure(result: CheckResult) -> Figure:
             zorder=3,
             label="observed, outside",
         )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_yticks([])
         ax.set_ylim(-0.6, 0.6)
         top = max(hi + 0.5, values.max() + 0.5)

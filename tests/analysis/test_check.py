@@ -89,3 +89,19 @@ def test_same_seed_same_check():
         check(scenario, log, runs=1000, seed=4).to_dict()
         == check(scenario, log, runs=1000, seed=4).to_dict()
     )
+
+
+def test_every_bundled_log_is_checked():
+    """`check` answers on each bundled log (the exact conditioned pass where it is small, the
+    particle filter where it is not), with a verdict; a log with probability 0 under the
+    scenario's default doctrine says where."""
+    import sim
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "data" / "logs").glob("*.csv")):
+        result = sim.check(path.stem, path, runs=1000)
+        (episode,) = result.episodes
+        assert episode.statistics[0].name == "steps", path.stem
+        assert episode.verdict
+        if episode.impossible_line is not None:
+            assert path.read_text().splitlines()[episode.impossible_line - 1].startswith("1,")
