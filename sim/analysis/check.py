@@ -36,6 +36,8 @@ from sim.model.compiled import Model
 from sim.solvers.likelihood import UNSEEN, Likelihood, Observations, likelihood, observations
 from sim.solvers.prepare import prepare_model
 
+MAX_RECORD_BYTES = 1 << 30
+"""Most memory the model runs' recorded moves may take (1 GiB)."""
 TAIL = 0.05
 """Each tail outside the central 90% band."""
 DEFAULT_RUNS = 10_000
@@ -83,6 +85,8 @@ class EpisodeCheck:
     number: int
     statistics: tuple[Statistic, ...]
     impossible_line: int | None = None
+    blanks: bool = False
+    """Whether the episode's log has unobserved cells."""
     """The log line of the first move the model gives probability 0 (the log's last line when
     it is its end), or None when the episode is possible."""
 
@@ -190,6 +194,13 @@ def check(
     """Each episode of `log` against `runs` episodes of the model (see the module docstring)."""
     if runs < 2:
         raise ValueError("--runs must be at least 2 for a predictive distribution")
+    size = 2 * 8 * scenario.horizon * len(scenario.turn_order) * runs
+    if size > MAX_RECORD_BYTES:
+        most = MAX_RECORD_BYTES // (16 * scenario.horizon * len(scenario.turn_order))
+        raise ValueError(
+            f"--runs {runs:,} would record {size / (1 << 30):,.1f} GiB of moves; at most "
+            f"{most:,} runs of this scenario fit in {MAX_RECORD_BYTES >> 20} MiB"
+        )
     fixed = dict(fixed or {})
     model = prepare_model(scenario, fixed)
     obs = observations(model, log)
@@ -203,10 +214,12 @@ def check(
             _count_stat("peak rung", _peak(given, e), simulated.peak_rung),
             *_move_stats(model, obs, e, simulated.observations),
         ]
-        line = given.impossible_at.get(e)
+        line = None if given is None or given.estimated else given.impossible_at.get(e)
         if line is not None and line < 0:
             line = episode.moves[-1].line
-        checks.append(EpisodeCheck(episode.number, tuple(s for s in stats if s is not None), line))
+        blanks = any(mv.option is None for mv in episode.moves)
+        kept = tuple(s for s in stats if s is not None)
+        checks.append(EpisodeCheck(episode.number, kept, line, blanks))
     return CheckResult(scenario, runs, seed, checks, fixed, simulated, _pooled(checks))
 
 
@@ -220,8 +233,8 @@ def _pooled(checks: list[EpisodeCheck]) -> tuple[Statistic, ...]:
     totals: dict[str, list[float]] = {}
     for episode in checks:
         for s in episode.statistics:
-            if s.mean is None:
-                continue
+            if s.mean is None or (s.name == "peak rung" and episode.blanks):
+                continue  # a blanked episode's peak is its most probable, not a draw
             t = totals.setdefault(s.name, [0.0, 0.0, 0.0])
             t[0] += float(s.observed)
             t[1] += s.mean
@@ -251,16 +264,25 @@ def _pooled(checks: list[EpisodeCheck]) -> tuple[Statistic, ...]:
     return tuple(out)
 
 
-def _conditioned(model: Model, obs: Observations) -> Likelihood:
+def _conditioned(model: Model, obs: Observations) -> Likelihood | None:
+    """The conditioned pass that gives outcome and peak rung given the log: exact where small,
+    else the particle filter; None where neither can run (those two statistics are then left
+    out)."""
     from sim.errors import ScenarioError
 
     try:
         return likelihood(model, obs, max_states=EXACT_STATES)
     except ScenarioError:
+        pass
+    try:
         return likelihood(model, obs, particles=PARTICLES)
+    except ScenarioError:
+        return None
 
 
-def _peak(given: Likelihood, e: int) -> float | None:
+def _peak(given: Likelihood | None, e: int) -> float | None:
+    if given is None:
+        return None
     mass = given.peak[e]
     return float(np.argmax(mass)) if mass.sum() > 0 else None
 
@@ -271,9 +293,8 @@ def _count_stat(name: str, observed: float | None, values: np.ndarray) -> Statis
     values = np.asarray(values, dtype=float)
     below = float(np.mean(values < observed))
     equal = float(np.mean(values == observed))
-    above = 1.0 - below - equal
-    inside = not (above + equal < TAIL or below + equal < TAIL)
     lo, hi = np.quantile(values, [TAIL, 1 - TAIL], method="inverted_cdf")
+    inside = bool(lo <= observed <= hi)  # as printed: outside iff a tail beyond it holds < 5%
     return Statistic(
         name=name,
         observed=observed,
@@ -288,8 +309,10 @@ def _count_stat(name: str, observed: float | None, values: np.ndarray) -> Statis
 
 
 def _outcome_stat(
-    model: Model, given: Likelihood, e: int, simulated: np.ndarray
+    model: Model, given: Likelihood | None, e: int, simulated: np.ndarray
 ) -> Statistic | None:
+    if given is None:
+        return None
     mass = given.outcome[e]
     if mass.sum() <= 0:
         return None

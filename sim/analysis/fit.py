@@ -12,12 +12,13 @@ each searched within its declared [min, max]: the model is rebuilt at every poin
   bound when the profile stays above the cut there. Standard errors: the observed information
   (central second differences), where the estimate is inside its range and the information is
   positive definite; otherwise None.
-- A parametric bootstrap on request: logs of as many episodes simulated from the estimates,
-  fitted again; the 2.5% and 97.5% quantiles of the estimates.
+- A parametric bootstrap on request: logs of as many episodes simulated from the estimates, with
+  the real log's blank cells blanked again, fitted again; the 2.5% and 97.5% quantiles of the
+  estimates, and how many of the logs could be fitted.
 - Where the exact pass cannot hold the scenario's states (or the scenario draws `uniform` or
   `normal`), a particle filter (`particles` per episode, common random numbers) estimates the
-  likelihood; its Monte Carlo standard error at the estimates is computed from `replicates`
-  further seeds and stated.
+  likelihood; the Monte Carlo standard error of the printed log-likelihood (one filter run) is
+  the spread of REPLICATES further seeds at the estimates.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ EXACT_STATES = 250_000
 the exact pass, up to the solver's own limit, with particles=0)."""
 DEFAULT_PARTICLES = 5_000
 """States kept per episode by the particle filter, where the exact pass is too wide."""
+MIN_PARTICLES = 200
+FILTER_STATES = 400_000
+"""States the default particle filter aims to keep over all episodes at once."""
 REPLICATES = 5
 """Further particle-filter seeds at the estimates, for the Monte Carlo error of the loglik."""
 IMPOSSIBLE = 1e300
@@ -96,6 +100,9 @@ class FitResult:
     fixed: dict[str, float] = field(default_factory=dict)
     mc_se: float | None = None
     bootstrap: int = 0
+    bootstrap_fits: int = 0
+    """Bootstrap logs that could be fitted (a simulated log the estimates make impossible, as
+    with a blank pattern it cannot follow, is left out)."""
 
     def to_dict(self) -> dict[str, Any]:
         from sim import __version__
@@ -130,6 +137,7 @@ class FitResult:
             out["loglik_mc_se"] = self.mc_se
         if self.bootstrap:
             out["bootstrap"] = self.bootstrap
+            out["bootstrap_fits"] = self.bootstrap_fits
         return out
 
 
@@ -236,18 +244,25 @@ def fit(
     start_model = prepare_model(scenario, fixed)
     obs = observations(start_model, log)
     chosen, why = choose_method(start_model, obs, particles)
+    method = describe_method(chosen, why)
     objective = Objective(scenario, obs, free, fixed, chosen, seed)
     solution = maximise(objective, log, progress)
-    method = describe_method(chosen, why)
     mc_se = None
     if chosen is not None:
         lls = [objective.full(solution.theta, seed + 1 + r).loglik for r in range(REPLICATES)]
-        mc_se = float(np.std(lls, ddof=1) / math.sqrt(len(lls))) if len(lls) > 1 else None
+        if all(math.isfinite(v) for v in lls):  # the spread of one estimate (the printed one)
+            mc_se = float(np.std(lls, ddof=1))
+        else:
+            method += (
+                "; its Monte Carlo error is not stated: a replicate seed estimated probability 0 "
+                "(use more --particles)"
+            )
     if progress:
         progress("intervals")
     estimates = intervals(objective, solution, profiled)
+    refits = 0
     if bootstrap:
-        estimates = _bootstrap(objective, solution, estimates, bootstrap, seed, progress)
+        estimates, refits = _bootstrap(objective, solution, estimates, bootstrap, seed, progress)
     return FitResult(
         scenario=scenario,
         log=log,
@@ -263,6 +278,7 @@ def fit(
         fixed=fixed,
         mc_se=mc_se,
         bootstrap=bootstrap,
+        bootstrap_fits=refits,
     )
 
 
@@ -276,8 +292,14 @@ def choose_method(model: Model, obs: Observations, particles: int | None):
         if particles == 0:
             raise
         reason = exc.problems[0].message.split(" (use")[0].split(";")[0]
-        return DEFAULT_PARTICLES, reason
+        return default_particles(obs.episodes), reason
     return None, ""
+
+
+def default_particles(episodes: int) -> int:
+    """States kept per episode by default: DEFAULT_PARTICLES for a few episodes, fewer (down to
+    MIN_PARTICLES) for many, so that the whole pass stays near FILTER_STATES states."""
+    return int(max(MIN_PARTICLES, min(DEFAULT_PARTICLES, FILTER_STATES // max(episodes, 1))))
 
 
 def describe_method(particles: int | None, why: str) -> str:
@@ -379,33 +401,28 @@ def intervals(
     objective: Objective, solution: Solution, profiled: bool = False
 ) -> dict[str, Estimate]:
     """95% intervals and observed-information standard errors. With one free parameter, or
-    `profiled`, or where the information is not regular (an estimate at its bound), from the
-    profile likelihood; otherwise estimate +- 1.96 se (the profile's quadratic approximation,
-    which needs no inner maximisations)."""
+    `profiled`, or where the information is not regular (an estimate at or near its bound:
+    estimate +- 1.96 se would cross it), from the profile likelihood, and no standard error is
+    claimed where it is not regular; otherwise estimate +- 1.96 se (the profile's quadratic
+    approximation, which needs no inner maximisations)."""
     se = _standard_errors(objective, solution)
     wald = se is not None and len(objective.free) > 1 and not profiled
     out = {}
     for i, name in enumerate(objective.free):
-        if wald:
-            half = Z_95 * float(se[i])
-            here = float(solution.theta[i])
-            lo, at_lo = (
-                max(here - half, float(objective.lo[i])),
-                bool(here - half <= objective.lo[i]),
-            )
-            hi, at_hi = (
-                min(here + half, float(objective.hi[i])),
-                bool(here + half >= objective.hi[i]),
-            )
+        here = float(solution.theta[i])
+        half = Z_95 * float(se[i]) if se is not None else math.inf
+        regular = objective.lo[i] < here - half and here + half < objective.hi[i]
+        if wald and regular:
+            (lo, hi), at_lo, at_hi = (here - half, here + half), False, False
         else:
             lo, at_lo = _profile_end(objective, solution, i, -1)
             hi, at_hi = _profile_end(objective, solution, i, +1)
         out[name] = Estimate(
-            value=float(solution.theta[i]),
+            value=here,
             ci95=(lo, hi),
-            se=None if se is None else float(se[i]),
+            se=float(se[i]) if se is not None and regular else None,
             at_bound=(at_lo, at_hi),
-            interval="observed information" if wald else "profile likelihood",
+            interval="observed information" if wald and regular else "profile likelihood",
         )
     return out
 
@@ -516,16 +533,25 @@ def _bootstrap(
 ) -> dict[str, Estimate]:
     """Parametric bootstrap: fully observed logs simulated from the estimates, fitted again."""
     from sim.analysis.episodes import simulate_observations
+    from sim.solvers.likelihood import UNSEEN
 
     model = objective.model(solution.theta)
+    blank = objective.obs.option == UNSEEN  # the real log's blanks, blanked again
     fits = []
     for r in range(repetitions):
         if progress:
             progress(f"bootstrap {r + 1}/{repetitions}")
-        sim = simulate_observations(model, objective.obs.episodes, seed + 1000 + r)
+        sim = simulate_observations(model, objective.obs.episodes, seed + 1000 + r).observations
+        sim = Observations(
+            option=np.where(blank, UNSEEN, sim.option),
+            branch=np.where(blank, -1, sim.branch),
+            last_step=sim.last_step,
+            last_turn=sim.last_turn,
+            lines={},
+        )
         again = Objective(
             objective.scenario,
-            sim.observations,
+            sim,
             objective.free,
             objective.fixed,
             objective.particles,
@@ -542,7 +568,7 @@ def _bootstrap(
         if len(fits) >= 2:
             band = (float(np.quantile(draws[:, i], 0.025)), float(np.quantile(draws[:, i], 0.975)))
         out[name] = Estimate(est.value, est.ci95, est.se, est.at_bound, est.interval, band)
-    return out
+    return out, len(fits)
 
 
 def _polish(objective: Objective, start: Solution) -> Solution:

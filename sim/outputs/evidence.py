@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 MAX_EPISODES_SHOWN = 10
 """Episodes whose statistics `check` lists one by one (the rest are summarised)."""
 MAX_CHART_PANELS = 16
+MAX_CHART_EPISODES = 40
+"""Episodes drawn in each panel of the check chart (one row each; the first ones)."""
 """Statistics drawn by the check chart (the first ones)."""
 
 
@@ -152,23 +154,33 @@ def check_figure(result: CheckResult) -> Figure:
     names = names[:MAX_CHART_PANELS]
     cols = min(4, max(1, len(names)))
     rows = max(1, -(-len(names) // cols))
-    fig = new_figure((3.2 * cols, 1.25 * rows + 0.9))
+    shown = min(len(result.episodes), MAX_CHART_EPISODES)
+    fig = new_figure((3.2 * cols, (1.0 + 0.06 * shown) * rows + 0.9))
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
         stats = [s for e in result.episodes for s in e.statistics if s.name == name]
-        lo, hi = stats[0].band
-        ax.axvspan(lo - 0.5, hi + 0.5, color="#c6dbef", label="model 90% band")
-        ax.axvline(stats[0].median, color="#2171b5", lw=1.5, label="model median")
+        stats = stats[:MAX_CHART_EPISODES]
+        rows_y = np.arange(len(stats))[::-1]
+        for y, s in zip(rows_y, stats, strict=True):  # each episode's own band (move counts
+            lo, hi = s.band  # are compared with the runs that ended where it ended)
+            label = "model 90% band" if y == rows_y[0] else None
+            ax.barh(y, hi - lo + 1, left=lo - 0.5, height=0.8, color="#c6dbef", label=label)
+            ax.plot(
+                [s.median, s.median],
+                [y - 0.4, y + 0.4],
+                color="#2171b5",
+                lw=1.5,
+                label="model median" if y == rows_y[0] else None,
+            )
         values = np.array([float(s.observed) for s in stats])
         outside = np.array([not s.inside for s in stats])
-        jitter = np.linspace(-0.25, 0.25, len(values)) if len(values) > 1 else np.zeros(1)
         ax.scatter(
-            values[~outside], jitter[~outside], color="black", s=14, zorder=3, label="observed"
+            values[~outside], rows_y[~outside], color="black", s=14, zorder=3, label="observed"
         )
         ax.scatter(
             values[outside],
-            jitter[outside],
+            rows_y[outside],
             color="#cb181d",
             marker="x",
             s=24,
@@ -177,9 +189,10 @@ def check_figure(result: CheckResult) -> Figure:
         )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_yticks([])
-        ax.set_ylim(-0.6, 0.6)
-        top = max(hi + 0.5, values.max() + 0.5)
-        ax.set_xlim(min(lo - 0.5, values.min() - 0.5), top)
+        ax.set_ylim(-0.6, len(stats) - 0.4)
+        lows = [s.band[0] for s in stats] + list(values)
+        highs = [s.band[1] for s in stats] + list(values)
+        ax.set_xlim(min(lows) - 0.5, max(highs) + 0.5)
         ax.set_title(name, fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
     for k in range(len(names), rows * cols):

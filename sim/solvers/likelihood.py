@@ -19,7 +19,8 @@ of the choice, branch and draw probabilities along the path, times the probabili
 crisis ended where the log ends. `poisson` draws are enumerated up to the value whose upper
 tail is below POISSON_TAIL; the probability left out is carried per episode as `dropped`, a
 bound: the true likelihood lies in [likelihood, likelihood + dropped]. `uniform` and `normal`
-draws cannot be enumerated and are refused at their file:line:col.
+draws cannot be enumerated: the exact pass refuses them at their file:line:col, and the particle
+filter samples them (one value per state, common random numbers).
 
 Hand check (tests/solvers/test_likelihood.py, "coin" scenario): actor a plays `go` with logit
 probability e^1 / (e^1 + e^0) = 0.7310585786; `go` succeeds with p = 0.3, which ends the crisis.
@@ -36,6 +37,7 @@ from sim.errors import Problem, ScenarioError, SimulationError
 from sim.format.episode_log import PASS as PASS_CELL
 from sim.format.episode_log import EpisodeLog
 from sim.model.compiled import NOT_YET, PASS, CompiledOption, CompiledPolicy, Located, Model
+from sim.model.inversion import invert
 from sim.model.step import advance, first_terminal
 from sim.solvers.exact import (
     DEFAULT_MAX_MEMORY,
@@ -50,8 +52,12 @@ from sim.solvers.exact import (
 from sim.solvers.exact_states import Dist, merge
 from sim.solvers.limits import check_solved_horizon
 
+CONTINUOUS = ("uniform", "normal")
+"""Draws the exact pass cannot enumerate: the particle filter samples them."""
 UNSEEN = -3
 """Option code of a move not observed (every code is then kept); -1 is PASS, >= 0 an option."""
+MAX_OBSERVATION_BYTES = 512 << 20
+"""Largest log held as (steps x turns x episodes) arrays of codes."""
 POISSON_TAIL = 1e-15
 """A `poisson` draw is enumerated up to the value above which its probability is below this."""
 MAX_POISSON_LAMBDA = 1_000.0
@@ -93,6 +99,8 @@ class Likelihood:
     each outcome's probability given what the log shows."""
     peak: np.ndarray
     """(episodes, rungs) the same for the peak rung."""
+    estimated: bool = False
+    """Whether the particle filter cut or sampled anything: the figures are then estimates."""
 
     @property
     def loglik(self) -> float:
@@ -119,6 +127,14 @@ class Likelihood:
 def observations(model: Model, log: EpisodeLog) -> Observations:
     """The log's cells as codes of `model` (the log was read against the model's scenario)."""
     n_ep, n_turns = len(log.episodes), len(model.turn_order)
+    size = 2 * 8 * model.horizon * n_turns * n_ep
+    if size > MAX_OBSERVATION_BYTES:
+        message = (
+            f"the log's {n_ep:,} episodes over the scenario's {model.horizon:,} steps would take "
+            f"{size / (1 << 30):,.1f} GiB as arrays, more than the limit of "
+            f"{MAX_OBSERVATION_BYTES >> 20} MiB: split the log into several files"
+        )
+        raise ScenarioError([Problem(log.file, 1, 1, message)])
     option = np.full((model.horizon, n_turns, n_ep), UNSEEN, dtype=np.int64)
     branch = np.full((model.horizon, n_turns, n_ep), -1, dtype=np.int64)
     last_step = np.zeros(n_ep, dtype=np.int64)
@@ -177,6 +193,8 @@ class _LogSolver(_Solver):
         super().__init__(model, max_states, max_memory)
         self.obs = obs
         self.particles, self.seed = particles, seed
+        self.draws = self.cuts = 0
+        self.resampled = self.sampled = False
         self.integral = [*self.integral, True]  # the episode tag is a key column
         self.row_bytes += 8
         n_ep, nt = obs.episodes, len(model.turn_order)
@@ -220,6 +238,10 @@ class _LogSolver(_Solver):
         advance(self)
         self._close(np.flatnonzero(self.open))
 
+    def begin_turn(self, step: int, turn: int, actor: int, move_number: int) -> None:
+        super().begin_turn(step, turn, actor, move_number)
+        self.draws = self.cuts = 0  # random offsets depend on the position, not on the history
+
     @property
     def pos(self) -> int:
         return (self.step - 1) * (self.n_turns + 1) + self.turn
@@ -257,6 +279,8 @@ class _LogSolver(_Solver):
             parts = [
                 _DistPart(self, self._keep(p.d, self._option_allowed(p.d, PASS))) for p in parts
             ]
+        if self.particles is not None:  # keep a move's pieces near the cap as they are made
+            parts = [_DistPart(self, self._resampled(p.d)) for p in parts]
         super().played(actor, code, parts)
 
     def branches(self, part: _DistPart, actor: int, option: CompiledOption):
@@ -285,13 +309,20 @@ class _LogSolver(_Solver):
         an equal share of the episode's probability (copies of one state merge again). The
         uniform offset of each episode depends only on the seed and the position in the game,
         so nearby parameter values resample alike (common random numbers)."""
-        cap, d = self.particles, self.d
+        if self.particles is not None:
+            self.d = self._resampled(self.d)
+
+    def _resampled(self, d: Dist) -> Dist:
+        """`d` with each episode cut to `particles` states (see `_resample`)."""
+        cap = self.particles
         if cap is None or d.n <= cap:
-            return
+            return d
         n_ep = self.obs.episodes
         over = np.bincount(d.tag, minlength=n_ep) > cap
+        over &= self.end_pos > self.pos  # at its last move an episode keeps every state
         if not over.any():
-            return
+            return d
+        self.resampled = True
         chosen = over.take(d.tag)
         rows = np.flatnonzero(chosen)
         rows = rows[np.argsort(d.tag.take(rows), kind="stable")]
@@ -302,7 +333,9 @@ class _LogSolver(_Solver):
         cum = np.cumsum(w)
         before = cum.take(first) - w.take(first)
         total = cum.take(after - 1) - before
-        offset = np.random.default_rng((self.seed, self.pos)).random(n_ep).take(episodes)
+        self.cuts += 1
+        offset = np.random.default_rng((self.seed, self.pos, self.cuts)).random(n_ep)
+        offset = offset.take(episodes)
         points = (
             before[:, None] + (np.arange(cap)[None, :] + offset[:, None]) / cap * total[:, None]
         )
@@ -310,7 +343,7 @@ class _LogSolver(_Solver):
         pick = np.clip(pick, np.repeat(first, cap), np.repeat(after - 1, cap))
         share = np.repeat(total / cap, cap) / np.maximum(w.take(pick), np.finfo(float).tiny)
         resampled = d.take(rows.take(pick), share)
-        self.d = merge([d.take(np.flatnonzero(~chosen)), resampled], self.integral)
+        return merge([d.take(np.flatnonzero(~chosen)), resampled], self.integral)
 
     def _note_vanished(self, after: bool = False) -> None:
         """Remember where an open episode has no probability left: at this move (its
@@ -379,6 +412,8 @@ class _LogSolver(_Solver):
     # --- draws -----------------------------------------------------------------------------
 
     def _enumerate(self, e: Located, need: _NeedDraw, d: Dist):
+        if need.kind in CONTINUOUS and self.particles is not None:
+            return self._sample(need, d)
         if need.kind != "poisson":
             return super()._enumerate(e, need, d)
         lam = _vector(need.args[0], d.n)
@@ -401,6 +436,12 @@ class _LogSolver(_Solver):
                 "--max-states)"
             )
             raise ScenarioError([self._draw_problem(e, need, message)]) from None
+        self._memory(
+            int(rows),
+            f"step {self.step}",
+            0,
+            f"enumerating a poisson() draw into {int(rows):,} weighted states",
+        )
         sizes = top + 1
         src = np.repeat(np.arange(d.n), sizes)
         k = np.arange(src.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
@@ -410,6 +451,16 @@ class _LogSolver(_Solver):
         keep = probs > 0
         return src[keep], k[keep].astype(float), probs[keep]
 
+    def _sample(self, need: _NeedDraw, d: Dist):
+        """The particle filter's draw of a `uniform` or `normal`: one value per state, by
+        inversion of a uniform fixed by the seed, the position in the game, the draw and the
+        state's place (common random numbers: the value moves smoothly with the parameters)."""
+        self.draws += 1
+        self.sampled = True
+        rng = np.random.default_rng((self.seed, self.pos, need.index, self.draws))
+        values = invert(need.kind, rng.random(d.n), [_vector(a, d.n) for a in need.args])
+        return np.arange(d.n), values, np.ones(d.n)
+
     def result(self) -> Likelihood:
         return Likelihood(
             likelihood=self.lik.copy(),
@@ -418,17 +469,27 @@ class _LogSolver(_Solver):
             states=int(self.total_states),
             outcome=self.outcome_mass.copy(),
             peak=self.peak_mass.copy(),
+            estimated=self.resampled or self.sampled,
         )
 
 
 def impossible_problem(log: EpisodeLog, lik: Likelihood, where: str) -> ScenarioError:
-    """A located error for the first impossible episode of a log (at `where`, e.g. 'the
-    scenario's parameter values')."""
+    """A located error for the first impossible episodes of a log (at `where`, e.g. 'the
+    scenario's parameter values'). Under the particle filter a zero may only mean that no kept
+    state fitted the log, and the message says so."""
     problems = []
     for e, line in list(lik.impossible_at.items())[:5]:
         episode = log.episodes[e]
-        if line < 0:
-            line = episode.moves[-1].line
+        at_end = line < 0
+        line = episode.moves[-1].line if at_end else line
+        if lik.estimated:
+            what = "its end" if at_end else "this move"
+            message = (
+                f"episode {episode.number}: the particle filter estimates probability 0 for "
+                f"{what} under {where}: no state it kept fits the log here (use more "
+                "--particles, or --particles 0 for the exact pass)"
+            )
+        elif at_end:
             message = (
                 f"episode {episode.number} cannot end where its log ends under {where}: "
                 "no terminal outcome can hold there (probability 0)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim.analysis.check import check
@@ -67,7 +69,19 @@ def test_percentile_and_band_of_a_count():
     x = steps.observed
     below, equal = np.mean(model_steps < x), np.mean(model_steps == x)
     assert steps.percentile == 100 * (below + equal / 2)
-    assert steps.inside == (not (1 - below < 0.05 or below + equal < 0.05))
+    assert steps.inside == (steps.band[0] <= x <= steps.band[1])
+
+
+def test_count_statistic_worked_by_hand():
+    """90 zeros, 5 ones, 5 twos: an observed 2 has mid-rank percentile 97.5 and lies above the
+    band [0, 1] (the upper 5% quantile is 1); an observed 1 is inside, at percentile 92.5."""
+    from sim.analysis.check import _count_stat
+
+    values = np.array([0] * 90 + [1] * 5 + [2] * 5)
+    two, one = _count_stat("x", 2.0, values), _count_stat("x", 1.0, values)
+    assert (two.percentile, two.band, two.inside) == (97.5, (0.0, 1.0), False)
+    assert (one.percentile, one.inside, one.probability) == (92.5, True, 0.05)
+    assert math.isclose(two.mean, 0.15) and math.isclose(two.variance, 0.25 - 0.15**2)
 
 
 def test_an_impossible_episode_says_so():
