@@ -151,25 +151,34 @@ def run(
     *,
     precision: float | None = None,
     max_runs: int | None = None,
+    executor: str = "process",
+    scheduler: str | None = None,
+    scheduler_file: str | os.PathLike[str] | None = None,
 ) -> Results:
     """Monte Carlo, as `escalation run`: `runs` runs from `seed` on `workers` processes (the
     results are identical for any number). With `precision=H`, whole blocks of runs are added
-    until every outcome's 95% half-width is at most H, up to `max_runs` (`--precision H`)."""
+    until every outcome's 95% half-width is at most H, up to `max_runs` (`--precision H`).
+    `executor="dask"` runs the blocks on a local Dask cluster of `workers`, or on the cluster at
+    `scheduler` (an address) or `scheduler_file` (docs/cluster.md): the same numbers."""
+    from sim.engine.executors import open_executor
     from sim.engine.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
     from sim.engine.streams import BLOCK_SIZE
 
     scenario = _scenario(scenario)
     runs, seed = _count("runs", runs), _count("seed", seed, 0)
     workers = _count("workers", workers)
+    where = _executor_spec(workers, executor, scheduler, scheduler_file)
     model = prepare_model(scenario, _checked(scenario, set))
     if precision is None:
-        return run_monte_carlo(model, runs, seed, workers)
+        with open_executor(where) as pool:
+            return run_monte_carlo(model, runs, seed, executor=pool)
     if not 0 < precision < 0.5:
         raise ValueError(f"precision (a half-width) must be between 0 and 0.5, got {precision}")
     cap = _count("max_runs", max_runs) if max_runs is not None else PRECISION_CAP
     if cap < BLOCK_SIZE:
         raise ValueError(f"max_runs must be at least {BLOCK_SIZE:,} (one block) with precision")
-    results = run_to_precision(model, precision, seed, runs, cap, workers)
+    with open_executor(where) as pool:
+        results = run_to_precision(model, precision, seed, runs, cap, executor=pool)
     if results.precision is not None:
         results.extra["precision"] = results.precision
     return results
@@ -194,18 +203,27 @@ def compare(
     seed: int = 1,
     set: Overrides = None,
     max_risk: tuple[str, float] | Mapping[str, float] | str | None = None,
+    *,
+    workers: int = 1,
+    executor: str = "process",
+    scheduler: str | None = None,
+    scheduler_file: str | os.PathLike[str] | None = None,
 ) -> Comparison:
     """An actor's choices side by side with common random numbers, as `escalation compare`:
     `mode="first-move"` (one column per option available at its first move, the default) or
     `"policies"` (its current policy and each named alternative). `max_risk=("war", 0.05)`
     (or `{"war": 0.05}` or `"war=0.05"`) adds the best column within that risk.
 
+    `workers`, `executor`, `scheduler` and `scheduler_file` are as for `run`.
+
     Returns a `sim.analysis.compare.Comparison`: `.columns[i].results` (Results),
     `.differences()`, `.recommendation()`, `.to_json()` (what `compare --json` prints)."""
     from sim.analysis.compare import compare_first_moves, compare_policies
+    from sim.engine.executors import open_executor
 
     scenario = _scenario(scenario)
     runs, seed = _count("runs", runs), _count("seed", seed, 0)
+    where = _executor_spec(_count("workers", workers), executor, scheduler, scheduler_file)
     overrides = _checked(scenario, set)
     if actor not in scenario.actors:
         raise ValueError(
@@ -222,10 +240,20 @@ def compare(
                 f"the scenario has no alternatives for '{actor}'; "
                 "add them under `alternatives:` or use mode='first-move'"
             )
-        return compare_policies(scenario, actor, runs, seed, overrides, risk)
+        with open_executor(where) as pool:
+            return compare_policies(scenario, actor, runs, seed, overrides, risk, pool)
     if kind != "first-move":
         raise ValueError(f"mode must be 'first-move' or 'policies', got {mode!r}")
-    return compare_first_moves(scenario, actor, runs, seed, overrides, risk)
+    with open_executor(where) as pool:
+        return compare_first_moves(scenario, actor, runs, seed, overrides, risk, pool)
+
+
+def _executor_spec(workers: int, executor: str, scheduler: Any, scheduler_file: Any):
+    """Where the blocks run (sim.engine.executors.ExecutorSpec), as the executor flags say."""
+    from sim.engine.executors import ExecutorSpec
+
+    file = None if scheduler_file is None else os.fspath(scheduler_file)
+    return ExecutorSpec(executor, workers, scheduler, file)
 
 
 def _max_risk(value: Any, outcomes: tuple[str, ...]) -> tuple[str, float] | None:
@@ -285,6 +313,7 @@ def sweep(
     resume: bool = False,
     executor: str = "process",
     scheduler: str | None = None,
+    scheduler_file: str | os.PathLike[str] | None = None,
 ) -> SweepResult:
     """A parameter sweep, as `escalation sweep`: `vary={"war_risk": (0, 1, 11)}` (or
     `"war_risk=0:1:11"`, or a list of such strings), `method` "grid", "lhs" or "sobol".
@@ -299,17 +328,13 @@ def sweep(
     Returns a `sim.analysis.sweep.SweepResult`: `.columns`, `.table` (one row per point),
     `.column(name)`, `.sobol`; charts in `sim.outputs.sweep_charts`.
     """
-    from sim.analysis.sweep import (
-        SweepSpec,
-        check_varies,
-        make_design,
-        open_executor,
-        run_sweep,
-    )
+    from sim.analysis.sweep import SweepSpec, check_varies, make_design, run_sweep
+    from sim.engine.executors import open_executor
 
     scenario = _scenario(scenario)
     runs, seed = _count("runs", runs), _count("seed", seed, 0)
     workers = _count("workers", workers)
+    where = _executor_spec(workers, executor, scheduler, scheduler_file)
     if samples is not None:
         samples = _count("samples", samples)
     text, file = _source_text(scenario)
@@ -327,18 +352,14 @@ def sweep(
     fixed.update(explicit)
     resolve_parameters(base, fixed)
     check_varies(base, varies, method, dict(explicit))
-    if scheduler and executor == "process":
-        executor = "dask"
     design = make_design(varies, method, samples, seed)
     spec = SweepSpec(text, file, design, runs, seed, tuple(sorted(fixed.items())))
-    command = _sweep_command(
-        file, varies, method, samples, runs, seed, fixed, workers, executor, scheduler
-    )
+    command = _sweep_command(file, varies, method, samples, runs, seed, fixed, workers, where)
     if out is None and resume:
         raise ValueError("resume=True needs out=, the folder of the sweep to finish")
     with tempfile.TemporaryDirectory(prefix="escalation-sweep-") as tmp:
         out_dir = Path(tmp) if out is None else Path(out)
-        with open_executor(workers, executor, scheduler) as pool:
+        with open_executor(where) as pool:
             result = run_sweep(
                 spec,
                 out_dir,
@@ -391,8 +412,7 @@ def _sweep_command(
     seed: int,
     fixed: Mapping[str, float],
     workers: int,
-    executor: str,
-    scheduler: str | None,
+    where: Any,
 ) -> str:
     """The command line that reproduces the sweep (written to sweep.json, as the command does)."""
     parts = ["escalation", "sweep", file]
@@ -405,11 +425,7 @@ def _sweep_command(
     parts += ["--runs", str(runs), "--seed", str(seed)]
     for name, value in sorted(fixed.items()):
         parts += ["--set", f"{name}={_number(value)}"]
-    parts += ["--workers", str(workers)]
-    if scheduler:
-        parts += ["--scheduler", scheduler]
-    elif executor != "process":
-        parts += ["--executor", executor]
+    parts += ["--workers", str(workers), *where.command_flags()]
     return shlex.join(parts)
 
 

@@ -2,11 +2,13 @@
 
 Every column is simulated with the same seed and block streams, so differences between columns
 are mostly the decision's effect, not noise; paired per-run differences give their intervals.
+With an `executor` (sim.engine.executors), each column's blocks run there: the same numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,9 +141,14 @@ class Comparison:
 
 
 def _simulate(
-    model: Model, runs: int, seed: int, actor: int, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+    model: Model,
+    runs: int,
+    seed: int,
+    actor: int,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    executor: Executor | None = None,
 ) -> tuple[Results, np.ndarray, np.ndarray]:
-    results, table = run_with_records(model, runs, seed, batch_blocks)
+    results, table = run_with_records(model, runs, seed, batch_blocks, executor)
     return results, table.outcome, table.payoffs[actor]
 
 
@@ -169,6 +176,7 @@ def compare_first_moves(
     seed: int,
     overrides: dict[str, float] | None = None,
     max_risk: tuple[str, float] | None = None,
+    executor: Executor | None = None,
 ) -> Comparison:
     """One column per option available at the actor's first move; then its own policy."""
     base = prepare_model(scenario, overrides)
@@ -182,7 +190,7 @@ def compare_first_moves(
         )
     for option in options:
         model = dataclasses.replace(base, forced_first={a: option})
-        results, outcome, payoff = _simulate(model, runs, seed, a)
+        results, outcome, payoff = _simulate(model, runs, seed, a, executor=executor)
         menu = base.options[a][option]
         columns.append(Column(menu.id, menu.label, results, outcome, payoff))
     return Comparison(actor, "first-move", columns, max_risk)
@@ -195,6 +203,7 @@ def compare_policies(
     seed: int,
     overrides: dict[str, float] | None = None,
     max_risk: tuple[str, float] | None = None,
+    executor: Executor | None = None,
 ) -> Comparison:
     """One column for the scenario's own policy, then one per named alternative."""
     named = {CURRENT: None, **scenario.alternatives.get(actor, {})}
@@ -202,7 +211,7 @@ def compare_policies(
     for name, policy in named.items():
         model = prepare_model(scenario, overrides, None if policy is None else {actor: policy})
         a = model.actor_index(actor)
-        results, outcome, payoff = _simulate(model, runs, seed, a)
+        results, outcome, payoff = _simulate(model, runs, seed, a, executor=executor)
         label = "the scenario's policy" if policy is None else name.replace("_", " ")
         columns.append(Column(name, label, results, outcome, payoff))
     return Comparison(actor, "policies", columns, max_risk)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sim.analysis.sweep_design import SweepError, SweepSpec
+from sim.analysis.sweep_design import SweepSpec
+from sim.engine import executors
+from sim.engine.executors import DEFAULT_CLUSTER_TIMEOUT, ExecutorSpec
 from sim.engine.runner import run_monte_carlo
-from sim.engine.workers import spawn_context
 from sim.errors import ScenarioError, SimulationError
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
@@ -65,6 +64,7 @@ def evaluate_chunk(
     items: tuple[tuple[int, tuple[float, ...]], ...],
 ) -> Rows:
     """Worker task: the metrics of some points (picklable arguments; the scenario is cached)."""
+    executors.tune_worker_memory()
     scenario = _scenario(text, file)
     out = []
     for index, values in items:
@@ -81,72 +81,19 @@ def evaluate_chunk(
 # --- executors ----------------------------------------------------------------------------------
 
 
-def _init_worker() -> None:
-    """Pool workers leave Ctrl-C to the parent, and exit when the parent dies (even by kill -9)."""
-    import threading
-    from multiprocessing.connection import wait
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-
-        def watch() -> None:
-            wait([parent.sentinel])
-            os._exit(1)
-
-        threading.Thread(target=watch, daemon=True).start()
-
-
 @contextmanager
 def open_executor(
-    workers: int, kind: str = "process", scheduler: str | None = None
+    workers: int,
+    kind: str = "process",
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
+    timeout: float = DEFAULT_CLUSTER_TIMEOUT,
 ) -> Iterator[Executor | None]:
-    """None (in-process) for one local worker, a spawn process pool, or a Dask executor."""
-    if scheduler or kind == "dask":
-        with _dask_executor(workers, scheduler) as executor:
-            yield executor
-    elif workers <= 1:
-        yield None
-    else:
-        pool = ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=_init_worker)
-        try:
-            yield pool
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-@contextmanager
-def _dask_executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
-    """An executor on the Dask cluster at `scheduler`, or on a new LocalCluster of `workers`."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise SweepError(
-            "the Dask executor needs dask: pip install 'escalation-sim[dask]'"
-        ) from None
-    cluster = None
-    try:
-        if scheduler:
-            client = Client(scheduler, timeout="10s")
-        else:
-            import logging
-
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            client = Client(cluster)
-    except (OSError, TimeoutError) as exc:
-        raise SweepError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
-    try:
-        yield client.get_executor()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    """None (in-process) for one local worker, a spawn process pool, or a Dask executor: the
+    executor every heavy command shares (sim.engine.executors), opened from its arguments."""
+    spec = ExecutorSpec(kind, workers, scheduler, scheduler_file, timeout)
+    with executors.open_executor(spec) as executor:
+        yield executor
 
 
 def default_workers() -> int:
@@ -186,7 +133,7 @@ def execute_points(
     futures = [executor.submit(evaluate_chunk, *args, chunk) for chunk in chunks]
     try:
         for future in as_completed(futures):
-            yield future.result()
+            yield executors.result(future)
     finally:
         for future in futures:
             future.cancel()

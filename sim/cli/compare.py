@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from sim.cli.main import (
         _positive_int,
         _seed,
+        add_executor_arguments,
         add_quiet_argument,
         add_scenario_argument,
         add_set_argument,
@@ -55,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "with --json, charts are written only when --out is given)",
     )
     p.add_argument("--no-charts", action="store_true")
+    add_executor_arguments(p)
     add_quiet_argument(p)
     from sim.cli.chart_args import add_chart_arguments
 
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         ProgressBar,
         UsageError,
         default_out_dir,
+        executor_spec,
         load_with_overrides,
         show_progress,
         writable_folder,
@@ -115,15 +118,20 @@ def run(args: argparse.Namespace) -> int:
         writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
     what = "doctrines" if args.policies else "first moves"
     label = f"{scenario.id}: comparing {what}, {args.runs:,} runs each"
-    with ProgressBar(show_progress(args), None, label):
+    from sim.engine.executors import open_executor
+
+    with (
+        open_executor(executor_spec(args)) as pool,
+        ProgressBar(show_progress(args), None, label),
+    ):
         if args.policies:
             comparison = compare_policies(
-                scenario, args.actor, args.runs, args.seed, overrides, max_risk
+                scenario, args.actor, args.runs, args.seed, overrides, max_risk, pool
             )
         else:
             try:
                 comparison = compare_first_moves(
-                    scenario, args.actor, args.runs, args.seed, overrides, max_risk
+                    scenario, args.actor, args.runs, args.seed, overrides, max_risk, pool
                 )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None

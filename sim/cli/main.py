@@ -182,6 +182,71 @@ def add_quiet_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_executor_arguments(
+    p: argparse.ArgumentParser, workers_default: int | None = 1, workers_help: str | None = None
+) -> None:
+    """The flags of where a heavy command runs (`run`, `compare`, `report`, `sweep`):
+    docs/cluster.md. Read them with `executor_spec(args)`."""
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=workers_default,
+        metavar="K",
+        help=workers_help
+        or "worker processes, or the workers of a local Dask cluster (default 1); results are "
+        "identical for any number and any executor",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("process", "dask"),
+        default="process",
+        help="a local process pool of K workers (default), or Dask: a local cluster of K "
+        "workers, or the cluster of --scheduler or --scheduler-file",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (implies --executor dask)",
+    )
+    where.add_argument(
+        "--scheduler-file",
+        metavar="PATH",
+        help="run on the Dask cluster whose scheduler wrote PATH (dask scheduler "
+        "--scheduler-file, dask-jobqueue, dask-mpi: HPC launchers)",
+    )
+    p.add_argument(
+        "--cluster-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up, with a message, when no Dask worker has joined within SECONDS (default 30)",
+    )
+
+
+def executor_spec(args: argparse.Namespace, workers: int | None = None):
+    """The `sim.engine.executors.ExecutorSpec` the executor flags ask for."""
+    from sim.engine.executors import ExecutorSpec
+
+    return ExecutorSpec(
+        args.executor,
+        workers or args.workers or 1,
+        args.scheduler,
+        args.scheduler_file,
+        args.cluster_timeout,
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError("the timeout must be a positive number of seconds")
+    return value
+
+
 def add_beliefs_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--beliefs",
@@ -265,12 +330,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="cap for --precision (default 4,000,000)",
     )
-    p.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=1,
-        help="worker processes (results are identical for any number)",
-    )
+    add_executor_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_beliefs_argument(p)
     p.add_argument(
@@ -555,6 +615,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sim.engine.executors import open_executor
     from sim.engine.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
     from sim.engine.streams import BLOCK_SIZE
     from sim.solvers.prepare import prepare_model
@@ -576,13 +637,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
     total = cap if args.precision else args.runs
     show = show_progress(args) and total >= 50_000
-    with ProgressBar(show, total, scenario.id, _run_columns) as advance:
+    with (
+        open_executor(executor_spec(args)) as pool,
+        ProgressBar(show, total, scenario.id, _run_columns) as advance,
+    ):
         if args.precision:
             results = run_to_precision(
-                model, args.precision, args.seed, args.runs, cap, args.workers, progress=advance
+                model, args.precision, args.seed, args.runs, cap, progress=advance, executor=pool
             )
         else:
-            results = run_monte_carlo(model, args.runs, args.seed, args.workers, progress=advance)
+            results = run_monte_carlo(model, args.runs, args.seed, progress=advance, executor=pool)
     if exact is not None:
         from sim.solvers.exact import exact_check
 

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from sim.cli.main import (
         _positive_int,
         _seed,
+        add_executor_arguments,
         add_quiet_argument,
         add_scenario_argument,
         add_set_argument,
@@ -29,12 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the HTML file to write (default reports/<id>/report.html, or "
         "reports/<id>/set-NAME=VALUE/report.html under --set)",
     )
-    p.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=1,
-        help="worker processes (results are identical for any number)",
-    )
+    add_executor_arguments(p)
     add_quiet_argument(p)
     from sim.cli.chart_args import add_chart_arguments
 
@@ -46,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
         ProgressBar,
         busy_columns,
         default_out_dir,
+        executor_spec,
         load_with_overrides,
         show_progress,
         writable_file,
         writing,
     )
+    from sim.engine.executors import open_executor
     from sim.outputs.report import make_report, write_atomic
     from sim.solvers.prepare import prepare_model
 
@@ -61,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from sim.outputs.charts import using_chart_options
 
     label = f"{scenario.id}: simulating {args.runs:,} runs"
-    with ProgressBar(show_progress(args), args.runs, label, busy_columns) as bar:
+    with (
+        open_executor(executor_spec(args)) as pool,
+        ProgressBar(show_progress(args), args.runs, label, busy_columns) as bar,
+    ):
         model = prepare_model(scenario, overrides)
         with using_chart_options(chart_options(args)):  # the --dpi of the embedded charts
             page = make_report(
@@ -69,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
                 args.runs,
                 args.seed,
                 args.file,
-                args.workers,
                 progress=bar,
                 stage=None if bar is None else bar.stage,
+                executor=pool,
             )
     with writing("the report", out):
         path = write_atomic(out, page)

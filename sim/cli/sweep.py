@@ -13,10 +13,12 @@ from sim.cli.main import (
     UsageError,
     _positive_int,
     _seed,
+    add_executor_arguments,
     add_scenario_argument,
     add_set_argument,
     check_override_names,
     default_out_dir,
+    executor_spec,
     resolve_scenario_path,
     show_progress,
     writable_folder,
@@ -64,23 +66,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=_positive_int, default=2000, help="runs per point (default 2000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     add_set_argument(p, help="fix a parameter that is not varied (repeatable)")
-    p.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=None,
-        metavar="K",
-        help="worker processes (default: all cores); results are identical for any K",
-    )
-    p.add_argument(
-        "--executor",
-        choices=("process", "dask"),
-        default="process",
-        help="a local process pool (default) or a Dask LocalCluster of K workers",
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786",
+    add_executor_arguments(
+        p,
+        workers_default=None,
+        workers_help="worker processes, or the workers of a local Dask cluster (default: all "
+        "cores); results are identical for any K and any executor",
     )
     p.add_argument(
         "--out",
@@ -129,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
         check_override_names(scenario, fixed)
         resolve_parameters(scenario, fixed)
         check_varies(scenario, varies, args.method, dict(fixed))
-        if args.scheduler and args.executor == "process":
-            args.executor = "dask"
         design = make_design(varies, args.method, args.samples, args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -151,14 +139,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int) -> SweepResult:
-    from sim.analysis.sweep import SweepError, open_executor, run_sweep
+    from sim.analysis.sweep import SweepError, run_sweep
+    from sim.engine.executors import open_executor
 
     if args.metric is not None:
         _check_metric(spec, args.metric)
     command = _command(args, workers)
     try:
         with (
-            open_executor(workers, args.executor, args.scheduler) as executor,
+            open_executor(executor_spec(args, workers)) as executor,
             ProgressBar(
                 show_progress(args),
                 len(spec.design.points),
@@ -209,11 +198,7 @@ def _command(args: argparse.Namespace, workers: int) -> str:
     parts += ["--runs", str(args.runs), "--seed", str(args.seed)]
     for item in args.overrides or []:
         parts += ["--set", item]
-    parts += ["--workers", str(workers)]
-    if args.scheduler:
-        parts += ["--scheduler", args.scheduler]
-    elif args.executor != "process":
-        parts += ["--executor", args.executor]
+    parts += ["--workers", str(workers), *executor_spec(args, workers).command_flags()]
     return shlex.join(parts)
 
 

@@ -14,7 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.engine.batch import RunRecords, simulate_batch
+from sim.engine.batch import simulate_batch
+from sim.engine.executors import result, slots, tune_worker_memory
 from sim.engine.streams import BLOCK_SIZE, block_count
 from sim.engine.workers import spawn_context
 from sim.errors import SimulationError
@@ -107,9 +108,28 @@ def with_solved(model: Model, solved: tuple[tuple[int, CompiledPolicy], ...]) ->
 
 
 def _batch_task(spec: ModelSpec, solved, seed: int, first: int, count: int, runs: int, stream=()):
+    tune_worker_memory()
     model = with_solved(_model_from_spec(spec), solved)
     out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
     return summarise_batch(model, out)
+
+
+def _records_task(spec: ModelSpec, solved, seed: int, first: int, count: int, runs: int):
+    """A batch's summaries and the per-run records a comparison pairs (outcome, steps, payoffs)."""
+    tune_worker_memory()
+    model = with_solved(_model_from_spec(spec), solved)
+    out = simulate_batch(model, seed, first, count, runs, record_moves=False)
+    kept = _Kept(out.records.outcome, out.records.steps, out.records.payoffs)
+    return summarise_batch(model, out), kept
+
+
+@dataclass
+class _Kept:
+    """The per-run records a worker sends back for `run_with_records`."""
+
+    outcome: np.ndarray
+    steps: np.ndarray
+    payoffs: np.ndarray
 
 
 def _batches(first_block: int, last_block: int, per_batch: int) -> list[tuple[int, int]]:
@@ -125,18 +145,22 @@ def simulate_blocks(
     executor: Executor | None = None,
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
-    records: list[RunRecords] | None = None,
+    records: list | None = None,
     sink: Callable[[BlockSummary], None] | None = None,
 ) -> list[BlockSummary]:
     """Summaries of the given blocks of a `runs`-run experiment, in block order.
 
     With `sink`, each summary is handed to it (in block order) as soon as it is done and none is
     kept (the list returned is empty): memory does not grow with the number of blocks. With
-    `records` (serial only), each batch's per-run records are appended to it.
+    `records`, each batch's per-run records (outcome, steps, payoffs) are appended to it, in
+    block order. On an executor, batches are made small enough that every worker gets some
+    (results do not depend on the batch size).
     """
-    if records is not None and executor is not None:
-        raise ValueError("per-run records are kept only when simulating in this process")
-    plan = _batches(blocks.start, blocks.stop, max(1, batch_blocks))
+    per_batch = max(1, batch_blocks)
+    if executor is not None:
+        share = math.ceil(len(blocks) / (2 * slots(executor)))
+        per_batch = max(1, min(per_batch, share))
+    plan = _batches(blocks.start, blocks.stop, per_batch)
     summaries: list[BlockSummary] = []
 
     def keep(part: list[BlockSummary]) -> None:
@@ -159,14 +183,33 @@ def simulate_blocks(
     solved = solved_policies(model)
     # a bounded window of batches in flight: finished ones are taken in order and let go, so
     # results waiting to be taken in do not pile up either
-    window = 2 * max(1, getattr(executor, "_max_workers", 1)) + 2
+    window = 2 * slots(executor) + 2
     pending: deque = deque()
-    for first, count in plan:
-        pending.append(executor.submit(_batch_task, spec, solved, seed, first, count, runs, stream))
-        if len(pending) >= window:
-            keep(pending.popleft().result())
-    while pending:
-        keep(pending.popleft().result())
+
+    def take() -> None:
+        done = result(pending.popleft())
+        if records is None:
+            keep(done)
+        else:
+            keep(done[0])
+            records.append(done[1])
+
+    try:
+        for first, count in plan:
+            if records is None:
+                args = (_batch_task, spec, solved, seed, first, count, runs, stream)
+            elif stream:
+                raise ValueError("per-run records are kept only for the main stream")
+            else:
+                args = (_records_task, spec, solved, seed, first, count, runs)
+            pending.append(executor.submit(*args))
+            if len(pending) >= window:
+                take()
+        while pending:
+            take()
+    finally:
+        for future in pending:
+            future.cancel()
     return summaries
 
 
@@ -182,18 +225,23 @@ class RunTable:
 
 
 def run_with_records(
-    model: Model, runs: int, seed: int, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+    model: Model,
+    runs: int,
+    seed: int,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    executor: Executor | None = None,
 ) -> tuple[Results, RunTable]:
     """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
-    outcome, steps and payoffs: for paired comparisons and the debrief of a game."""
+    outcome, steps and payoffs: for paired comparisons and the debrief of a game. On
+    `executor` (sim.engine.executors), the blocks run there and come back in order."""
     # kept per run: the final state twice over (the batches' records, their block summaries),
     # the payoffs twice, outcome, steps and rungs
     per_run = 16 * len(model.state_names) + 16 * len(model.actors) + 16
     check_runs(model, runs, per_run, "keep each run's outcome, steps, payoffs and final state")
-    records: list[RunRecords] = []
-    summaries = simulate_blocks(
-        model, runs, seed, range(block_count(runs)), batch_blocks, records=records
-    )
+    records: list = []
+    blocks = range(block_count(runs))
+    pool = executor if len(blocks) > 1 else None
+    summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, records=records)
     table = RunTable(
         np.concatenate([r.outcome for r in records]),
         np.concatenate([r.steps for r in records]),
@@ -215,14 +263,22 @@ def run_monte_carlo(
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
+    executor: Executor | None = None,
 ) -> Results:
-    """Simulate `runs` runs; identical results for any `workers` and `batch_blocks`.
+    """Simulate `runs` runs; identical results for any `workers`, `batch_blocks` and executor.
+
+    With `executor` (sim.engine.executors.open_executor: a process pool or a Dask cluster), the
+    blocks run there and `workers` is not used; otherwise `workers` > 1 starts a process pool.
 
     Memory does not grow with `runs`: each block is folded into fixed-size totals as it is done
     (sim/results.py `Aggregate`, `StateStream`); final states are kept only up to
     KEEP_FINAL_RUNS runs."""
     check_runs(model, runs)
-    pool = process_pool(workers) if workers > 1 and block_count(runs) > 1 else None
+    if block_count(runs) <= 1:
+        return _simulate_all(model, runs, seed, batch_blocks, None, progress, stream)
+    if executor is not None:
+        return _simulate_all(model, runs, seed, batch_blocks, executor, progress, stream)
+    pool = process_pool(workers) if workers > 1 else None
     try:
         return _simulate_all(model, runs, seed, batch_blocks, pool, progress, stream)
     finally:
@@ -254,6 +310,7 @@ def run_to_precision(
     workers: int = 1,
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> Results:
     """Add whole blocks until every outcome's 95% half-width is at most `half_width`, or the cap.
 
@@ -266,7 +323,8 @@ def run_to_precision(
     cap_blocks = max(1, cap // BLOCK_SIZE)
     done = min(cap_blocks, max(1, block_count(start_runs)))
     total = Aggregate(model, None)
-    pool = process_pool(workers) if workers > 1 else None
+    own = executor is None and workers > 1
+    pool = process_pool(workers) if own else executor
     try:
         start = 0
         while True:
@@ -295,7 +353,7 @@ def run_to_precision(
         }
         return results
     finally:
-        if pool is not None:
+        if own and pool is not None:
             pool.shutdown()
 
 

@@ -13,7 +13,7 @@ import shlex
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim import __version__
 from sim.files import write_atomic
@@ -37,6 +37,9 @@ from sim.outputs.report_text import (
     settings_text,
 )
 from sim.results import Results
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = [
     "CHART_CAPTIONS",
@@ -73,10 +76,12 @@ def render_charts(draw: Any, *args: Any) -> dict[str, bytes]:
         return {Path(p).name: Path(p).read_bytes() for p in paths}
 
 
-def compare_section(scenario: Scenario, model: Model, runs: int, seed: int) -> str | None:
+def compare_section(
+    scenario: Scenario, model: Model, runs: int, seed: int, executor: Executor | None = None
+) -> str | None:
     """HOOK for `escalation compare`: the doctrines of every actor that has `alternatives`, side
-    by side (common random numbers). Returns None when `sim.analysis.compare` is not
-    importable or no actor has alternatives."""
+    by side (common random numbers), their blocks on `executor` if given. Returns None when
+    `sim.analysis.compare` is not importable or no actor has alternatives."""
     try:
         from sim.analysis.compare import compare_policies
     except ImportError:
@@ -90,7 +95,9 @@ def compare_section(scenario: Scenario, model: Model, runs: int, seed: int) -> s
         write_compare_charts = None
     parts = []
     for actor in actors:
-        comparison = compare_policies(scenario, actor, runs, seed, dict(model.parameters))
+        comparison = compare_policies(
+            scenario, actor, runs, seed, dict(model.parameters), executor=executor
+        )
         figures = ""
         if write_compare_charts is not None:
             charts = render_charts(write_compare_charts, comparison)
@@ -202,17 +209,19 @@ def make_report(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
     stage: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> str:
     """Simulate, draw every `run` chart, add the comparison section, and build the page.
-    `progress` is told the runs done; `stage` the name of each later stage of the work."""
+    `progress` is told the runs done; `stage` the name of each later stage of the work. With
+    `executor` (sim.engine.executors), every run goes there and `workers` is not used."""
     from sim.engine.runner import run_monte_carlo
     from sim.outputs.charts import write_run_charts
 
-    results = run_monte_carlo(model, runs, seed, workers, progress=progress)
+    results = run_monte_carlo(model, runs, seed, workers, progress=progress, executor=executor)
     if stage is not None:
         stage(f"{model.scenario.id}: drawing the charts")
     charts = render_charts(write_run_charts, results)
     if stage is not None and any(model.scenario.alternatives.values()):
         stage(f"{model.scenario.id}: comparing the doctrines")
-    compare_html = compare_section(model.scenario, model, runs, seed)
+    compare_html = compare_section(model.scenario, model, runs, seed, executor)
     return build_report(results, charts, file, compare_html)
