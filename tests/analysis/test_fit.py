@@ -185,13 +185,29 @@ def test_interval_coverage_fast():
     assert covered >= 20, covered
 
 
-@pytest.mark.skipif(not SLOW, reason="slow (about 10 minutes): set ESCALATION_SLOW=1")
+@pytest.mark.skipif(not SLOW, reason="slow (about 4 minutes): set ESCALATION_SLOW=1")
 def test_interval_coverage_slow():
     """100 repetitions of 1,000 episodes: coverage between 88 and 100 (the binomial(100, 0.95)
     probability of fewer than 88 is 0.1%)."""
     covered = _coverage(100, 1000)
     assert binom.cdf(87, 100, 0.95) < 0.002
     assert covered >= 88, covered
+
+
+@pytest.mark.skipif(not SLOW, reason="slow (about 4 minutes): set ESCALATION_SLOW=1")
+def test_two_parameter_interval_coverage_slow():
+    """Two free parameters, observed-information intervals: each covers its truth in at least
+    88 of 100 repetitions of 500 episodes (and both are Wald intervals throughout)."""
+    scenario = _scenario()
+    truth = {"retaliation": 0.35, "hit_chance": 0.2}
+    covered = dict.fromkeys(truth, 0)
+    for r in range(100):
+        result = fit(scenario, _log(scenario, truth, 500, seed=300 + r), list(truth))
+        for name, value in truth.items():
+            est = result.estimates[name]
+            assert est.interval == "observed information"
+            covered[name] += est.ci95[0] <= value <= est.ci95[1]
+    assert min(covered.values()) >= 88, covered
 
 
 def test_particle_filter_fit_agrees_with_the_exact_fit():
