@@ -183,43 +183,49 @@ def wait_for_workers(client: Any, n: int, timeout: float, where: str | None = No
         ) from None
 
 
-_PROBE_SOURCE = """
-def probe(parts):
-    import hashlib, importlib, os, socket, sys
-    out = {"host": socket.gethostname(), "python": sys.executable}
-    try:
-        sim = importlib.import_module("sim")
-        numpy = importlib.import_module("numpy")
-    except Exception as exc:
-        out["error"] = f"{type(exc).__name__}: {exc}"
-        return out
-    root = os.path.dirname(os.path.abspath(sim.__file__))
-    digest = hashlib.sha256()
-    for part in parts:
-        top = os.path.join(root, part)
-        if os.path.isfile(top):
-            files = [top]
-        else:
-            files = []
-            for folder, dirs, names in os.walk(top):
-                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-                files += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".py")]
-        for path in files:
-            digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\\0")
-            with open(path, "rb") as f:
-                digest.update(f.read() + b"\\0")
-    out.update(version=getattr(sim, "__version__", None), code=digest.hexdigest()[:16],
-               numpy=numpy.__version__, path=root)
-    return out
-"""
-
-
 def _probe_function():
-    """The identity probe, defined outside any importable module: cloudpickle sends it by value,
-    so it runs even on a worker that lacks the package (and says so)."""
-    namespace: dict[str, Any] = {"__name__": "escalation_cluster_probe"}
-    exec(compile(_PROBE_SOURCE, "<escalation cluster probe>", "exec"), namespace)
-    return namespace["probe"]
+    """The identity probe, made as a nested function: cloudpickle cannot find it by name, so it
+    sends its code by value, and it runs even on a worker that lacks the package (and says so).
+    It uses no global of this module, only what it imports itself."""
+
+    def probe(parts):
+        import hashlib
+        import importlib
+        import os
+        import socket
+        import sys
+
+        out = {"host": socket.gethostname(), "python": sys.executable}
+        try:
+            sim = importlib.import_module("sim")
+            numpy = importlib.import_module("numpy")
+        except Exception as exc:
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            return out
+        root = os.path.dirname(os.path.abspath(sim.__file__))
+        digest = hashlib.sha256()
+        for part in parts:
+            top = os.path.join(root, part)
+            if os.path.isfile(top):
+                files = [top]
+            else:
+                files = []
+                for folder, dirs, names in os.walk(top):
+                    dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                    files += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".py")]
+            for path in files:
+                digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
+                with open(path, "rb") as f:
+                    digest.update(f.read() + b"\0")
+        out.update(
+            version=getattr(sim, "__version__", None),
+            code=digest.hexdigest()[:16],
+            numpy=numpy.__version__,
+            path=root,
+        )
+        return out
+
+    return probe
 
 
 def identity() -> dict[str, Any]:
@@ -290,26 +296,37 @@ def tune_worker_memory() -> None:
         pass
 
 
-_TASK_SOURCE = """
-def run_task(payload):
-    import pickle
-    try:
-        function, args = pickle.loads(payload)
-    except ModuleNotFoundError as exc:
-        import socket, sys
-        try:
-            from distributed import get_worker
-            where = get_worker().address
-        except Exception:
-            where = "?"
-        raise RuntimeError(
-            f"{MARK}Dask worker {where} (host {socket.gethostname()}) cannot import the package "
-            f"sim ({type(exc).__name__}: {exc}; Python {sys.executable}): install "
-            "escalation-sim on every worker"
-        ) from None
-    return function(*args)
-"""
 _MARK = "escalation cluster: "
+
+
+def _task_function(mark: str):
+    """The wrapper every Dask task runs, nested for the same reason as `_probe_function`: a
+    worker that cannot import `sim` still runs it, and fails the task with a message that
+    starts with `mark` instead of failing to read the task."""
+
+    def run_task(payload):
+        import pickle
+
+        try:
+            function, args = pickle.loads(payload)
+        except ModuleNotFoundError as exc:
+            import socket
+            import sys
+
+            try:
+                from distributed import get_worker
+
+                where = get_worker().address
+            except Exception:
+                where = "?"
+            raise RuntimeError(
+                f"{mark}Dask worker {where} (host {socket.gethostname()}) cannot import the "
+                f"package sim ({type(exc).__name__}: {exc}; Python {sys.executable}): install "
+                "escalation-sim on every worker"
+            ) from None
+        return function(*args)
+
+    return run_task
 
 
 class DaskExecutor(Executor):
@@ -323,9 +340,7 @@ class DaskExecutor(Executor):
     def __init__(self, client: Any) -> None:
         self._client = client
         self._inner = client.get_executor(pure=False)
-        namespace: dict[str, Any] = {"__name__": "escalation_cluster_task", "MARK": _MARK}
-        exec(compile(_TASK_SOURCE, "<escalation cluster task>", "exec"), namespace)
-        self._run_task = namespace["run_task"]
+        self._run_task = _task_function(_MARK)
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
         import pickle
