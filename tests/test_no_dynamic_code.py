@@ -16,9 +16,12 @@ def dynamic_calls(source: str) -> list[tuple[int, str]]:
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else None
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                if func.value.id == "builtins":
-                    name = func.attr
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "builtins"
+            ):
+                name = func.attr
             if name in FORBIDDEN:
                 found.append((node.lineno, name))
     return found
