@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sim.cli.params",
     "sim.cli.fit",
     "sim.cli.check",
+    "sim.cli.serve",
 )
 """Modules of further commands; each has COMMAND, HELP, add_arguments(parser) and run(args).
 

@@ -1,0 +1,1 @@
+"""`escalation serve`: the explorer, the browser game and the class game (docs/classroom.md)."""

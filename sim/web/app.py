@@ -1,0 +1,106 @@
+"""The ASGI application of `escalation serve`: pages, static assets and the JSON API."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from sim.errors import ScenarioError
+from sim.format.library import bundled_scenarios_dir
+from sim.web import classroom, explore
+from sim.web.catalog import Catalog
+from sim.web.errors import BadRequest
+from sim.web.hub import Hub
+from sim.web.store import Store
+
+STATIC = Path(__file__).parent / "static"
+PAGES = ("index", "scenario", "play", "class", "team")
+log = logging.getLogger("escalation.web")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def page(name: str):
+    """A page: one HTML file of sim/web/static; the script it loads reads the query string."""
+
+    async def endpoint(request: Request) -> Response:
+        return FileResponse(STATIC / f"{name}.html", headers=SECURITY_HEADERS)
+
+    return endpoint
+
+
+async def bad_request(request: Request, exc: Exception) -> JSONResponse:
+    status = getattr(exc, "status", 400)
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+async def scenario_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ScenarioError)
+    bundled = str(bundled_scenarios_dir()) + os.sep
+    problems = [str(p).replace(bundled, "scenarios/") for p in exc.problems]
+    return JSONResponse({"error": "\n".join(problems), "problems": problems}, status_code=400)
+
+
+async def value_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": str(exc) or type(exc).__name__}, status_code=400)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: logged on the server, one line to the client, no traceback."""
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+
+def create_app(db: str | Path = ":memory:", debrief_runs: int = 10_000) -> Starlette:
+    """The application with its database at `db` (a file path keeps games across restarts)."""
+    store = Store(db)
+    catalog = Catalog(store)
+    hub = Hub(store, catalog, compare_runs=debrief_runs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        hub.close()
+        store.close()
+
+    routes = [
+        Route("/", page("index")),
+        *(Route(f"/{name}", page(name)) for name in PAGES[1:]),
+        *explore.routes,
+        *classroom.routes,
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            BadRequest: bad_request,
+            ScenarioError: scenario_error,
+            ValueError: value_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+    )
+    app.state.store, app.state.catalog, app.state.hub = store, catalog, hub
+    return app

@@ -1,0 +1,172 @@
+"""The game's API: one student's game, and a class of teams with its live dashboard.
+
+Every route about a game or a class checks a token: the game's own (`Authorization: Bearer`,
+or `?token=` for the event stream), or the instructor's for the dashboard and the debrief.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from sim.web.catalog import overrides_of
+from sim.web.errors import BadRequest
+from sim.web.hub import Hub, check_seed, playable
+from sim.web.requests import json_body, token_of
+
+MAX_TIMER = 3600
+POLL = 0.25
+"""Seconds between two looks at a class for the dashboard's event stream."""
+HEARTBEAT = 15.0
+
+
+def _hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+# --- one game --------------------------------------------------------------------------------
+
+
+async def new_game(request: Request) -> JSONResponse:
+    """Start a game as one actor: its id, its token and the first situation."""
+    body = await json_body(request)
+    hub = _hub(request)
+    scenario, _ = hub.catalog.get(body.get("scenario"))
+    overrides = overrides_of(scenario, body.get("set"))
+    seed = check_seed(body.get("seed"))
+    gid, token = hub.new_game(body.get("scenario"), body.get("actor"), overrides, seed)
+    view = await run_in_threadpool(hub.view, hub.row(gid, token))
+    return JSONResponse({**view, "token": token})
+
+
+async def game_view(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    row = hub.row(request.path_params["gid"], token_of(request))
+    return JSONResponse(await run_in_threadpool(hub.view, row))
+
+
+async def game_move(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    row = hub.row(request.path_params["gid"], token_of(request))
+    body = await json_body(request)
+    view = await run_in_threadpool(hub.move, row, body.get("turn"), body.get("option"))
+    return JSONResponse(view)
+
+
+# --- a class ---------------------------------------------------------------------------------
+
+
+async def new_class(request: Request) -> JSONResponse:
+    """The instructor opens a session: its join code and the instructor's token."""
+    body = await json_body(request)
+    hub = _hub(request)
+    ref = body.get("scenario")
+    scenario, _ = hub.catalog.get(ref)
+    overrides = overrides_of(scenario, body.get("set"))
+    seed = check_seed(body.get("seed"))
+    timer = body.get("timer")
+    if timer is not None and (
+        isinstance(timer, bool)
+        or not isinstance(timer, (int, float))
+        or not 5 <= timer <= MAX_TIMER
+    ):
+        raise BadRequest(f"timer must be a number of seconds from 5 to {MAX_TIMER}, or null")
+    code, token = hub.new_class(ref, overrides, seed, timer)
+    return JSONResponse({"code": code, "token": token, "join": f"/team?code={code}"})
+
+
+async def class_info(request: Request) -> JSONResponse:
+    """What a team sees before joining: the scenario and the actors it can play."""
+    hub = _hub(request)
+    klass = hub.klass(request.path_params["code"])
+    scenario, _ = hub.catalog.get(klass.scenario)
+    return JSONResponse(
+        {
+            "code": klass.code,
+            "scenario": scenario.id,
+            "title": scenario.title,
+            "summary": scenario.summary,
+            "timer": klass.timer,
+            "actors": [{"id": a, "label": scenario.actors[a].label} for a in playable(scenario)],
+        }
+    )
+
+
+async def join(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    klass = hub.klass(request.path_params["code"])
+    body = await json_body(request)
+    gid, token = await run_in_threadpool(hub.join, klass, body.get("team"), body.get("actor"))
+    view = await run_in_threadpool(hub.view, hub.row(gid, token))
+    return JSONResponse({**view, "token": token})
+
+
+async def qr(request: Request) -> Response:
+    """The join page's address as a QR code (SVG), for the projector."""
+    import io
+
+    import segno
+
+    hub = _hub(request)
+    klass = hub.klass(request.path_params["code"])
+    url = str(request.base_url).rstrip("/") + f"/team?code={klass.code}"
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False)
+    return Response(out.getvalue(), media_type="image/svg+xml")
+
+
+async def dashboard(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    klass = hub.instructor(request.path_params["code"], token_of(request))
+    return JSONResponse(await run_in_threadpool(hub.dashboard, klass))
+
+
+async def debrief(request: Request) -> JSONResponse:
+    hub = _hub(request)
+    klass = hub.instructor(request.path_params["code"], token_of(request))
+    return JSONResponse(await run_in_threadpool(hub.debrief, klass))
+
+
+async def events(request: Request) -> StreamingResponse:
+    """Server-sent events: the dashboard each time a team moves (and at the turn timer)."""
+    hub = _hub(request)
+    klass = hub.instructor(request.path_params["code"], token_of(request))
+
+    async def stream() -> AsyncIterator[str]:
+        seen, beat = -1, time.monotonic()
+        while not hub.closing and not await request.is_disconnected():
+            version = hub.class_version(klass.code)
+            if version != seen or (klass.timer and time.monotonic() - beat > 1.0):
+                seen = version
+                board = await run_in_threadpool(hub.dashboard, klass)
+                seen = board["version"]
+                beat = time.monotonic()
+                yield f"event: dashboard\ndata: {json.dumps(board)}\n\n"
+            elif time.monotonic() - beat > HEARTBEAT:
+                beat = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+routes = [
+    Route("/api/games", new_game, methods=["POST"]),
+    Route("/api/games/{gid}", game_view, methods=["GET"]),
+    Route("/api/games/{gid}/move", game_move, methods=["POST"]),
+    Route("/api/classes", new_class, methods=["POST"]),
+    Route("/api/classes/{code}", class_info, methods=["GET"]),
+    Route("/api/classes/{code}/join", join, methods=["POST"]),
+    Route("/api/classes/{code}/qr.svg", qr, methods=["GET"]),
+    Route("/api/classes/{code}/dashboard", dashboard, methods=["GET"]),
+    Route("/api/classes/{code}/debrief", debrief, methods=["GET"]),
+    Route("/api/classes/{code}/events", events, methods=["GET"]),
+]

@@ -1,0 +1,114 @@
+"""The explorer's API: scenarios, Monte Carlo runs, exact answers, doctrines compared.
+
+`POST /api/run` answers with exactly the object `escalation run ID --json` prints for the same
+runs, seed and `--set` values (DESIGN.md 8.4): it calls the same `sim.api.run`.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sim.web.catalog import Catalog, describe, overrides_of, parameters
+from sim.web.errors import BadRequest
+from sim.web.requests import json_body, whole
+
+MAX_RUNS = 200_000
+"""Most runs one request may ask for (10,000 take a tenth of a second on a laptop)."""
+MAX_COMPARE_RUNS = 50_000
+MAX_SEED = 2**63 - 1
+
+
+def _catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+async def list_scenarios(request: Request) -> JSONResponse:
+    """The bundled and uploaded scenarios, with their parameters."""
+    catalog = _catalog(request)
+    out = []
+    for sid in catalog.ids():
+        scenario, file = catalog.get(sid)
+        out.append(
+            {
+                "id": sid,
+                "title": scenario.title,
+                "file": file,
+                "uploaded": sid.startswith("upload-"),
+                "parameters": parameters(scenario),
+            }
+        )
+    return JSONResponse(out)
+
+
+async def one_scenario(request: Request) -> JSONResponse:
+    scenario, file = _catalog(request).get(request.path_params["sid"])
+    return JSONResponse(describe(scenario, file))
+
+
+async def upload(request: Request) -> JSONResponse:
+    """A scenario's YAML text, validated by the command line's loader and kept in the database."""
+    body = await json_body(request)
+    catalog = _catalog(request)
+    uid = await run_in_threadpool(catalog.upload, body.get("name"), body.get("text"))
+    scenario, file = catalog.get(uid)
+    return JSONResponse({"id": uid, "title": scenario.title, "file": file})
+
+
+def _common(request: Request, body: dict):
+    scenario, file = _catalog(request).get(body.get("scenario"))
+    return scenario, overrides_of(scenario, body.get("set"))
+
+
+async def run(request: Request) -> JSONResponse:
+    """`escalation run ID --json --runs N --seed S --set ...`, as JSON."""
+    from sim.api import run as run_api
+
+    body = await json_body(request)
+    scenario, overrides = _common(request, body)
+    runs = whole(body, "runs", 10_000, 1, MAX_RUNS)
+    seed = whole(body, "seed", 1, 0, MAX_SEED)
+    results = await run_in_threadpool(run_api, scenario, runs, seed, 1, overrides)
+    return JSONResponse(results.to_dict())
+
+
+async def exact(request: Request) -> JSONResponse:
+    """`escalation exact ID --json`; 400 naming the cause where the scenario is not finite."""
+    from sim.api import exact as exact_api
+
+    body = await json_body(request)
+    scenario, overrides = _common(request, body)
+    results = await run_in_threadpool(exact_api, scenario, None, overrides)
+    return JSONResponse(results.to_dict())
+
+
+async def compare(request: Request) -> JSONResponse:
+    """`escalation compare ID --actor A --policies --json`: the doctrines side by side."""
+    from sim.api import compare as compare_api
+
+    body = await json_body(request)
+    scenario, overrides = _common(request, body)
+    actor = body.get("actor")
+    if not isinstance(actor, str):
+        raise BadRequest("actor must be an actor's id")
+    mode = body.get("mode", "policies")
+    if mode not in ("policies", "first-move"):
+        raise BadRequest("mode must be 'policies' or 'first-move'")
+    runs = whole(body, "runs", 10_000, 1, MAX_COMPARE_RUNS)
+    seed = whole(body, "seed", 1, 0, MAX_SEED)
+    result = await run_in_threadpool(
+        lambda: compare_api(scenario, actor, mode, runs=runs, seed=seed, set=overrides)
+    )
+    return JSONResponse(result.to_json())
+
+
+routes = [
+    Route("/api/scenarios", list_scenarios, methods=["GET"]),
+    Route("/api/scenarios", upload, methods=["POST"]),
+    Route("/api/scenarios/{sid}", one_scenario, methods=["GET"]),
+    Route("/api/run", run, methods=["POST"]),
+    Route("/api/exact", exact, methods=["POST"]),
+    Route("/api/compare", compare, methods=["POST"]),
+]

@@ -1,0 +1,185 @@
+"""The JSON API of `escalation serve` (DESIGN.md 8.4), with the ASGI test client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.web.conftest import ROOT, auth, play_to_end
+
+
+def cli_json(*argv: str) -> dict:
+    """What `escalation ARGV --json` prints, parsed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "sim", *argv, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def canonical(obj: dict) -> str:
+    """The numbers as text: equal only if every float has the same shortest repr."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def test_scenarios_list_parameters_with_value_range_and_doc(client):
+    r = client.get("/api/scenarios")
+    assert r.status_code == 200
+    by_id = {s["id"]: s for s in r.json()}
+    assert {"chicken", "camp-taji-2020"} <= set(by_id)
+    chicken = {p["name"]: p for p in by_id["chicken"]["parameters"]}
+    assert chicken["us_firmness"] == {
+        "name": "us_firmness",
+        "label": "US firmness",
+        "value": 0.4,
+        "min": 0.0,
+        "max": 1.0,
+        "doc": "Probability that the United States stands firm (its mixed strategy; a guess)",
+    }
+    assert by_id["chicken"]["title"].startswith("Chicken")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "runs", "seed", "sets"),
+    [("chicken", 3000, 5, {"prize": 2.5}), ("camp_taji_2020", 2000, 11, {"kh_autonomy": 0.7})],
+)
+def test_run_is_the_json_of_run_dash_dash_json(client, scenario, runs, seed, sets):
+    body = {"scenario": scenario, "runs": runs, "seed": seed, "set": sets}
+    r = client.post("/api/run", json=body)
+    assert r.status_code == 200, r.text
+    flags = [f"--set={k}={v}" for k, v in sets.items()]
+    expected = cli_json("run", scenario, "--runs", str(runs), "--seed", str(seed), *flags)
+    assert canonical(r.json()) == canonical(expected)
+
+
+def test_exact_is_the_json_of_exact_and_refuses_infinite_scenarios(client):
+    r = client.post("/api/exact", json={"scenario": "chicken", "set": {"us_firmness": 0.8}})
+    assert r.status_code == 200
+    served, printed = r.json(), cli_json("exact", "chicken", "--set=us_firmness=0.8")
+    (
+        served["exact"].pop("solve_seconds"),
+        printed["exact"].pop("solve_seconds"),
+    )  # time taken to solve
+    assert canonical(served) == canonical(printed)
+    r = client.post("/api/exact", json={"scenario": "camp-taji-2020"})
+    assert r.status_code == 400
+    assert "not exactly solvable" in r.json()["error"]
+    assert r.json()["error"].startswith("scenarios/camp_taji_2020.yaml:")
+
+
+def test_compare_puts_the_doctrines_side_by_side(client):
+    r = client.post("/api/compare", json={"scenario": "chicken", "actor": "us", "runs": 2000})
+    assert r.status_code == 200
+    columns = r.json()["columns"]
+    assert {"always_firm", "always_back_down", "equilibrium"} <= set(columns)
+    assert columns["always_back_down"]["outcomes"]["us_prevails"]["p"] == 0
+
+
+def test_one_scenario_has_teaching_notes_citations_and_actors(client):
+    r = client.get("/api/scenarios/camp_taji_2020")
+    assert r.status_code == 200
+    data = r.json()
+    assert data["id"] == "camp-taji-2020" and data["file"] == "scenarios/camp_taji_2020.yaml"
+    assert data["teaching_notes"] and data["sources"] and data["summary"]
+    assert any(a["id"] == "us" and a["playable"] for a in data["actors"])
+
+
+def test_upload_validates_with_the_loader_and_lists_the_scenario(client):
+    text = (ROOT / "scenarios" / "chicken.yaml").read_text()
+    mine = text.replace("id: chicken", "id: my-chicken", 1)
+    r = client.post("/api/scenarios", json={"name": "my.yaml", "text": mine})
+    assert r.status_code == 200, r.text
+    uid = r.json()["id"]
+    assert uid in {s["id"] for s in client.get("/api/scenarios").json()}
+    r = client.post("/api/run", json={"scenario": uid, "runs": 500, "seed": 2})
+    assert r.status_code == 200 and r.json()["scenario"] == "my-chicken"
+    bad = mine.replace("horizon: 1", "horizon: lots")
+    r = client.post("/api/scenarios", json={"name": "bad.yaml", "text": bad})
+    assert r.status_code == 400
+    assert r.json()["problems"] and r.json()["problems"][0].startswith("bad.yaml:")
+
+
+def test_a_game_is_played_to_the_end_with_the_debrief_of_play(client):
+    r = client.post("/api/games", json={"scenario": "chicken", "actor": "us", "seed": 4})
+    assert r.status_code == 200, r.text
+    game = r.json()
+    assert game["status"] == "waiting" and game["turn"] == 0
+    assert [o["id"] for o in game["options"]] == ["back_down", "stand_firm"]
+    assert "You play United States" in game["transcript"]
+    end = play_to_end(client, game, pick=lambda g: 2)
+    assert end["status"] == "finished"
+    assert end["result"]["moves"] == ["stand_firm"]
+    assert "How your line of play compares" in end["transcript"]
+    assert end["command"] == "escalation play scenarios/chicken.yaml --as us --seed 4"
+
+
+def test_a_game_survives_a_restart_of_the_server(tmp_path):
+    from starlette.testclient import TestClient
+
+    from sim.web.app import create_app
+
+    db = tmp_path / "games.sqlite"
+    with TestClient(create_app(db, 1000)) as c:
+        game = c.post("/api/games", json={"scenario": "camp_taji_2020", "actor": "us", "seed": 9})
+        game = game.json()
+        for _ in range(3):
+            r = c.post(
+                f"/api/games/{game['id']}/move",
+                json={"turn": game["turn"], "option": 1},
+                headers=auth(game["token"]),
+            )
+            game = {**r.json(), "token": game["token"]}
+        before = game
+    with TestClient(create_app(db, 1000)) as c:
+        r = c.get(f"/api/games/{before['id']}", headers=auth(before["token"]))
+        after = r.json()
+    assert after["turn"] == before["turn"] == 3
+    assert after["transcript"] == before["transcript"]
+    assert after["options"] == before["options"]
+
+
+def test_a_move_made_twice_is_refused_not_played_twice(client):
+    game = client.post("/api/games", json={"scenario": "camp_taji_2020", "actor": "us"}).json()
+    move = {"turn": 0, "option": 1}
+    first = client.post(f"/api/games/{game['id']}/move", json=move, headers=auth(game["token"]))
+    again = client.post(f"/api/games/{game['id']}/move", json=move, headers=auth(game["token"]))
+    assert first.status_code == 200 and first.json()["turn"] == 1
+    assert again.status_code == 409 and "move 1" in again.json()["error"]
+
+
+def test_a_class_game_dashboard_and_debrief(client):
+    r = client.post("/api/classes", json={"scenario": "chicken", "seed": 3})
+    klass = r.json()
+    code, token = klass["code"], klass["token"]
+    info = client.get(f"/api/classes/{code}").json()
+    assert [a["id"] for a in info["actors"]] == ["us", "iran"]
+    teams = [
+        client.post(f"/api/classes/{code}/join", json={"team": name}).json()
+        for name in ("Red", "Blue", "Green")
+    ]
+    assert [t["actor"] for t in teams] == ["us", "iran", "us"]  # the actor fewest teams play
+    for team in teams:
+        play_to_end(client, team)
+    board = client.get(f"/api/classes/{code}/dashboard", headers=auth(token)).json()
+    assert [t["status"] for t in board["teams"]] == ["finished"] * 3
+    debrief = client.get(f"/api/classes/{code}/debrief", headers=auth(token)).json()
+    us = next(a for a in debrief["actors"] if a["actor"] == "us")
+    assert us["finished"] == 2
+    assert sum(o["count"] for o in us["class"].values()) == 2
+    assert {"current", "equilibrium", "always_firm"} <= set(us["doctrines"])
+    svg = client.get(f"/api/classes/{code}/qr.svg")
+    assert svg.status_code == 200 and svg.text.startswith("<svg")
+
+
+def test_pages_and_static_assets_are_served(client):
+    for path in ("/", "/scenario?id=chicken", "/play", "/class", "/team?code=X"):
+        r = client.get(path)
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        assert "default-src 'self'" in r.headers["content-security-policy"]
