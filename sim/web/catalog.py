@@ -6,8 +6,10 @@ file of its choosing. Scenarios and prepared models are cached in memory.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from sim.errors import ScenarioError, did_you_mean
@@ -35,14 +37,9 @@ class Catalog:
         self.stems: dict[str, str] = {}
         self.uploaded: dict[str, tuple[Scenario, str]] = {}
         self.models: OrderedDict[tuple, Model] = OrderedDict()
-        folder = bundled_scenarios_dir()
-        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            try:
-                scenario = load_scenario(path)
-            except ScenarioError:
-                continue
-            self.bundled[scenario.id] = (scenario, f"scenarios/{path.name}")
-            self.stems[path.stem] = scenario.id
+        for stem, scenario, file in _bundled(str(bundled_scenarios_dir())):
+            self.bundled[scenario.id] = (scenario, file)
+            self.stems[stem] = scenario.id
 
     def ids(self) -> list[str]:
         return list(self.bundled) + [uid for uid, _ in self.store.uploads()]
@@ -94,6 +91,18 @@ class Catalog:
             while len(self.models) > MODEL_CACHE:
                 self.models.popitem(last=False)
         return model
+
+
+@functools.lru_cache(maxsize=4)
+def _bundled(folder: str) -> tuple[tuple[str, Scenario, str], ...]:
+    """The valid scenarios of the bundled folder, read once per process."""
+    found = []
+    for path in sorted(Path(folder).glob("*.yaml")):
+        try:
+            found.append((path.stem, load_scenario(path), f"scenarios/{path.name}"))
+        except ScenarioError:
+            continue
+    return tuple(found)
 
 
 def _file_name(name: Any) -> str:
