@@ -75,13 +75,32 @@ async def run(request: Request) -> JSONResponse:
 
 
 async def exact(request: Request) -> JSONResponse:
-    """`escalation exact ID --json`; 400 naming the cause where the scenario is not finite."""
+    """`escalation exact ID --json`; 400 naming the cause where the scenario is not finite (200
+    with `{"exact": null, "error": ...}` when the body says `"probe": true`)."""
     from sim.api import exact as exact_api
+
+    from sim.errors import ScenarioError
 
     body = await json_body(request)
     scenario, overrides = _common(request, body)
-    results = await run_in_threadpool(exact_api, scenario, None, overrides)
+    try:
+        results = await run_in_threadpool(exact_api, scenario, None, overrides)
+    except ScenarioError as exc:
+        if body.get("probe") is not True:
+            raise
+        # the explorer asks whether an answer exists: no failed request in the browser's console
+        return JSONResponse(
+            {"exact": None, "error": str(exc).replace(_bundled_dir(), "scenarios/")}
+        )
     return JSONResponse(results.to_dict())
+
+
+def _bundled_dir() -> str:
+    import os
+
+    from sim.format.library import bundled_scenarios_dir
+
+    return str(bundled_scenarios_dir()) + os.sep
 
 
 async def compare(request: Request) -> JSONResponse:
