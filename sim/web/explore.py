@@ -78,7 +78,6 @@ async def exact(request: Request) -> JSONResponse:
     """`escalation exact ID --json`; 400 naming the cause where the scenario is not finite (200
     with `{"exact": null, "error": ...}` when the body says `"probe": true`)."""
     from sim.api import exact as exact_api
-
     from sim.errors import ScenarioError
 
     body = await json_body(request)
