@@ -24,6 +24,8 @@ Step semantics implemented here (DESIGN.md section 2):
 - a terminal check after every move (the first matching outcome in order wins and its payoffs are
   added); after the last actor, `every_step` payoffs (on the state before its effects) and then
   its effects, and the terminal check again; runs reaching the horizon end as `end`;
+- a state variable with a `tally`: each increase an effect makes (never a decrease) is added to
+  its `into` totals and charged its per-unit payoffs in that same effect;
 - every payoff received in step t is multiplied by `discount ** (t - 1)`.
 
 Usage: `python benchmarks/reference.py scenarios/camp_taji_2020.yaml --runs 2000`.
@@ -163,7 +165,7 @@ class _Run:
         m = self.m
         for step in range(1, m.horizon + 1):
             self.env["step"] = float(step)
-            weight = m.discount ** (step - 1)
+            weight = self.weight = m.discount ** (step - 1)
             for actor in m.turn_order:
                 self.move(actor, weight)
                 outcome = self.terminal(weight)
@@ -309,13 +311,34 @@ class _Run:
             new.append((var, self.eval(expr)))
         for var, expr in effects.add:
             new.append((var, env[m.state_names[var]] + self.eval(expr)))
+        rates = {
+            t.var: [(actor, self.eval(expr)) for actor, expr in t.payoffs]
+            for t in m.tallies
+            if any(var == t.var for var, _ in new)
+        }
+        old = {var: env[m.state_names[var]] for var in rates}
         for var, value in new:
             if not math.isfinite(value):
                 raise ValueError(f"effect on {m.state_names[var]} is {value}")
-            if m.state_integer[var]:
-                value = float(round(value))
-            value = min(max(value, float(m.state_min[var])), float(m.state_max[var]))
-            env[m.state_names[var]] = value
+            self.store(var, value)
+        # A tally: each increase of its counter (never a decrease) is added to its totals and
+        # charged per unit at once, in this same effect.
+        for tally in m.tallies:
+            if tally.var not in rates:
+                continue
+            increase = max(env[m.state_names[tally.var]] - old[tally.var], 0.0)
+            for target in tally.into:
+                self.store(target, env[m.state_names[target]] + increase)
+            for actor, rate in rates[tally.var]:
+                self.pay[actor] += self.weight * rate * increase
+
+    def store(self, var: int, value: float) -> None:
+        m = self.m
+        if m.state_integer[var]:
+            value = float(round(value))
+        self.env[m.state_names[var]] = min(
+            max(value, float(m.state_min[var])), float(m.state_max[var])
+        )
 
     def terminal(self, weight: float) -> int | None:
         for terminal in self.m.terminals:

@@ -3,6 +3,10 @@
 The files in tests/golden/ were written by the program as it stood before the step was unified
 (commit e361955); the redesign promised to change no number the program prints. Each test runs
 the same command now and compares. Only the exact solver's wall-clock `solve_seconds` is dropped.
+
+Re-recorded once since, on purpose: when camp_taji_2020 and kh_december_2019 moved their
+casualty totals to tallies (issue 18, item 5), only the runs that end mid-step changed (the
+sha256, the US payoff and `us_killed` in camp_taji's file; one payoff's last digit in the sweep).
 """
 
 from __future__ import annotations

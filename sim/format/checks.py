@@ -146,6 +146,28 @@ class _Checker:
             self.bounds(("state", name, "initial"), "initial", v.initial, v.min, v.max)
             for i, actor in enumerate(v.visible_to or ()):
                 self.known(("state", name, "visible_to", i), actor, s.actors, "actor")
+        self.tallies()
+
+    def tallies(self) -> None:
+        """A tally adds to other, untallied state variables and charges known actors."""
+        for name, v in self.s.state.items():
+            if v.tally is None:
+                continue
+            path = ("state", name, "tally")
+            for i, target in enumerate(v.tally.into):
+                where = path + ("into", i)
+                if not self.known(where, target, self.s.state, "state variable"):
+                    continue
+                if target == name:
+                    self.error(where, f"'{name}' cannot tally into itself")
+                elif self.s.state[target].tally is not None:
+                    self.error(
+                        where,
+                        f"'{target}' has a tally of its own: a tally adds only to plain totals",
+                    )
+            if len(set(v.tally.into)) < len(v.tally.into):
+                self.error(path + ("into",), "a variable is named twice")
+            self.payoffs(v.tally.payoffs, path + ("payoffs",))
 
     def views(self) -> None:
         """`seen_as` names other actors and slug labels that no table row can confuse."""

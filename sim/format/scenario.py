@@ -96,6 +96,21 @@ class Parameter(Strict):
         return self
 
 
+class Tally(Strict):
+    """What a counter's increases settle at once, so that a run ending mid-step loses nothing."""
+
+    into: list[str] = Field(
+        default_factory=list,
+        description="state variables to which every increase of this variable is added in the "
+        "same effect (decreases, such as a reset in `every_step`, are not)",
+    )
+    payoffs: dict[str, Expr] = Field(
+        default_factory=dict,
+        description="payoff per unit of increase, per actor, charged (discounted) in the same "
+        "effect; read on the state before the effect",
+    )
+
+
 class StateVar(Strict):
     """A named numeric variable of the crisis."""
 
@@ -114,6 +129,11 @@ class StateVar(Strict):
         description="the actors who see this variable (their policies may read it); default: "
         "every actor. Payoffs, effects, branch probabilities and terminal conditions read it "
         "whatever this says",
+    )
+    tally: Tally | None = Field(
+        default=None,
+        description="a counter that settles at once: its increases are added to the `into` "
+        "totals and charged the per-unit `payoffs` in the effect that makes them",
     )
 
     @model_validator(mode="after")

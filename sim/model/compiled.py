@@ -77,6 +77,19 @@ class CompiledEffects:
     def __bool__(self) -> bool:
         return bool(self.add or self.set)
 
+    def changes(self, var: int) -> bool:
+        """Whether this effect adds to or sets state variable `var`."""
+        return any(v == var for v, _ in self.add + self.set)
+
+
+@dataclass(frozen=True)
+class CompiledTally:
+    """A state variable whose increases settle at once: added to totals, charged per unit."""
+
+    var: int
+    into: tuple[int, ...]
+    payoffs: tuple[tuple[int, Located], ...]
+
 
 @dataclass(frozen=True)
 class CompiledBranch:
@@ -191,6 +204,8 @@ class Model:
     """The strategic solver's record (values at the start, state count) once solved, for
     reports and tests; engines read only the lookup policies."""
     channels: tuple[ViewChannel, ...] = ()
+    tallies: tuple[CompiledTally, ...] = ()
+    """The state variables with a `tally`, in state order."""
     views: tuple[ActorView, ...] = ()
     """Each actor's view, in actor order (empty: every actor sees everything)."""
 

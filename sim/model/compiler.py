@@ -37,6 +37,7 @@ from sim.model.compiled import (
     CompiledEffects,
     CompiledOption,
     CompiledPolicy,
+    CompiledTally,
     CompiledTerminal,
     Located,
     Location,
@@ -172,6 +173,25 @@ class _Compiler:
                 )
             )
         return CompiledEffects(tuple(parts["add"]), tuple(parts["set"]))
+
+    def tallies(self) -> tuple[CompiledTally, ...]:
+        out = []
+        for var, (name, v) in enumerate(self.s.state.items()):
+            if v.tally is None:
+                continue
+            path: Path = ("state", name, "tally", "payoffs")
+            payoffs = self.payoffs(v.tally.payoffs, path)
+            for actor, located in payoffs:
+                if located.expr.uses_random:
+                    self.problems.append(
+                        self.src.problem(
+                            path + (self.actors[actor],),
+                            "a payoff per unit of a tally cannot draw at random",
+                        )
+                    )
+            into = tuple(self.state_names.index(t) for t in v.tally.into)
+            out.append(CompiledTally(var, into, payoffs))
+        return tuple(out)
 
     def rung(self, rung: Any) -> int | None:
         return None if rung is None else self.s.rung_index(rung)
@@ -422,6 +442,7 @@ def compile_model(
     step_payoffs = c.payoffs(scenario.every_step.payoffs, ("every_step", "payoffs"))
     terminals = c.terminals()
     terminal_value = c.payoffs(scenario.terminal_value, ("terminal_value",))
+    tallies = c.tallies()
     if c.problems:
         raise ScenarioError(c.problems)
     state = scenario.state.values()
@@ -449,6 +470,7 @@ def compile_model(
         discount=scenario.discount,
         terminal_value=terminal_value,
         channels=c.channels,
+        tallies=tallies,
         views=c.actor_views(),
         policy_overrides=tuple(
             (actor, policy.model_dump_json()) for actor, policy in sorted((policies or {}).items())

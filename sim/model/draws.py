@@ -29,6 +29,8 @@ def expressions(model: Model) -> Iterator[Located]:
         yield t.when
         yield from (e for _, e in t.payoffs)
     yield from (e for _, e in model.terminal_value)
+    for tally in model.tallies:
+        yield from (e for _, e in tally.payoffs)
     for policy in model.policies:
         if policy is not None:
             yield from policy.utilities

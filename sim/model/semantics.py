@@ -32,13 +32,22 @@ def terminals_to_check(model: Model) -> list[tuple[Any, ...]]:
         for option in model.options[actor]:
             parts = [option, *option.branches]
             for part in parts:
-                changed.update(model.state_names[v] for v, _ in part.effects.set + part.effects.add)
+                changed.update(model.state_names[v] for v in changed_by(model, part.effects))
                 if part.rung is not None:
                     changed.update(("rung", "peak_rung"))
         plans.append(_relevant(model, changed))
-    step_effects = model.step_effects.set + model.step_effects.add
-    plans.append(_relevant(model, {model.state_names[v] for v, _ in step_effects}))
+    step_changes = changed_by(model, model.step_effects)
+    plans.append(_relevant(model, {model.state_names[v] for v in step_changes}))
     return plans
+
+
+def changed_by(model: Model, effects: Any) -> set[int]:
+    """The state variables an effect may change: its own, and the totals its tallies add to."""
+    changed = {v for v, _ in effects.set + effects.add}
+    for tally in model.tallies:
+        if tally.var in changed:
+            changed.update(tally.into)
+    return changed
 
 
 def _relevant(model: Model, changed: set[str]) -> tuple[Any, ...]:
@@ -97,10 +106,16 @@ def settle_effects(
                 f"{expr.where}: effect on '{model.state_names[var]}' evaluated to "
                 f"{value[~np.isfinite(value)].ravel()[0]} at step {step}"
             )
-        if model.state_integer[var]:
-            value = np.rint(value)
-        out.append((var, np.clip(value, model.state_min[var], model.state_max[var])))
+        out.append((var, settle_value(model, var, value)))
     return out
+
+
+def settle_value(model: Model, var: int, value: Any) -> np.ndarray:
+    """A state variable's new value as it is stored: rounded if integer, clipped to its range."""
+    value = np.asarray(value, dtype=float)
+    if model.state_integer[var]:
+        value = np.rint(value)
+    return np.clip(value, model.state_min[var], model.state_max[var])
 
 
 def checked_branch_probabilities(

@@ -38,6 +38,7 @@ from sim.model.semantics import (
     checked_payoff,
     checked_utilities,
     settle_effects,
+    settle_value,
     vector,
 )
 
@@ -233,12 +234,17 @@ def payoffs_and_effects(
     effects: CompiledEffects,
     weight: float,
 ) -> Part:
-    """Discounted payoffs, then effects; every right-hand side reads the state before."""
+    """Discounted payoffs, then effects; every right-hand side reads the state before.
+
+    A tallied variable's increase is added to its totals and charged its per-unit payoffs in the
+    same call (read on the state before too), so a run that ends right after loses none of it."""
     if not payoffs and not effects:
         return part
+    tallies = [t for t in part.model.tallies if effects.changes(t.var)] if effects else []
+    rates = [(t.var, actor, e) for t in tallies for actor, e in t.payoffs]
     exprs = [e for _, e in payoffs] + [e for _, e in effects.set] + [e for _, e in effects.add]
-    part, values = part.evaluate(exprs)
-    k, n_set = len(payoffs), len(effects.set)
+    part, values = part.evaluate(exprs + [e for _, _, e in rates])
+    k, n_set, n_fx = len(payoffs), len(effects.set), len(exprs)
     for (actor, expr), value in zip(payoffs, values[:k], strict=True):
         part.add_payoff(actor, weight * checked_payoff(expr, value))
     if effects:
@@ -248,11 +254,38 @@ def payoffs_and_effects(
         ]
         new += [
             (var, part.state_value(var) + value, expr)
-            for (var, expr), value in zip(effects.add, values[k + n_set :], strict=True)
+            for (var, expr), value in zip(effects.add, values[k + n_set : n_fx], strict=True)
         ]
+        before = {t.var: np.array(part.state_value(t.var), dtype=float) for t in tallies}
         for var, value in settle_effects(part.model, new, part.step):
             part.set_state(var, value)
+        if tallies:
+            settle_tallies(part, tallies, before, rates, values[n_fx:], weight)
     return part
+
+
+def settle_tallies(
+    part: Part,
+    tallies: list[Any],
+    before: dict[int, np.ndarray],
+    rates: list[tuple[int, int, Located]],
+    rate_values: list[Any],
+    weight: float,
+) -> None:
+    """Each tallied variable's increase (never a decrease) added to its totals, which are then
+    rounded and clipped like any update, and charged its per-unit payoffs."""
+    increase = {
+        t.var: np.maximum(np.asarray(part.state_value(t.var), dtype=float) - before[t.var], 0)
+        for t in tallies
+    }
+    totals: dict[int, Any] = {}
+    for t in tallies:
+        for target in t.into:
+            totals[target] = totals.get(target, 0) + increase[t.var]
+    for target, added in totals.items():
+        part.set_state(target, settle_value(part.model, target, part.state_value(target) + added))
+    for (var, actor, expr), value in zip(rates, rate_values, strict=True):
+        part.add_payoff(actor, weight * checked_payoff(expr, value) * increase[var])
 
 
 def terminal_payoffs(part: Part, outcome: int, weight: float) -> Part:

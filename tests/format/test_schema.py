@@ -26,6 +26,7 @@ TABLES = {
     "## Top-level fields": fmt.Scenario,
     "## Parameters": fmt.Parameter,
     "## State": fmt.StateVar,
+    "### Counters that settle at once: `tally`": fmt.Tally,
     "## Actors and turn_order": fmt.Actor,
     "## Options": fmt.Option,
     "## Branches (an option's `outcomes`)": fmt.Branch,
