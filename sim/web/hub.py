@@ -19,7 +19,7 @@ from sim.format.scenario import Scenario
 from sim.model.compiled import PASS
 from sim.web.catalog import Catalog
 from sim.web.errors import BadRequest, Conflict, Forbidden, NotFound
-from sim.web.live import DEBRIEF_RUNS, LiveGame
+from sim.web.live import DEBRIEF_RUNS, FINAL, LiveGame
 from sim.web.store import ClassRow, GameRow, Store, digest, new_token, token_matches
 
 MAX_LIVE = 400
@@ -125,7 +125,15 @@ class Hub:
                 return game
         model = self.catalog.model(row.scenario, row.overrides)
         _, file = self.catalog.get(row.scenario)
-        game = LiveGame(model, row.actor, row.seed, row.choices, file, self.compare_runs)
+        game = LiveGame(
+            model,
+            row.actor,
+            row.seed,
+            row.choices,
+            file,
+            self.compare_runs,
+            on_end=lambda final: self._settle(row, final),
+        )
         evicted = []
         with self.lock:
             if row.id in self.live:  # another request started it meanwhile
@@ -165,7 +173,8 @@ class Hub:
             live = self._live(row)
             situation = live.current()
             if situation["status"] != "waiting":
-                return self._framed(row, self._settle(row, situation))
+                self._settle(row, situation)
+                raise Conflict("the crisis is over: no more moves")
             if turn != situation["turn"]:
                 raise Conflict(f"this is move {situation['turn']}, not {turn}: reload the game")
             options = situation["options"]
@@ -186,7 +195,7 @@ class Hub:
 
     def _settle(self, row: GameRow, situation: dict[str, Any]) -> dict[str, Any]:
         """Store a game that has ended, and let its thread go."""
-        if situation["status"] != "waiting" and row.status == "playing":
+        if situation["status"] in FINAL and row.status == "playing":
             self.store.finish_game(
                 row.id, situation["status"], situation["transcript"], situation.get("result")
             )
@@ -194,7 +203,7 @@ class Hub:
             row.transcript, row.summary = situation["transcript"], situation.get("result")
             with self.lock:
                 game = self.live.pop(row.id, None)
-            if game is not None:
+            if game is not None and game.thread is not threading.current_thread():
                 game.thread.join(1.0)
             self.touch(row.class_code)
         return situation
@@ -297,20 +306,20 @@ class Hub:
         teams = []
         for row in self.store.class_games(klass.code):
             view = self.view(row)
-            lines = (view.get("transcript") or "").rstrip().splitlines()
+            result = view.get("result") or {}
             teams.append(
                 {
                     "team": row.team,
                     "actor": row.actor,
                     "actor_label": scenario.actors[row.actor].label,
                     "status": view["status"],
-                    "turn": view.get("turn"),
-                    "step": view.get("step"),
+                    "turn": view.get("turn", len(row.choices) - 1),
+                    "step": view.get("step", result.get("steps")),
                     "rung": view.get("rung"),
-                    "peak": view.get("peak"),
+                    "peak": view.get("peak", result.get("peak")),
                     "result": view.get("result"),
                     "deadline": view.get("deadline"),
-                    "recent": lines[-8:],
+                    "recent": view.get("events") or result.get("events") or [],
                 }
             )
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,10 @@ from sim.play.view import requires_text
 
 WIDTH = 92
 DEBRIEF_RUNS = 10_000
+FINAL = ("finished", "stopped", "broken")
+"""Statuses of a game that has ended (before them: "waiting", then "debriefing")."""
+EVENTS = 6
+"""Moves of the story kept for the dashboard."""
 WAIT = 60.0
 """Longest wait, in seconds, for the crisis to reach the next move (a step takes milliseconds)."""
 
@@ -54,6 +58,24 @@ class _WebGame(Game):
             file=file,
         )
         self.result: dict[str, Any] | None = None
+        self.events: list[str] = []
+        """The narration of each move as printed (what the dashboard shows of a team)."""
+
+    def _told(self, tell: Any, *args: Any) -> None:
+        start = len(self.buffer.getvalue())
+        tell(*args)
+        text = " ".join(self.buffer.getvalue()[start:].split())
+        if text:
+            self.events.append(text)
+
+    def moved(self, *args: Any) -> None:
+        self._told(super().moved, *args)
+
+    def stepped(self, *args: Any) -> None:
+        self._told(super().stepped, *args)
+
+    def ended(self, *args: Any) -> None:
+        self._told(super().ended, *args)
 
     def ask(self, ok: list[bool], view: Any) -> int:
         live = self.live
@@ -98,6 +120,7 @@ class _WebGame(Game):
             "peak": self.peak,
             "options": options,
             "transcript": self.buffer.getvalue(),
+            "events": self.events[-EVENTS:],
         }
 
     def finale(self, outcome: int, steps: int, peak: int, payoffs: np.ndarray) -> None:
@@ -110,6 +133,10 @@ class _WebGame(Game):
             "payoff": float(payoffs[self.me]),
             "moves": [self.menu[k].id if k >= 0 else "pass" for k in self.my_moves],
         }
+        # the move that ended the crisis is answered now; the debrief follows when it is ready
+        self.live.publish(
+            {"status": "debriefing", "transcript": self.buffer.getvalue(), "result": self.result}
+        )
 
 
 def _explain(game: Game, index: int, available: bool, view: Any, names: Sequence[str]):
@@ -133,12 +160,16 @@ class LiveGame:
         replay: Sequence[int],
         file: str,
         compare_runs: int = DEBRIEF_RUNS,
+        on_end: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.replay = list(replay)
+        self.on_end = on_end
+        """Called in the game's thread with the final situation (the hub stores it)."""
         self.compare_runs = compare_runs
         self.cond = threading.Condition()
         self.inbox: list[int | None] = []
         self.version = 0
+        self.closed = False
         self.situation: dict[str, Any] | None = None
         self.game = _WebGame(self, model, actor, seed, file)
         self.thread = threading.Thread(target=self._main, name="escalation-game", daemon=True)
@@ -147,14 +178,20 @@ class LiveGame:
     def _main(self) -> None:
         game = self.game
         try:
-            game.play_status = game.play()
+            game.play()
+            if self.closed:  # stopped by the server: the game goes on after a restart
+                return
             final = {"status": "finished" if game.result else "stopped", "result": game.result}
         except _Closed:
             return
         except Exception as exc:  # a stored game that no longer replays: said, not raised
             final = {"status": "broken", "error": f"this game cannot continue: {exc}"}
         final["transcript"] = game.buffer.getvalue()
+        if final.get("result"):
+            final["result"] = {**final["result"], "events": game.events[-EVENTS:]}
         self.publish(final)
+        if self.on_end is not None:
+            self.on_end(final)
 
     # --- the game's side ----------------------------------------------------------------------
 
@@ -170,6 +207,7 @@ class LiveGame:
                 self.cond.wait()
             choice = self.inbox.pop(0)
         if choice is None:
+            self.closed = True
             raise _Closed("closed")
         return choice
 
@@ -200,4 +238,4 @@ class LiveGame:
 
     @property
     def done(self) -> bool:
-        return self.situation is not None and self.situation["status"] != "waiting"
+        return self.situation is not None and self.situation["status"] in FINAL

@@ -98,4 +98,10 @@ def play_to_end(client, game: dict, pick=None) -> dict:
         )
         assert r.status_code == 200, r.text
         game = {**r.json(), "token": game["token"]}
+    for _ in range(600):  # the debrief is simulated after the last move is answered
+        if game["status"] != "debriefing":
+            break
+        time.sleep(0.05)
+        r = client.get(f"/api/games/{game['id']}", headers=auth(game["token"]))
+        game = {**r.json(), "token": game["token"]}
     return game

@@ -205,6 +205,9 @@ def play_to_the_end(page) -> int:
             arg=turn,
         )
         moves += 1
+    page.wait_for_function(
+        "() => document.querySelector('#main').dataset.status === 'finished'", timeout=60_000
+    )
     return moves
 
 

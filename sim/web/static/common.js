@@ -68,17 +68,25 @@ esc.quote = function (word) {
 esc.prose = function (text) {
   const out = [];
   for (const block of (text || "").split(/\n\s*\n/)) {
-    const lines = block.split("\n");
-    if (lines.every((l) => !l.trim() || /^\s*[-*] /.test(l) || /^\s{2,}/.test(l))) {
-      const list = esc.el("ul");
-      for (const line of lines) {
-        if (/^\s*[-*] /.test(line)) list.append(esc.el("li", { text: line.replace(/^\s*[-*] /, "") }));
-        else if (list.lastChild) list.lastChild.append(" " + line.trim());
+    let para = [];
+    let list = null;
+    const flush = () => {
+      if (para.length) out.push(esc.el("p", { text: para.join(" ").replace(/\*\*/g, "") }));
+      para = [];
+    };
+    for (const line of block.split("\n")) {
+      if (/^\s*[-*] /.test(line)) {
+        flush();
+        if (!list) { list = esc.el("ul"); out.push(list); }
+        list.append(esc.el("li", { text: line.replace(/^\s*[-*] /, "").trim() }));
+      } else if (list && /^\s+\S/.test(line)) {
+        list.lastChild.append(" " + line.trim());
+      } else if (line.trim()) {
+        list = null;
+        para.push(line.trim());
       }
-      out.push(list);
-    } else {
-      out.push(esc.el("p", { text: block.replace(/\s*\n\s*/g, " ").replace(/\*\*/g, "") }));
     }
+    flush();
   }
   return out;
 };

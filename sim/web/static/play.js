@@ -60,6 +60,10 @@
         `The crisis ended: ${r.outcome_label}, after ${r.steps} steps, peak rung ${r.peak}. Your payoff ${r.payoff.toFixed(2)}.`),
         el("p", { text: "The debrief (at the end of the story) compares your line of play with the scenario's own policy." }),
         el("a", { href: "/", text: "Back to the scenarios" }));
+    } else if (game.status === "debriefing") {
+      const r = game.result;
+      side.push(el("div", { class: "banner", text: `The crisis ended: ${r.outcome_label}. Preparing your debrief…` }));
+      setTimeout(refresh, 300);
     } else {
       side.push(el("div", { class: "banner", id: "result", text: game.error || "This game has stopped." }));
     }

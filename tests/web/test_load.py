@@ -1,0 +1,129 @@
+"""Load on loopback: 60 students in one class game against `escalation serve` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.web.conftest import ROOT
+
+STUDENTS = 60
+MOVES = 6
+THINK = (1.0, 4.0)
+"""Seconds a team thinks before each move (uniform; a class thinks longer): 60 teams then ask
+for about 24 moves a second, each of which renders the terminal's tables of `play`."""
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`escalation serve` on a free port, stopped with Ctrl-C (SIGINT) at the end."""
+    db = tmp_path / "load.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim", "serve", "--port", "0", "--no-browser", "--db", str(db)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, line + proc.stderr.read()
+        yield found.group(0), db, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+
+
+def test_sixty_students_move_fast_and_no_move_is_lost(served):
+    url, db, proc = served
+    with client(url) as c:
+        klass = c.post("/api/classes", json={"scenario": "camp-taji-2020", "seed": 3}).json()
+    code, token = klass["code"], klass["token"]
+    latencies: list[float] = []
+    made: dict[str, int] = {}
+    failures: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(STUDENTS)
+
+    def student(i: int) -> None:
+        rng = random.Random(i)
+        with client(url) as c:
+            game = c.post(f"/api/classes/{code}/join", json={"team": f"team {i}"}).json()
+            gid, headers = game["id"], {"Authorization": f"Bearer {game['token']}"}
+            start.wait(timeout=60)
+            moves = 0
+            while moves < MOVES and game["status"] == "waiting":
+                time.sleep(rng.uniform(*THINK))
+                options = [o["n"] for o in game["options"] if o["available"]]
+                began = time.perf_counter()
+                r = c.post(
+                    f"/api/games/{gid}/move",
+                    json={"turn": game["turn"], "option": rng.choice(options)},
+                    headers=headers,
+                )
+                took = time.perf_counter() - began
+                if r.status_code != 200:
+                    with lock:
+                        failures.append(f"team {i}: {r.status_code} {r.text[:200]}")
+                    return
+                game = r.json()
+                moves += 1
+                with lock:
+                    latencies.append(took)
+            with lock:
+                made[gid] = moves
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(STUDENTS)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    wall = time.perf_counter() - began
+    assert not failures, failures[:5]
+    assert len(made) == STUDENTS
+    p50 = statistics.median(latencies)
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    print(
+        f"\n{len(latencies)} moves by {STUDENTS} students in {wall:.1f} s: "
+        f"p50 {1000 * p50:.1f} ms, p95 {1000 * p95:.1f} ms, max {1000 * max(latencies):.1f} ms"
+    )
+    assert p95 < 0.200
+    with client(url) as c:
+        board = c.get(
+            f"/api/classes/{code}/dashboard", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert len(board.json()["teams"]) == STUDENTS
+    stored = sqlite3.connect(db).execute("SELECT id, choices FROM games").fetchall()
+    assert {gid: len(json.loads(choices)) for gid, choices in stored} == made  # no lost move
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) in (0, 130)  # every game thread stopped: the process ended
+
+
+def client(url: str):
+    """An HTTP client that sends each request at once (TCP_NODELAY, as browsers do)."""
+    import socket
+
+    import httpx
+
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    return httpx.Client(
+        base_url=url, timeout=30, transport=httpx.HTTPTransport(socket_options=nodelay)
+    )
