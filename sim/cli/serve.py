@@ -102,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     from sim.web.app import create_app
 
+    address = lan_address() if args.lan else None
+    public = f"http://{address}:{port}/" if address else None
     try:
-        app = create_app(db)
+        app = create_app(db, public_url=public)
     except Exception as exc:  # sqlite3.Error: a file that is not a database
         sock.close()
         raise UsageError(f"--db {db}: {exc}") from None
@@ -114,9 +116,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"escalation serve: {local} (games kept in {db}; Ctrl-C stops)", flush=True)
     if args.lan:
-        address = lan_address()
-        where = f"http://{address}:{port}/" if address else f"port {port} of this machine"
-        print(f"Listening on every interface: the class joins at {where}", flush=True)
+        where = public or f"port {port} of this machine's network address"
+        print(f"Listening on every network interface: the class joins at {where}", flush=True)
     else:
         print("Only this machine can connect (--lan opens it to the classroom network).")
     if not args.no_browser:

@@ -72,8 +72,11 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
 
-def create_app(db: str | Path = ":memory:", debrief_runs: int = 10_000) -> Starlette:
-    """The application with its database at `db` (a file path keeps games across restarts)."""
+def create_app(
+    db: str | Path = ":memory:", debrief_runs: int = 10_000, public_url: str | None = None
+) -> Starlette:
+    """The application with its database at `db` (a file path keeps games across restarts);
+    `public_url` is the address the class's laptops use (`--lan`), for the join link and QR."""
     store = Store(db)
     catalog = Catalog(store)
     hub = Hub(store, catalog, compare_runs=debrief_runs)
@@ -103,4 +106,5 @@ def create_app(db: str | Path = ":memory:", debrief_runs: int = 10_000) -> Starl
         },
     )
     app.state.store, app.state.catalog, app.state.hub = store, catalog, hub
+    app.state.public_url = public_url
     return app

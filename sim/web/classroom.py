@@ -31,6 +31,12 @@ def _hub(request: Request) -> Hub:
     return request.app.state.hub
 
 
+def join_url(request: Request, code: str) -> str:
+    """The address a team opens: on the classroom network with --lan, else this server's."""
+    base = request.app.state.public_url or str(request.base_url)
+    return base.rstrip("/") + f"/team?code={code}"
+
+
 # --- one game --------------------------------------------------------------------------------
 
 
@@ -79,7 +85,7 @@ async def new_class(request: Request) -> JSONResponse:
     ):
         raise BadRequest(f"timer must be a number of seconds from 5 to {MAX_TIMER}, or null")
     code, token = hub.new_class(ref, overrides, seed, timer)
-    return JSONResponse({"code": code, "token": token, "join": f"/team?code={code}"})
+    return JSONResponse({"code": code, "token": token, "join_url": join_url(request, code)})
 
 
 async def class_info(request: Request) -> JSONResponse:
@@ -94,6 +100,7 @@ async def class_info(request: Request) -> JSONResponse:
             "title": scenario.title,
             "summary": scenario.summary,
             "timer": klass.timer,
+            "join_url": join_url(request, klass.code),
             "actors": [{"id": a, "label": scenario.actors[a].label} for a in playable(scenario)],
         }
     )
@@ -116,7 +123,7 @@ async def qr(request: Request) -> Response:
 
     hub = _hub(request)
     klass = hub.klass(request.path_params["code"])
-    url = str(request.base_url).rstrip("/") + f"/team?code={klass.code}"
+    url = join_url(request, klass.code)
     out = io.BytesIO()
     segno.make(url, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False)
     return Response(out.getvalue(), media_type="image/svg+xml")

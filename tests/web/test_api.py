@@ -183,3 +183,49 @@ def test_pages_and_static_assets_are_served(client):
         r = client.get(path)
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
         assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_the_turn_timer_makes_a_late_team_pass(client):
+    klass = client.post("/api/classes", json={"scenario": "camp-taji-2020", "timer": 30}).json()
+    team = client.post(f"/api/classes/{klass['code']}/join", json={"team": "Slow"}).json()
+    assert team["deadline"] > team["waiting_since"]
+    live = client.app.state.hub.live[team["id"]]
+    live.situation["since"] -= 31  # the timer ran out
+    board = client.get(f"/api/classes/{klass['code']}/dashboard", headers=auth(klass["token"]))
+    assert board.json()["teams"][0]["turn"] == 1
+    game = client.get(f"/api/games/{team['id']}", headers=auth(team["token"])).json()
+    assert "Time ran out: you pass this turn." in game["transcript"]
+
+
+def test_the_dashboard_streams_server_sent_events(live_server):
+    import httpx
+
+    base = live_server.url
+    klass = httpx.post(f"{base}/api/classes", json={"scenario": "chicken"}).json()
+    code, token = klass["code"], klass["token"]
+    url = f"{base}/api/classes/{code}/events"
+    with httpx.stream("GET", url, params={"token": token}, timeout=20) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        boards = []
+
+        def next_board() -> dict:
+            for line in lines:
+                if line.startswith("data: "):
+                    return json.loads(line[6:])
+            raise AssertionError("the stream ended")
+
+        boards.append(next_board())
+        team = httpx.post(f"{base}/api/classes/{code}/join", json={"team": "Red"}).json()
+        boards.append(next_board())
+        httpx.post(
+            f"{base}/api/games/{team['id']}/move",
+            json={"turn": 0, "option": 1},
+            headers=auth(team["token"]),
+        )
+        while True:
+            board = next_board()
+            if board["teams"] and board["teams"][0]["status"] != "waiting":
+                break
+    assert boards[0]["teams"] == [] and boards[1]["teams"][0]["team"] == "Red"
+    assert board["teams"][0]["result"]["moves"] == ["back_down"]

@@ -88,7 +88,7 @@
 
   async function dashboard() {
     const info = await api("/api/classes/" + encodeURIComponent(code));
-    const joinUrl = `${location.origin}/team?code=${code}`;
+    const joinUrl = info.join_url;
     const debrief = el("button", { id: "debrief-go", text: "Debrief: the class beside the doctrines" });
     debrief.addEventListener("click", async () => {
       esc.$("#debrief").replaceChildren(el("p", { class: "muted", text: "simulating the doctrines…" }));
