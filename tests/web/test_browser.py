@@ -122,6 +122,27 @@ def test_every_page_loads_with_no_console_error(watched, live_server):
     assert page.locator("#scenario-list li").count() >= 11
 
 
+def test_an_uploaded_scenario_is_checked_and_its_problems_shown(watched):
+    w = watched()
+    page = w.page
+    page.goto("/")
+    text = (ROOT / "scenarios" / "chicken.yaml").read_text()
+    bad = text.replace("horizon: 1", "horizon: lots").replace("rung: stand firm", "rung: brink")
+    page.fill("#upload-text", bad)
+    page.click("#upload-send")
+    page.wait_for_selector("#upload-errors pre.errors")
+    problems = page.inner_text("#upload-errors").splitlines()
+    assert problems and all(re.match(r"upload\.yaml:\d+:\d+: ", p) for p in problems)
+    w.shot("upload")
+    good = text.replace("id: chicken", "id: chicken-copy", 1)
+    page.fill("#upload-text", good)
+    page.click("#upload-send")
+    page.wait_for_url("**/scenario?id=upload-*")
+    wait_ready(page)
+    # the browser's console shows the refused upload's 400; nothing else
+    assert all("400" in e for e in w.errors), w.errors
+
+
 def cli_run(*argv: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "sim", "run", *argv, "--json"],
@@ -169,6 +190,7 @@ def test_moving_a_slider_shows_the_numbers_of_run_json(watched):
     assert "set.us_firmness=0.7" in page.url
     assert page.locator("#doctrines table[data-actor=us]").count() == 1
     assert page.locator("#exact .value").count() == 4  # chicken is finite
+    assert page.get_attribute("#doctrines .recommendation", "data-best") == "always_back_down"
     assert w.errors == []
     w.shot("explorer", full_page=True)
 

@@ -89,8 +89,17 @@
       scenario.outcomes.map((o) => el("tr", {}, el("td", { text: o.label }), names.map((n) => {
         const x = result.columns[n].outcomes[o.id];
         return el("td", { "data-p": String(x.p) }, pct(x.p), el("br"), el("small", { text: `${pct(x.ci95[0])}–${pct(x.ci95[1])}` }));
-      }))));
-    return el("div", {}, el("h3", { text: `${actor.label}: its doctrines side by side` }), table);
+      }))),
+      el("tr", { class: "payoff" }, el("td", { text: `payoff: ${actor.label}` }), names.map((n) => {
+        const x = result.columns[n].payoffs[actor.id];
+        return el("td", {}, x.mean.toFixed(2), el("br"), el("small", { text: `${x.ci95[0].toFixed(2)} to ${x.ci95[1].toFixed(2)}` }));
+      })));
+    const best = result.recommendation;
+    const advice = best && best.best ? el("p", { class: "recommendation", "data-best": best.best, text:
+      `Best for ${actor.label}'s expected payoff: ${best.best} (${best.expected_payoff.toFixed(2)})` +
+      (best.runner_up ? `, ahead of ${best.runner_up} by ${best.difference.toFixed(2)} ` +
+        `(${best.difference_ci95[0].toFixed(2)} to ${best.difference_ci95[1].toFixed(2)})` : "") + "." }) : null;
+    return el("div", {}, el("h3", { text: `${actor.label}: its doctrines side by side` }), table, advice);
   }
 
   async function update() {
