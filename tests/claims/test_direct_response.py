@@ -1,61 +1,97 @@
-"""Articles 002, 000 on sim/scenarios/direct_response_2020.yaml: claims with knock-out arms."""
+"""Articles 002, 000 on sim/scenarios/direct_response_2020.yaml: claims with knock-out arms.
+
+Each claim compares the US alternatives `direct` (an IRGC base after each attack) and `in_iraq`
+(KH inside Iraq after each attack), with the scenario as it is and with the mechanism the claim
+names switched off by its knock-out parameter:
+
+- `red_line_gain=0`: strikes on Iran no longer raise Iran's belief in the red line (`red_line`),
+  the belief that makes restraining the Guard Iran's best option;
+- `iraqi_sensitivity=0`: strikes on Iraqi soil no longer feed Iraqi `grievance` (Sadr's drift
+  toward Iran, the nationalist turns, the expulsion vote) or cost `iraqi_tolerance`;
+- `iran_pride=0`: a strike on Iranian soil no longer makes Iran want to answer with missiles.
+"""
 
 from __future__ import annotations
 
-from tests.claims.harness import DIRECT_RESPONSE, arm, beyond_doubt, z_score
+from tests.claims.harness import DIRECT_RESPONSE, arm, claim, z_score
+
+
+def _arms(**overrides):
+    return arm(DIRECT_RESPONSE, "us=alt:direct", **overrides), arm(
+        DIRECT_RESPONSE, "us=alt:in_iraq", **overrides
+    )
 
 
 def test_direct_response_restrains_the_guard_and_the_militia():
-    """002_6879370bef8a4866.txt: "If we want to significantly reduce Iranian attacks on U.S.
-    interests in Iraq, we will need to respond directly to Iran": a strike on an IRGC base "would
-    likely lead Ayatollah Ali Khamenei to restrain the Guard". Direct strikes lower KH's attack
-    rate more than strikes on KH inside Iraq."""
-    direct = arm(DIRECT_RESPONSE, "us=alt:direct")
-    in_iraq = arm(DIRECT_RESPONSE, "us=alt:in_iraq")
-    beyond_doubt(
-        z_score(direct.share("iran", "restrain_guard"), in_iraq.share("iran", "restrain_guard")),
-        "Iran restrains the Guard: direct > in Iraq",
-    )
-    beyond_doubt(
-        z_score(in_iraq.share("kh", "rocket_attack"), direct.share("kh", "rocket_attack")),
-        "KH attack rate: in Iraq > direct",
-    )
+    """002_6879370bef8a4866.txt: "respond directly to Iran"; a strike on an IRGC base "would
+    likely lead Ayatollah Ali Khamenei to restrain the Guard". Mechanism: each strike on Iranian
+    soil raises Iran's belief that the red line is real (`red_line`, by `red_line_gain`), which
+    makes restraining the Guard Iran's best option, and the restraint stops KH. Knock-out:
+    `red_line_gain=0`."""
+
+    def restraint(**o):
+        direct, in_iraq = _arms(**o)
+        return z_score(
+            direct.share("iran", "restrain_guard"), in_iraq.share("iran", "restrain_guard")
+        )
+
+    def kh_attacks(**o):
+        direct, in_iraq = _arms(**o)
+        return z_score(in_iraq.share("kh", "rocket_attack"), direct.share("kh", "rocket_attack"))
+
+    claim("Iran restrains the Guard: direct > in Iraq", restraint, DIRECT_RESPONSE, "red_line_gain")
+    claim("KH attack rate: in Iraq > direct", kh_attacks, DIRECT_RESPONSE, "red_line_gain")
 
 
 def test_direct_response_strikes_in_iraq_risk_expulsion():
     """002_6879370bef8a4866.txt: responding directly "mitigates new damage to our interests in
-    Iraq", while acting precipitously in Iraq jeopardizes the relationship. Strikes inside Iraq
-    end in Iraq expelling US forces more often than strikes on Iran."""
-    direct = arm(DIRECT_RESPONSE, "us=alt:direct")
-    in_iraq = arm(DIRECT_RESPONSE, "us=alt:in_iraq")
-    beyond_doubt(
-        z_score(in_iraq.outcome("us_expelled"), direct.outcome("us_expelled")),
-        "P(expelled): in Iraq > direct",
-    )
+    Iraq", while acting "precipitously in Iraq" jeopardizes the reformers. Mechanism: each strike
+    on Iraqi soil adds to Iraqi `grievance` and costs `iraqi_tolerance` (both scaled by
+    `iraqi_sensitivity`), and grievance brings nationalist turns and the expulsion vote. Knock-out:
+    `iraqi_sensitivity=0`."""
+
+    def expelled(**o):
+        direct, in_iraq = _arms(**o)
+        return z_score(in_iraq.outcome("us_expelled"), direct.outcome("us_expelled"))
+
+    claim("P(expelled): in Iraq > direct", expelled, DIRECT_RESPONSE, "iraqi_sensitivity")
 
 
 def test_direct_response_strikes_in_iraq_push_sadr_toward_iran():
     """002_6879370bef8a4866.txt: "Where America is seen to be trampling on Iraqi sovereignty, we
-    foster a political realignment in favor of Iran", as Sadr "has now returned to the Iranian
-    fold". Strikes in Iraq leave Sadr closer to Iran than strikes on Iran do."""
-    direct = arm(DIRECT_RESPONSE, "us=alt:direct")
-    in_iraq = arm(DIRECT_RESPONSE, "us=alt:in_iraq")
-    beyond_doubt(
-        z_score(in_iraq.state("sadr_alignment"), direct.state("sadr_alignment")),
-        "Sadr's alignment with Iran at the end: in Iraq > direct",
-    )
-    beyond_doubt(
-        z_score(
+    foster a political realignment in favor of Iran". Mechanism: strikes on Iraqi soil feed
+    `grievance` (by `iraqi_sensitivity`), which makes the nationalist turn Iraq's likelier move and
+    moves `sadr_alignment` toward Iran. Knock-out: `iraqi_sensitivity=0`."""
+
+    def sadr(**o):
+        direct, in_iraq = _arms(**o)
+        return z_score(in_iraq.state("sadr_alignment"), direct.state("sadr_alignment"))
+
+    def turns(**o):
+        direct, in_iraq = _arms(**o)
+        return z_score(
             in_iraq.share("iraq", "nationalist_turn"), direct.share("iraq", "nationalist_turn")
-        ),
-        "nationalist turns per week: in Iraq > direct",
+        )
+
+    claim(
+        "Sadr's alignment with Iran at the end: in Iraq > direct",
+        sadr,
+        DIRECT_RESPONSE,
+        "iraqi_sensitivity",
+    )
+    claim(
+        "nationalist turns per week: in Iraq > direct", turns, DIRECT_RESPONSE, "iraqi_sensitivity"
     )
 
 
 def test_direct_response_risks_war():
     """000_901de9d5be86587a.txt (the other side of article 002's argument): strikes on Iranian
-    soil "may well bring Iranian retaliation and push the situation toward war". The direct
-    response carries a higher probability of war than strikes inside Iraq."""
-    direct = arm(DIRECT_RESPONSE, "us=alt:direct")
-    in_iraq = arm(DIRECT_RESPONSE, "us=alt:in_iraq")
-    beyond_doubt(z_score(direct.outcome("war"), in_iraq.outcome("war")), "P(war): direct > in Iraq")
+    soil "may well bring Iranian retaliation and push the situation toward war". Mechanism: after a
+    strike on its soil Iran wants to answer with a missile salvo (`iran_pride`), and a salvo can
+    spiral (`war_risk`). Knock-out: `iran_pride=0`."""
+
+    def war(**o):
+        direct, in_iraq = _arms(**o)
+        return z_score(direct.outcome("war"), in_iraq.outcome("war"))
+
+    claim("P(war): direct > in Iraq", war, DIRECT_RESPONSE, "iran_pride")
