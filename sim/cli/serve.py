@@ -128,5 +128,12 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="on"
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    hub = app.state.hub
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            hub.closing = True  # the dashboards' event streams end now: a prompt shutdown
+            super().handle_exit(sig, frame)
+
+    Server(config).run(sockets=[sock])
     return 0

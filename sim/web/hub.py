@@ -153,6 +153,11 @@ class Hub:
 
     def view(self, row: GameRow) -> dict[str, Any]:
         """What the student sees now (their actor's view only)."""
+        if row.class_code and row.status == "playing":
+            klass = self.store.klass(row.class_code)
+            if klass is not None and klass.timer:
+                self._expire(row, klass.timer)
+                row = self.store.game(row.id) or row
         if row.status != "playing":
             situation = {"status": row.status, "transcript": row.transcript, "result": row.summary}
         else:
@@ -287,24 +292,27 @@ class Hub:
 
     def expire(self, klass: ClassRow) -> None:
         """Teams past the turn timer pass their turn."""
-        if not klass.timer:
+        if klass.timer:
+            for row in self.store.class_games(klass.code, transcripts=False):
+                self._expire(row, klass.timer)
+
+    def _expire(self, row: GameRow, timer: float) -> None:
+        """If the team's time is up, it passes (the move is stored like any other)."""
+        with self.lock:
+            game = self.live.get(row.id)
+        situation = game.situation if game is not None else None
+        if situation is None or situation["status"] != "waiting":
             return
-        now = time.time()
-        for row in self.store.class_games(klass.code):
-            with self.lock:
-                game = self.live.get(row.id)
-            situation = game.situation if game is not None else None
-            waiting = situation is not None and situation["status"] == "waiting"
-            if waiting and now >= situation.get("since", now) + klass.timer:
-                with contextlib.suppress(BadRequest):  # a team that moved meanwhile
-                    self.move(row, situation["turn"], PASS)
+        if time.time() >= situation.get("since", time.time()) + timer:
+            with contextlib.suppress(BadRequest):  # a team that moved meanwhile
+                self.move(row, situation["turn"], PASS)
 
     def dashboard(self, klass: ClassRow) -> dict[str, Any]:
         """Every team's crisis as the instructor sees it."""
         self.expire(klass)
         scenario, file = self.catalog.get(klass.scenario)
         teams = []
-        for row in self.store.class_games(klass.code):
+        for row in self.store.class_games(klass.code, transcripts=False):
             view = self.view(row)
             result = view.get("result") or {}
             teams.append(

@@ -94,10 +94,12 @@ class _WebGame(Game):
 
     def _situation(self, ok: list[bool], view: Any, turn: int) -> dict[str, Any]:
         options = []
+        text = io.StringIO()
+        console = Console(file=text, width=WIDTH - 8, color_system=None, emoji=False)
+        names = [self.name(a) for a in range(len(self.m.actors))]
         for option, available in zip(self.menu, ok, strict=True):
-            text = io.StringIO()
-            console = Console(file=text, width=WIDTH - 8, color_system=None, emoji=False)
-            names = [self.name(a) for a in range(len(self.m.actors))]
+            text.seek(0)
+            text.truncate()
             for part in _explain(self, option.index, available, view, names):
                 console.print(part)
             options.append(

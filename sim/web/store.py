@@ -157,10 +157,11 @@ class Store:
         rows = self._all(f"SELECT {_GAME_COLUMNS} FROM games WHERE id = ?", gid)
         return _game(rows[0]) if rows else None
 
-    def class_games(self, code: str) -> list[GameRow]:
-        rows = self._all(
-            f"SELECT {_GAME_COLUMNS} FROM games WHERE class_code = ? ORDER BY created", code
-        )
+    def class_games(self, code: str, transcripts: bool = True) -> list[GameRow]:
+        """A class's games in the order they joined (without their stored transcripts, for
+        the dashboard, if `transcripts` is false)."""
+        columns = _GAME_COLUMNS if transcripts else _GAME_COLUMNS.replace("transcript", "NULL")
+        rows = self._all(f"SELECT {columns} FROM games WHERE class_code = ? ORDER BY created", code)
         return [_game(r) for r in rows]
 
     def append_choice(self, gid: str, turn: int, choice: int) -> bool:

@@ -72,6 +72,7 @@ class Server:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.app.state.hub.closing = True  # the event streams end, as in `escalation serve`
         self.server.should_exit = True
         self.thread.join(15)
         assert not self.thread.is_alive(), "the server did not stop"

@@ -229,3 +229,40 @@ def test_the_dashboard_streams_server_sent_events(live_server):
                 break
     assert boards[0]["teams"] == [] and boards[1]["teams"][0]["team"] == "Red"
     assert board["teams"][0]["result"]["moves"] == ["back_down"]
+
+
+def test_a_late_team_passes_when_it_looks_at_its_own_game(client):
+    klass = client.post("/api/classes", json={"scenario": "camp-taji-2020", "timer": 30}).json()
+    team = client.post(f"/api/classes/{klass['code']}/join", json={"team": "Slow"}).json()
+    client.app.state.hub.live[team["id"]].situation["since"] -= 31
+    game = client.get(f"/api/games/{team['id']}", headers=auth(team["token"])).json()
+    assert game["turn"] == 1 and "Time ran out" in game["transcript"]
+
+
+def test_evicted_games_replay_and_no_game_thread_outlives_the_server(tmp_path, monkeypatch):
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from sim.web import hub
+    from sim.web.app import create_app
+
+    monkeypatch.setattr(hub, "MAX_LIVE", 2)
+    with TestClient(create_app(tmp_path / "x.sqlite", 500)) as c:
+        games = [
+            c.post(
+                "/api/games", json={"scenario": "camp-taji-2020", "actor": "us", "seed": s}
+            ).json()
+            for s in (1, 2, 3)
+        ]
+        assert len(c.app.state.hub.live) == 2  # the first was stopped
+        first = games[0]
+        r = c.post(
+            f"/api/games/{first['id']}/move",
+            json={"turn": 0, "option": 1},
+            headers=auth(first["token"]),
+        )
+        assert r.status_code == 200 and r.json()["turn"] == 1
+        assert r.json()["transcript"].startswith(first["transcript"])
+    alive = [t for t in threading.enumerate() if t.name == "escalation-game" and t.is_alive()]
+    assert alive == []

@@ -18,10 +18,10 @@ import pytest
 from tests.web.conftest import ROOT
 
 STUDENTS = 60
-MOVES = 6
-THINK = (1.0, 4.0)
+MOVES = 5
+THINK = (2.0, 6.0)
 """Seconds a team thinks before each move (uniform; a class thinks longer): 60 teams then ask
-for about 24 moves a second, each of which renders the terminal's tables of `play`."""
+for about 15 moves a second, each of which renders the terminal's tables of `play`."""
 
 
 @pytest.fixture
@@ -90,6 +90,21 @@ def test_sixty_students_move_fast_and_no_move_is_lost(served):
             with lock:
                 made[gid] = moves
 
+    boards: list[int] = []
+
+    def instructor() -> None:  # the dashboard stays open, through the server's shutdown
+        with (
+            client(url) as c,
+            c.stream(
+                "GET", f"/api/classes/{code}/events", params={"token": token}, timeout=None
+            ) as events,
+        ):
+            for line in events.iter_lines():
+                if line.startswith("data: "):
+                    boards.append(len(json.loads(line[6:])["teams"]))
+
+    watching = threading.Thread(target=instructor, daemon=True)
+    watching.start()
     threads = [threading.Thread(target=student, args=(i,)) for i in range(STUDENTS)]
     began = time.perf_counter()
     for t in threads:
@@ -113,8 +128,14 @@ def test_sixty_students_move_fast_and_no_move_is_lost(served):
     assert len(board.json()["teams"]) == STUDENTS
     stored = sqlite3.connect(db).execute("SELECT id, choices FROM games").fetchall()
     assert {gid: len(json.loads(choices)) for gid, choices in stored} == made  # no lost move
+    assert boards and boards[-1] == STUDENTS  # the dashboard followed every team live
     proc.send_signal(signal.SIGINT)
+    began = time.perf_counter()
     assert proc.wait(timeout=20) in (0, 130)  # every game thread stopped: the process ended
+    stopped = time.perf_counter() - began
+    print(f"{len(boards)} dashboards streamed; the server stopped {stopped:.1f} s after Ctrl-C")
+    watching.join(10)
+    assert not watching.is_alive()
 
 
 def client(url: str):
