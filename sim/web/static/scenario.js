@@ -115,6 +115,7 @@
     try {
       const result = await api("/api/run", { body, signal });
       renderRun(result);
+      main.dataset.numbers = String(mine);
       status.textContent = `${result.runs.toLocaleString("en")} runs, seed ${result.seed}, ` +
         `${((performance.now() - started) / 1000).toFixed(2)} s`;
       esc.showError(esc.$("#run-errors"), null);
