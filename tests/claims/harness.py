@@ -65,6 +65,12 @@ class Arm:
         """The final value of a state variable in each run."""
         return self.rec.state[self.model.state_names.index(name)]
 
+    def per_step(self, name: str) -> np.ndarray:
+        """The change of a state variable per step the run lasted: a rate that runs ended early
+        (by war, expulsion or deterrence) cannot fake by having had less time to change."""
+        var = self.model.state_names.index(name)
+        return (self.rec.state[var] - self.model.state_initial[var]) / self.rec.steps
+
     def payoff(self, actor: str) -> np.ndarray:
         """The total payoff of `actor` in each run."""
         return self.rec.payoffs[self.model.actor_index(actor)]
