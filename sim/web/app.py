@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -36,21 +37,24 @@ SECURITY_HEADERS = {
 }
 
 
-def page(name: str):
+def page(name: str) -> Callable[[Request], Awaitable[Response]]:
     """A page: one HTML file of sim/web/static; the script it loads reads the query string."""
 
     async def endpoint(request: Request) -> Response:
+        """Serve the page with the security headers."""
         return FileResponse(STATIC / f"{name}.html", headers=SECURITY_HEADERS)
 
     return endpoint
 
 
 async def bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """A refused request: its status (400, 403, 404, 409) and its message."""
     status = getattr(exc, "status", 400)
     return JSONResponse({"error": str(exc)}, status_code=status)
 
 
 async def scenario_error(request: Request, exc: Exception) -> JSONResponse:
+    """A scenario the loader refused: one file:line:col line per problem."""
     assert isinstance(exc, ScenarioError)
     bundled = str(bundled_scenarios_dir()) + os.sep
     problems = [str(p).replace(bundled, "scenarios/") for p in exc.problems]
@@ -58,10 +62,12 @@ async def scenario_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def value_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bad argument caught by sim.api: status 400 with its message."""
     return JSONResponse({"error": str(exc) or type(exc).__name__}, status_code=400)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown route, wrong method), as JSON like every other."""
     assert isinstance(exc, HTTPException)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
@@ -82,7 +88,8 @@ def create_app(
     hub = Hub(store, catalog, compare_runs=debrief_runs)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        """At shutdown: stop the games' threads, then close the database."""
         yield
         hub.close()
         store.close()

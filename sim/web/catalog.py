@@ -42,6 +42,7 @@ class Catalog:
             self.stems[stem] = scenario.id
 
     def ids(self) -> list[str]:
+        """Every scenario id the server offers, the bundled ones first."""
         return list(self.bundled) + [uid for uid, _ in self.store.uploads()]
 
     def get(self, ref: Any) -> tuple[Scenario, str]:

@@ -55,12 +55,14 @@ async def new_game(request: Request) -> JSONResponse:
 
 
 async def game_view(request: Request) -> JSONResponse:
+    """The game as its student sees it (its own token only)."""
     hub = _hub(request)
     row = hub.row(request.path_params["gid"], token_of(request))
     return JSONResponse(await run_in_threadpool(hub.view, row))
 
 
 async def game_move(request: Request) -> JSONResponse:
+    """Play the student's move: `{"turn": T, "option": N}`."""
     hub = _hub(request)
     row = hub.row(request.path_params["gid"], token_of(request))
     body = await json_body(request)
@@ -109,6 +111,7 @@ async def class_info(request: Request) -> JSONResponse:
 
 
 async def join(request: Request) -> JSONResponse:
+    """A team joins the class: its game, its token and its first situation."""
     hub = _hub(request)
     klass = hub.klass(request.path_params["code"])
     body = await json_body(request)
@@ -132,12 +135,14 @@ async def qr(request: Request) -> Response:
 
 
 async def dashboard(request: Request) -> JSONResponse:
+    """Every team's crisis, for the instructor's token only."""
     hub = _hub(request)
     klass = hub.instructor(request.path_params["code"], token_of(request))
     return JSONResponse(await run_in_threadpool(hub.dashboard, klass))
 
 
 async def debrief(request: Request) -> JSONResponse:
+    """The class's outcomes beside the doctrines, for the instructor's token only."""
     hub = _hub(request)
     klass = hub.instructor(request.path_params["code"], token_of(request))
     return JSONResponse(await run_in_threadpool(hub.debrief, klass))
@@ -149,6 +154,7 @@ async def events(request: Request) -> StreamingResponse:
     klass = hub.instructor(request.path_params["code"], token_of(request))
 
     async def stream() -> AsyncIterator[str]:
+        """The dashboard each time it changes (at most every MIN_INTERVAL), and keep-alives."""
         seen, sent = -1, 0.0
         while not hub.closing and not await request.is_disconnected():
             now = time.monotonic()

@@ -16,6 +16,8 @@ class Forbidden(BadRequest):
 
 
 class NotFound(BadRequest):
+    """No such game or class."""
+
     status = 404
 
 

@@ -44,6 +44,7 @@ async def list_scenarios(request: Request) -> JSONResponse:
 
 
 async def one_scenario(request: Request) -> JSONResponse:
+    """A scenario's page data: summary, notes, sources, parameters, actors, outcomes."""
     scenario, file = _catalog(request).get(request.path_params["sid"])
     return JSONResponse(describe(scenario, file))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import shlex
 import threading
 import time
 from collections import OrderedDict
@@ -18,6 +17,7 @@ from typing import Any
 from sim.format.scenario import Scenario
 from sim.model.compiled import PASS
 from sim.web.catalog import Catalog
+from sim.web.commands import play_command
 from sim.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from sim.web.live import DEBRIEF_RUNS, FINAL, LiveGame
 from sim.web.store import ClassRow, GameRow, Store, digest, new_token, token_matches
@@ -37,6 +37,7 @@ def playable(scenario: Scenario) -> list[str]:
 
 
 def check_seed(value: Any) -> int:
+    """A request's seed (a new random one if none), checked like `--seed`."""
     if value is None:
         return secrets.randbelow(1_000_000)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
@@ -240,17 +241,20 @@ class Hub:
     # --- classes -------------------------------------------------------------------------
 
     def touch(self, code: str | None) -> None:
+        """Note that a class changed, for its dashboard's event stream."""
         if code:
             with self.lock:
                 self.class_versions[code] = self.class_versions.get(code, 0) + 1
 
     def class_version(self, code: str) -> int:
+        """How many changes a class has seen (the event stream compares it)."""
         with self.lock:
             return self.class_versions.get(code, 0)
 
     def new_class(
         self, ref: Any, overrides: dict[str, float], seed: int, timer: float | None
     ) -> tuple[str, str]:
+        """Open a class session: its join code and the instructor's token."""
         self.catalog.get(ref)
         token = new_token()
         for _ in range(20):
@@ -261,6 +265,7 @@ class Hub:
         return code, token
 
     def klass(self, code: Any) -> ClassRow:
+        """The class with this join code (case-insensitive); NotFound otherwise."""
         if not isinstance(code, str) or len(code) > 12:
             raise NotFound("no such class")
         row = self.store.klass(code.strip().upper())
@@ -269,6 +274,7 @@ class Hub:
         return row
 
     def instructor(self, code: Any, token: str | None) -> ClassRow:
+        """The class, if `token` is its instructor's (Forbidden otherwise)."""
         row = self.klass(code)
         if not token_matches(token, row.token):
             raise Forbidden("the dashboard needs the instructor's token")
@@ -342,63 +348,20 @@ class Hub:
         }
 
     def debrief(self, klass: ClassRow, runs: int = 10_000) -> dict[str, Any]:
-        """The class's outcomes beside the Monte Carlo distribution of the scenario's own
-        doctrines for each actor the teams played (same seed and parameters)."""
-        from sim.api import compare, run
+        """The class's outcomes beside the scenario's doctrines (sim/web/debrief.py), computed
+        again only when a team has moved since."""
+        from sim.web.debrief import class_debrief
 
         version = self.class_version(klass.code)
         cached = self.debriefs.get(klass.code)
         if cached and cached[0] == version:
             return cached[1]
+        for row in self.store.class_games(klass.code, transcripts=False):
+            if row.status == "playing":
+                self.view(row)  # a game that has just ended is stored as ended
         scenario, file = self.catalog.get(klass.scenario)
-        rows = self.store.class_games(klass.code)
-        by_actor: dict[str, list[GameRow]] = {}
-        for row in rows:
-            by_actor.setdefault(row.actor, []).append(row)
-        actors = []
-        for actor, games in by_actor.items():
-            finished = [g for g in games if g.status == "finished" and g.summary]
-            counts = {oid: 0 for oid in scenario.outcome_ids}
-            for g in finished:
-                counts[g.summary["outcome"]] += 1
-            columns: dict[str, Any] = {}
-            if scenario.alternatives.get(actor):
-                cmp = compare(
-                    scenario, actor, "policies", runs=runs, seed=klass.seed, set=klass.overrides
-                )
-                for c in cmp.columns:
-                    columns[c.name] = _outcome_shares(c.results.to_dict())
-            else:
-                columns["the scenario's policy"] = _outcome_shares(
-                    run(scenario, runs=runs, seed=klass.seed, set=klass.overrides).to_dict()
-                )
-            actors.append(
-                {
-                    "actor": actor,
-                    "actor_label": scenario.actors[actor].label,
-                    "teams": [
-                        {"team": g.team, "status": g.status, "result": g.summary} for g in games
-                    ],
-                    "finished": len(finished),
-                    "class": {
-                        oid: {"count": n, "p": n / len(finished) if finished else None}
-                        for oid, n in counts.items()
-                    },
-                    "doctrines": columns,
-                }
-            )
-        out = {
-            "code": klass.code,
-            "scenario": scenario.id,
-            "title": scenario.title,
-            "runs": runs,
-            "seed": klass.seed,
-            "outcomes": [
-                {"id": o, "label": scenario.outcome_label(o)} for o in scenario.outcome_ids
-            ],
-            "actors": actors,
-            "command": run_command(file, klass.seed, runs, klass.overrides),
-        }
+        games = self.store.class_games(klass.code, transcripts=False)
+        out = class_debrief(scenario, file, klass, games, runs)
         self.debriefs[klass.code] = (version, out)
         return out
 
@@ -410,28 +373,3 @@ class Hub:
             self.live.clear()
         for game in games:
             game.close()
-
-
-def _outcome_shares(result: dict[str, Any]) -> dict[str, Any]:
-    return {oid: {"p": o["p"], "ci95": o["ci95"]} for oid, o in result["outcomes"].items()}
-
-
-def _number(x: float) -> str:
-    """A float as the shortest text that reads back the same (1.0 -> '1')."""
-    text = repr(float(x))
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _sets(overrides: dict[str, float]) -> str:
-    return "".join(f" --set {name}={_number(v)}" for name, v in sorted(overrides.items()))
-
-
-def play_command(file: str, row: GameRow) -> str:
-    """The `escalation play` command that plays the same crisis in a terminal."""
-    return f"escalation play {shlex.quote(file)} --as {row.actor} --seed {row.seed}" + _sets(
-        row.overrides
-    )
-
-
-def run_command(file: str, seed: int, runs: int, overrides: dict[str, float]) -> str:
-    return f"escalation run {shlex.quote(file)} --runs {runs} --seed {seed}" + _sets(overrides)

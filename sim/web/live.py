@@ -69,15 +69,19 @@ class _WebGame(Game):
             self.events.append(text)
 
     def moved(self, *args: Any) -> None:
+        """Narrate a move, and keep its text for the dashboard."""
         self._told(super().moved, *args)
 
     def stepped(self, *args: Any) -> None:
+        """Narrate the end of a step, and keep its text for the dashboard."""
         self._told(super().stepped, *args)
 
     def ended(self, *args: Any) -> None:
+        """Narrate the end of the crisis, and keep its text for the dashboard."""
         self._told(super().ended, *args)
 
     def ask(self, ok: list[bool], view: Any) -> int:
+        """The student's move: the stored one when replaying, else the next that arrives."""
         live = self.live
         turn = self.turns - 1
         if turn < len(live.replay):
@@ -126,6 +130,7 @@ class _WebGame(Game):
         }
 
     def finale(self, outcome: int, steps: int, peak: int, payoffs: np.ndarray) -> None:
+        """Print how the crisis ended, and answer the last move before the debrief."""
         super().finale(outcome, steps, peak, payoffs)
         self.result = {
             "outcome": self.m.outcome_ids[outcome],
@@ -198,12 +203,14 @@ class LiveGame:
     # --- the game's side ----------------------------------------------------------------------
 
     def publish(self, situation: dict[str, Any]) -> None:
+        """Make `situation` the game's latest, and wake whoever waits for it."""
         with self.cond:
             self.situation = situation
             self.version += 1
             self.cond.notify_all()
 
     def inbox_get(self) -> int:
+        """Wait for the next move (None: the server closes the game)."""
         with self.cond:
             while not self.inbox:
                 self.cond.wait()
@@ -240,4 +247,5 @@ class LiveGame:
 
     @property
     def done(self) -> bool:
+        """Whether the game has ended (finished, stopped or broken)."""
         return self.situation is not None and self.situation["status"] in FINAL

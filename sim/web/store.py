@@ -93,6 +93,7 @@ class Store:
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
+        """Close the database (at the server's shutdown)."""
         with self.lock:
             self.db.close()
 
@@ -124,15 +125,18 @@ class Store:
         return uid
 
     def upload(self, uid: str) -> tuple[str, str] | None:
+        """An uploaded scenario's file name and text, or None."""
         rows = self._all("SELECT name, text FROM uploads WHERE id = ?", uid)
         return (rows[0][0], rows[0][1]) if rows else None
 
     def uploads(self) -> list[tuple[str, str]]:
+        """Every uploaded scenario's id and file name, oldest first."""
         return [(r[0], r[1]) for r in self._all("SELECT id, name FROM uploads ORDER BY created")]
 
     # --- games -----------------------------------------------------------------------------
 
     def add_game(self, row: GameRow) -> None:
+        """Store a new game (with no move yet)."""
         now = time.time()
         with self._tx() as db:
             db.execute(
@@ -154,6 +158,7 @@ class Store:
             )
 
     def game(self, gid: str) -> GameRow | None:
+        """The game with this id, or None."""
         rows = self._all(f"SELECT {_GAME_COLUMNS} FROM games WHERE id = ?", gid)
         return _game(rows[0]) if rows else None
 
@@ -181,6 +186,7 @@ class Store:
     def finish_game(
         self, gid: str, status: str, transcript: str, summary: dict[str, Any] | None
     ) -> None:
+        """Store how a game ended: its status, its whole story and its result."""
         with self._tx() as db:
             db.execute(
                 "UPDATE games SET status = ?, transcript = ?, summary = ?, updated = ? "
@@ -191,6 +197,7 @@ class Store:
     # --- classes ---------------------------------------------------------------------------
 
     def add_class(self, row: ClassRow) -> None:
+        """Store a new class session."""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO classes VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -206,6 +213,7 @@ class Store:
             )
 
     def klass(self, code: str) -> ClassRow | None:
+        """The class with this join code, or None."""
         rows = self._all(
             "SELECT code, token, scenario, overrides, seed, timer FROM classes WHERE code = ?",
             code,
