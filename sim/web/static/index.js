@@ -38,7 +38,7 @@
         "Everything runs on this machine: the numbers are those of the escalation command line." }),
       list,
       el("h2", { text: "Your own scenario" }),
-      el("p", { class: "muted", text: "A scenario file is checked exactly as `escalation validate` checks it; problems are shown as file:line:col." }),
+      el("p", { class: "muted", text: "A scenario file is checked exactly as escalation validate checks it; each problem is shown as file:line:col." }),
       el("div", { class: "card" }, el("div", { class: "row" }, name), text, el("div", { class: "row" }, send), errors),
     );
   }

@@ -96,7 +96,7 @@
       })));
     const best = result.recommendation;
     const advice = best && best.best ? el("p", { class: "recommendation", "data-best": best.best, text:
-      `Best for ${actor.label}'s expected payoff: ${best.best} (${best.expected_payoff.toFixed(2)})` +
+      `Best for the expected payoff of ${actor.label}: ${best.best} (${best.expected_payoff.toFixed(2)})` +
       (best.runner_up ? `, ahead of ${best.runner_up} by ${best.difference.toFixed(2)} ` +
         `(${best.difference_ci95[0].toFixed(2)} to ${best.difference_ci95[1].toFixed(2)})` : "") + "." }) : null;
     return el("div", {}, el("h3", { text: `${actor.label}: its doctrines side by side` }), table, advice);
