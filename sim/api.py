@@ -133,6 +133,13 @@ def _count(name: str, value: Any, least: int = 1) -> int:
     return int(value)
 
 
+def _backend(backend: str) -> None:
+    """ValueError for an unknown backend; ImportError saying how to install numba."""
+    from sim.engine.compiled import check_backend
+
+    check_backend(backend)
+
+
 def _number(x: float) -> str:
     """A float as the shortest text that reads back the same (1.0 -> '1', 0.1 -> '0.1')."""
     text = repr(float(x))
@@ -154,12 +161,15 @@ def run(
     executor: str = "process",
     scheduler: str | None = None,
     scheduler_file: str | os.PathLike[str] | None = None,
+    backend: str = "numpy",
 ) -> Results:
     """Monte Carlo, as `escalation run`: `runs` runs from `seed` on `workers` processes (the
     results are identical for any number). With `precision=H`, whole blocks of runs are added
     until every outcome's 95% half-width is at most H, up to `max_runs` (`--precision H`).
     `executor="dask"` runs the blocks on a local Dask cluster of `workers`, or on the cluster at
-    `scheduler` (an address) or `scheduler_file` (docs/cluster.md): the same numbers."""
+    `scheduler` (an address) or `scheduler_file` (docs/cluster.md): the same numbers.
+    `backend="compiled"` steps the runs with a numba kernel (`--backend compiled`; ImportError
+    without numba): the same numbers again."""
     from sim.engine.executors import open_executor
     from sim.engine.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
     from sim.engine.streams import BLOCK_SIZE
@@ -168,17 +178,20 @@ def run(
     runs, seed = _count("runs", runs), _count("seed", seed, 0)
     workers = _count("workers", workers)
     where = _executor_spec(workers, executor, scheduler, scheduler_file)
+    _backend(backend)
     model = prepare_model(scenario, _checked(scenario, set))
     if precision is None:
         with open_executor(where) as pool:
-            return run_monte_carlo(model, runs, seed, executor=pool)
+            return run_monte_carlo(model, runs, seed, executor=pool, backend=backend)
     if not 0 < precision < 0.5:
         raise ValueError(f"precision (a half-width) must be between 0 and 0.5, got {precision}")
     cap = _count("max_runs", max_runs) if max_runs is not None else PRECISION_CAP
     if cap < BLOCK_SIZE:
         raise ValueError(f"max_runs must be at least {BLOCK_SIZE:,} (one block) with precision")
     with open_executor(where) as pool:
-        results = run_to_precision(model, precision, seed, runs, cap, executor=pool)
+        results = run_to_precision(
+            model, precision, seed, runs, cap, executor=pool, backend=backend
+        )
     if results.precision is not None:
         results.extra["precision"] = results.precision
     return results
@@ -208,13 +221,14 @@ def compare(
     executor: str = "process",
     scheduler: str | None = None,
     scheduler_file: str | os.PathLike[str] | None = None,
+    backend: str = "numpy",
 ) -> Comparison:
     """An actor's choices side by side with common random numbers, as `escalation compare`:
     `mode="first-move"` (one column per option available at its first move, the default) or
     `"policies"` (its current policy and each named alternative). `max_risk=("war", 0.05)`
     (or `{"war": 0.05}` or `"war=0.05"`) adds the best column within that risk.
 
-    `workers`, `executor`, `scheduler` and `scheduler_file` are as for `run`.
+    `workers`, `executor`, `scheduler`, `scheduler_file` and `backend` are as for `run`.
 
     Returns a `sim.analysis.compare.Comparison`: `.columns[i].results` (Results),
     `.differences()`, `.recommendation()`, `.to_json()` (what `compare --json` prints)."""
@@ -224,6 +238,7 @@ def compare(
     scenario = _scenario(scenario)
     runs, seed = _count("runs", runs), _count("seed", seed, 0)
     where = _executor_spec(_count("workers", workers), executor, scheduler, scheduler_file)
+    _backend(backend)
     overrides = _checked(scenario, set)
     if actor not in scenario.actors:
         raise ValueError(
@@ -241,11 +256,11 @@ def compare(
                 "add them under `alternatives:` or use mode='first-move'"
             )
         with open_executor(where) as pool:
-            return compare_policies(scenario, actor, runs, seed, overrides, risk, pool)
+            return compare_policies(scenario, actor, runs, seed, overrides, risk, pool, backend)
     if kind != "first-move":
         raise ValueError(f"mode must be 'first-move' or 'policies', got {mode!r}")
     with open_executor(where) as pool:
-        return compare_first_moves(scenario, actor, runs, seed, overrides, risk, pool)
+        return compare_first_moves(scenario, actor, runs, seed, overrides, risk, pool, backend)
 
 
 def _executor_spec(workers: int, executor: str, scheduler: Any, scheduler_file: Any):
@@ -314,6 +329,7 @@ def sweep(
     executor: str = "process",
     scheduler: str | None = None,
     scheduler_file: str | os.PathLike[str] | None = None,
+    backend: str = "numpy",
 ) -> SweepResult:
     """A parameter sweep, as `escalation sweep`: `vary={"war_risk": (0, 1, 11)}` (or
     `"war_risk=0:1:11"`, or a list of such strings), `method` "grid", "lhs" or "sobol".
@@ -323,7 +339,7 @@ def sweep(
     `files` is then empty). `resume=True` finishes an interrupted sweep in `out`. Parameters
     overridden in `load` are held fixed (they appear as `--set` in sweep.json's command),
     except those varied here. `workers` defaults to 1 here (the command's default is every
-    core); the numbers are the same for any number.
+    core); the numbers are the same for any number, and for either `backend` (as for `run`).
 
     Returns a `sim.analysis.sweep.SweepResult`: `.columns`, `.table` (one row per point),
     `.column(name)`, `.sobol`; charts in `sim.outputs.sweep_charts`.
@@ -335,6 +351,7 @@ def sweep(
     runs, seed = _count("runs", runs), _count("seed", seed, 0)
     workers = _count("workers", workers)
     where = _executor_spec(workers, executor, scheduler, scheduler_file)
+    _backend(backend)
     if samples is not None:
         samples = _count("samples", samples)
     text, file = _source_text(scenario)
@@ -368,6 +385,7 @@ def sweep(
                 resume,
                 command=command,
                 notify=lambda note: warnings.warn(note, stacklevel=3),
+                backend=backend,
             )
     if out is None:
         result.files = []
@@ -445,11 +463,13 @@ def fit(
     bootstrap: int = 0,
     profile: bool = False,
     seed: int = 1,
+    doctrine: Mapping[str, str] | None = None,
 ) -> FitResult:
     """Maximum-likelihood estimates of the `free` parameters from the episode log at `data`, as
     `escalation fit FILE --data LOG --free NAME ...`: `.to_dict()` is what `fit --json` prints
     (estimates with `ci95` and `se`, `loglik`, `method`). `particles`, `bootstrap`, `profile`
-    and `seed` are the command's `--particles`, `--bootstrap`, `--profile` and `--seed`.
+    and `seed` are the command's `--particles`, `--bootstrap`, `--profile` and `--seed`;
+    `doctrine={"us": "as_it_happened"}` is `--doctrine us=as_it_happened`.
     A log that does not fit the scenario raises ScenarioError at its file:line:col."""
     from sim.analysis.fit import fit as fit_log
     from sim.format.episode_log import read_episode_log
@@ -469,20 +489,28 @@ def fit(
         seed=_count("seed", seed, 0),
         bootstrap=bootstrap,
         profiled=profile,
+        doctrines=doctrine,
     )
 
 
 def check(
-    scenario: ScenarioLike, data: LogLike, runs: int = 10_000, seed: int = 1, set: Overrides = None
+    scenario: ScenarioLike,
+    data: LogLike,
+    runs: int = 10_000,
+    seed: int = 1,
+    set: Overrides = None,
+    doctrine: Mapping[str, str] | None = None,
 ) -> CheckResult:
     """Each episode of the log at `data` against `runs` model runs, as `escalation check`:
     `.episodes[i].statistics` (observed value, percentile, 90% band, inside) and `.verdict`;
     `.to_dict()` is what `check --json` prints; `sim.outputs.evidence.check_figure(result)`
-    draws the chart."""
+    draws the chart. `doctrine={"us": "as_it_happened"}` is `--doctrine us=as_it_happened`."""
     from sim.analysis.check import check as check_log
     from sim.format.episode_log import read_episode_log
 
     scenario = _scenario(scenario)
     runs, seed = _count("runs", runs, 2), _count("seed", seed, 0)
     log = read_episode_log(data, scenario)
-    return check_log(scenario, log, runs=runs, seed=seed, fixed=_checked(scenario, set))
+    return check_log(
+        scenario, log, runs=runs, seed=seed, fixed=_checked(scenario, set), doctrines=doctrine
+    )

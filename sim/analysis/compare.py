@@ -147,8 +147,9 @@ def _simulate(
     actor: int,
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     executor: Executor | None = None,
+    backend: str = "numpy",
 ) -> tuple[Results, np.ndarray, np.ndarray]:
-    results, table = run_with_records(model, runs, seed, batch_blocks, executor)
+    results, table = run_with_records(model, runs, seed, batch_blocks, executor, backend)
     return results, table.outcome, table.payoffs[actor]
 
 
@@ -177,6 +178,7 @@ def compare_first_moves(
     overrides: dict[str, float] | None = None,
     max_risk: tuple[str, float] | None = None,
     executor: Executor | None = None,
+    backend: str = "numpy",
 ) -> Comparison:
     """One column per option available at the actor's first move; then its own policy."""
     base = prepare_model(scenario, overrides)
@@ -190,7 +192,9 @@ def compare_first_moves(
         )
     for option in options:
         model = dataclasses.replace(base, forced_first={a: option})
-        results, outcome, payoff = _simulate(model, runs, seed, a, executor=executor)
+        results, outcome, payoff = _simulate(
+            model, runs, seed, a, executor=executor, backend=backend
+        )
         menu = base.options[a][option]
         columns.append(Column(menu.id, menu.label, results, outcome, payoff))
     return Comparison(actor, "first-move", columns, max_risk)
@@ -204,6 +208,7 @@ def compare_policies(
     overrides: dict[str, float] | None = None,
     max_risk: tuple[str, float] | None = None,
     executor: Executor | None = None,
+    backend: str = "numpy",
 ) -> Comparison:
     """One column for the scenario's own policy, then one per named alternative."""
     named = {CURRENT: None, **scenario.alternatives.get(actor, {})}
@@ -211,7 +216,9 @@ def compare_policies(
     for name, policy in named.items():
         model = prepare_model(scenario, overrides, None if policy is None else {actor: policy})
         a = model.actor_index(actor)
-        results, outcome, payoff = _simulate(model, runs, seed, a, executor=executor)
+        results, outcome, payoff = _simulate(
+            model, runs, seed, a, executor=executor, backend=backend
+        )
         label = "the scenario's policy" if policy is None else name.replace("_", " ")
         columns.append(Column(name, label, results, outcome, payoff))
     return Comparison(actor, "policies", columns, max_risk)

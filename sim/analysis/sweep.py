@@ -99,11 +99,13 @@ def run_sweep(
     command: str = "",
     notify: Callable[[str], None] | None = None,
     restart: bool = False,
+    backend: str = "numpy",
 ) -> SweepResult:
     """Run (or finish) a sweep into `out_dir`: journal, points.csv, sweep.json, Sobol indices.
 
     `resume` finishes the sweep journalled in `out_dir`; `restart` discards that journal (even a
-    damaged one) and starts again. A damaged journal is otherwise refused (SweepError)."""
+    damaged one) and starts again. A damaged journal is otherwise refused (SweepError).
+    `backend` ("numpy" or "compiled") computes the points: identical numbers either way."""
     start = time.perf_counter()
     model = prepare_model(load_text(spec.text, spec.file), dict(spec.fixed))
     design = spec.design
@@ -123,7 +125,7 @@ def run_sweep(
         pending = [i for i in range(len(design.points)) if i not in done]
         if progress and done:
             progress(len(done))
-        for rows in execute_points(spec, pending, executor, workers):
+        for rows in execute_points(spec, pending, executor, workers, backend):
             journal.record(rows)
             if progress:
                 progress(len(rows))

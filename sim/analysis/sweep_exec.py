@@ -35,9 +35,11 @@ def metric_columns(model: Model) -> list[str]:
     return cols + ["steps_mean", "peak_rung_mean"]
 
 
-def point_metrics(model: Model, runs: int, seed: int, index: int) -> list[float]:
+def point_metrics(
+    model: Model, runs: int, seed: int, index: int, backend: str = "numpy"
+) -> list[float]:
     """The numbers of one point, from its own random streams (seed, index)."""
-    results = run_monte_carlo(model, runs, seed, workers=1, stream=(index,))
+    results = run_monte_carlo(model, runs, seed, workers=1, stream=(index,), backend=backend)
     lo, hi = results.intervals()
     values: list[float] = []
     for i in range(len(model.outcome_ids)):
@@ -62,6 +64,7 @@ def evaluate_chunk(
     runs: int,
     seed: int,
     items: tuple[tuple[int, tuple[float, ...]], ...],
+    backend: str = "numpy",
 ) -> Rows:
     """Worker task: the metrics of some points (picklable arguments; the scenario is cached)."""
     executors.tune_worker_memory()
@@ -71,7 +74,7 @@ def evaluate_chunk(
         overrides = {**dict(fixed), **dict(zip(names, values, strict=True))}
         try:
             model = prepare_model(scenario, overrides)
-            out.append((index, point_metrics(model, runs, seed, index)))
+            out.append((index, point_metrics(model, runs, seed, index, backend)))
         except (ScenarioError, SimulationError, ValueError) as exc:
             where = ", ".join(f"{k}={v:g}" for k, v in zip(names, values, strict=True))
             raise SimulationError(f"point {index} ({where}): {exc}") from None
@@ -119,7 +122,11 @@ def _chunks(pending: list[int], workers: int) -> list[list[int]]:
 
 
 def execute_points(
-    spec: SweepSpec, pending: list[int], executor: Executor | None, workers: int
+    spec: SweepSpec,
+    pending: list[int],
+    executor: Executor | None,
+    workers: int,
+    backend: str = "numpy",
 ) -> Iterator[Rows]:
     """Metrics of the pending points, chunk by chunk, in completion order."""
     points = spec.design.points
@@ -128,9 +135,9 @@ def execute_points(
     args = (spec.text, spec.file, spec.fixed, names, spec.runs, spec.seed)
     if executor is None:
         for chunk in chunks:
-            yield evaluate_chunk(*args, chunk)
+            yield evaluate_chunk(*args, chunk, backend)
         return
-    futures = [executor.submit(evaluate_chunk, *args, chunk) for chunk in chunks]
+    futures = [executor.submit(evaluate_chunk, *args, chunk, backend) for chunk in chunks]
     try:
         for future in as_completed(futures):
             yield executors.result(future)

@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from sim.cli.main import (
         _positive_int,
         _seed,
+        add_backend_argument,
         add_executor_arguments,
         add_quiet_argument,
         add_scenario_argument,
@@ -57,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-charts", action="store_true")
     add_executor_arguments(p)
+    add_backend_argument(p)
     add_quiet_argument(p)
     from sim.cli.chart_args import add_chart_arguments
 
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.cli.main import (
         ProgressBar,
         UsageError,
+        backend_of,
         default_out_dir,
         executor_spec,
         load_with_overrides,
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         writing,
     )
 
+    backend = backend_of(args)
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     if args.actor not in scenario.actors:
         raise UsageError(
@@ -126,12 +130,12 @@ def run(args: argparse.Namespace) -> int:
     ):
         if args.policies:
             comparison = compare_policies(
-                scenario, args.actor, args.runs, args.seed, overrides, max_risk, pool
+                scenario, args.actor, args.runs, args.seed, overrides, max_risk, pool, backend
             )
         else:
             try:
                 comparison = compare_first_moves(
-                    scenario, args.actor, args.runs, args.seed, overrides, max_risk, pool
+                    scenario, args.actor, args.runs, args.seed, overrides, max_risk, pool, backend
                 )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None

@@ -225,6 +225,35 @@ def add_executor_arguments(
     )
 
 
+def add_backend_argument(p: argparse.ArgumentParser) -> None:
+    """--backend numpy|compiled (DESIGN.md section 8.5); read it with `backend_of(args)`."""
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "compiled"),
+        default="numpy",
+        help="numpy (default), or compiled: a numba kernel (pip install "
+        "'escalation-sim[compiled]'); identical results",
+    )
+
+
+def backend_of(args: argparse.Namespace) -> str:
+    """The backend asked for, checked before any work: without numba, a UsageError (exit 2)."""
+    backend = getattr(args, "backend", "numpy")
+    if backend == "compiled":
+        from sim.engine.compiled import check_backend
+
+        try:
+            check_backend(backend)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        if os.environ.get("ESCALATION_DEBUG"):  # which batches fell back to numpy, and why
+            import logging
+
+            logging.basicConfig(format="%(message)s")
+            logging.getLogger("sim.engine.compiled").setLevel(logging.DEBUG)
+    return backend
+
+
 def executor_spec(args: argparse.Namespace, workers: int | None = None):
     """The `sim.engine.executors.ExecutorSpec` the executor flags ask for."""
     from sim.engine.executors import ExecutorSpec
@@ -332,6 +361,7 @@ def _parser() -> argparse.ArgumentParser:
         help="cap for --precision (default 4,000,000)",
     )
     add_executor_arguments(p)
+    add_backend_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_beliefs_argument(p)
     p.add_argument(
@@ -621,6 +651,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.engine.streams import BLOCK_SIZE
     from sim.solvers.prepare import prepare_model
 
+    backend = backend_of(args)
     scenario, overrides = load_with_overrides(args.file, args.overrides)
     model = prepare_model(scenario, overrides)
     exact = None
@@ -644,10 +675,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         if args.precision:
             results = run_to_precision(
-                model, args.precision, args.seed, args.runs, cap, progress=advance, executor=pool
+                model,
+                args.precision,
+                args.seed,
+                args.runs,
+                cap,
+                progress=advance,
+                executor=pool,
+                backend=backend,
             )
         else:
-            results = run_monte_carlo(model, args.runs, args.seed, progress=advance, executor=pool)
+            results = run_monte_carlo(
+                model, args.runs, args.seed, progress=advance, executor=pool, backend=backend
+            )
     if exact is not None:
         from sim.solvers.exact import exact_check
 

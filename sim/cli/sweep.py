@@ -13,9 +13,11 @@ from sim.cli.main import (
     UsageError,
     _positive_int,
     _seed,
+    add_backend_argument,
     add_executor_arguments,
     add_scenario_argument,
     add_set_argument,
+    backend_of,
     check_override_names,
     default_out_dir,
     executor_spec,
@@ -72,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         workers_help="worker processes, or the workers of a local Dask cluster (default: all "
         "cores); results are identical for any K and any executor",
     )
+    add_backend_argument(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.model.compiler import resolve_parameters
     from sim.model.loading import load_text
 
+    backend_of(args)  # numba is there, before any work
     path = resolve_scenario_path(args.file)
     # read as every command reads it: a regular file only, within the size limit, UTF-8 checked
     # (a FIFO would block, /dev/zero would be read without end), with FILE:LINE:COL errors
@@ -166,6 +170,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, out_dir: Path, workers: int)
                 command,
                 notify=lambda note: print(note, file=sys.stderr),
                 restart=args.restart,
+                backend=args.backend,
             )
     except SweepError as exc:
         raise UsageError(str(exc)) from None

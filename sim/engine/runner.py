@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sim.engine.batch import simulate_batch
+from sim.engine.batch import BatchOutput, simulate_batch
 from sim.engine.executors import result, slots, tune_worker_memory
 from sim.engine.streams import BLOCK_SIZE, block_count
 from sim.engine.workers import spawn_context
@@ -107,18 +107,52 @@ def with_solved(model: Model, solved: tuple[tuple[int, CompiledPolicy], ...]) ->
     return dataclasses.replace(model, policies=tuple(policies))
 
 
-def _batch_task(spec: ModelSpec, solved, seed: int, first: int, count: int, runs: int, stream=()):
+def _simulate(
+    model: Model,
+    seed: int,
+    first: int,
+    count: int,
+    runs: int,
+    stream: tuple[int, ...] = (),
+    backend: str = "numpy",
+) -> BatchOutput:
+    """One batch on the chosen backend (the same numbers on both: DESIGN.md section 8.5)."""
+    if backend == "compiled":
+        from sim.engine.compiled import simulate_batch_compiled
+
+        return simulate_batch_compiled(model, seed, first, count, runs, stream)
+    return simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+
+
+def _batch_task(
+    spec: ModelSpec,
+    solved,
+    seed: int,
+    first: int,
+    count: int,
+    runs: int,
+    stream=(),
+    backend: str = "numpy",
+):
     tune_worker_memory()
     model = with_solved(_model_from_spec(spec), solved)
-    out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+    out = _simulate(model, seed, first, count, runs, stream, backend)
     return summarise_batch(model, out)
 
 
-def _records_task(spec: ModelSpec, solved, seed: int, first: int, count: int, runs: int):
+def _records_task(
+    spec: ModelSpec,
+    solved,
+    seed: int,
+    first: int,
+    count: int,
+    runs: int,
+    backend: str = "numpy",
+):
     """A batch's summaries and the per-run records a comparison pairs (outcome, steps, payoffs)."""
     tune_worker_memory()
     model = with_solved(_model_from_spec(spec), solved)
-    out = simulate_batch(model, seed, first, count, runs, record_moves=False)
+    out = _simulate(model, seed, first, count, runs, (), backend)
     kept = _Kept(out.records.outcome, out.records.steps, out.records.payoffs)
     return summarise_batch(model, out), kept
 
@@ -147,6 +181,7 @@ def simulate_blocks(
     stream: tuple[int, ...] = (),
     records: list | None = None,
     sink: Callable[[BlockSummary], None] | None = None,
+    backend: str = "numpy",
 ) -> list[BlockSummary]:
     """Summaries of the given blocks of a `runs`-run experiment, in block order.
 
@@ -154,7 +189,8 @@ def simulate_blocks(
     kept (the list returned is empty): memory does not grow with the number of blocks. With
     `records`, each batch's per-run records (outcome, steps, payoffs) are appended to it, in
     block order. On an executor, batches are made small enough that every worker gets some
-    (results do not depend on the batch size).
+    (results do not depend on the batch size). `backend` "compiled" steps each batch with the
+    compiled kernel (sim/engine/compiled.py), on every worker too: the same numbers.
     """
     per_batch = max(1, batch_blocks)
     if executor is not None:
@@ -174,7 +210,7 @@ def simulate_blocks(
 
     if executor is None:
         for first, count in plan:
-            out = simulate_batch(model, seed, first, count, runs, stream=stream, record_moves=False)
+            out = _simulate(model, seed, first, count, runs, stream, backend)
             keep(summarise_batch(model, out))
             if records is not None:
                 records.append(out.records)
@@ -197,11 +233,11 @@ def simulate_blocks(
     try:
         for first, count in plan:
             if records is None:
-                args = (_batch_task, spec, solved, seed, first, count, runs, stream)
+                args = (_batch_task, spec, solved, seed, first, count, runs, stream, backend)
             elif stream:
                 raise ValueError("per-run records are kept only for the main stream")
             else:
-                args = (_records_task, spec, solved, seed, first, count, runs)
+                args = (_records_task, spec, solved, seed, first, count, runs, backend)
             pending.append(executor.submit(*args))
             if len(pending) >= window:
                 take()
@@ -230,6 +266,7 @@ def run_with_records(
     seed: int,
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     executor: Executor | None = None,
+    backend: str = "numpy",
 ) -> tuple[Results, RunTable]:
     """`run_monte_carlo(model, runs, seed)` (the same runs and numbers), keeping each run's
     outcome, steps and payoffs: for paired comparisons and the debrief of a game. On
@@ -238,10 +275,13 @@ def run_with_records(
     # the payoffs twice, outcome, steps and rungs
     per_run = 16 * len(model.state_names) + 16 * len(model.actors) + 16
     check_runs(model, runs, per_run, "keep each run's outcome, steps, payoffs and final state")
+    check_backend(backend)
     records: list = []
     blocks = range(block_count(runs))
     pool = executor if len(blocks) > 1 else None
-    summaries = simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, records=records)
+    summaries = simulate_blocks(
+        model, runs, seed, blocks, batch_blocks, pool, records=records, backend=backend
+    )
     table = RunTable(
         np.concatenate([r.outcome for r in records]),
         np.concatenate([r.steps for r in records]),
@@ -264,8 +304,10 @@ def run_monte_carlo(
     progress: Progress | None = None,
     stream: tuple[int, ...] = (),
     executor: Executor | None = None,
+    backend: str = "numpy",
 ) -> Results:
-    """Simulate `runs` runs; identical results for any `workers`, `batch_blocks` and executor.
+    """Simulate `runs` runs; identical results for any `workers`, `batch_blocks`, executor and
+    backend ("numpy" or "compiled": sim/engine/compiled.py).
 
     With `executor` (sim.engine.executors.open_executor: a process pool or a Dask cluster), the
     blocks run there and `workers` is not used; otherwise `workers` > 1 starts a process pool.
@@ -274,13 +316,14 @@ def run_monte_carlo(
     (sim/results.py `Aggregate`, `StateStream`); final states are kept only up to
     KEEP_FINAL_RUNS runs."""
     check_runs(model, runs)
+    check_backend(backend)
     if block_count(runs) <= 1:
-        return _simulate_all(model, runs, seed, batch_blocks, None, progress, stream)
+        return _simulate_all(model, runs, seed, batch_blocks, None, progress, stream, backend)
     if executor is not None:
-        return _simulate_all(model, runs, seed, batch_blocks, executor, progress, stream)
+        return _simulate_all(model, runs, seed, batch_blocks, executor, progress, stream, backend)
     pool = process_pool(workers) if workers > 1 else None
     try:
-        return _simulate_all(model, runs, seed, batch_blocks, pool, progress, stream)
+        return _simulate_all(model, runs, seed, batch_blocks, pool, progress, stream, backend)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -294,10 +337,22 @@ def _simulate_all(
     pool: Executor | None,
     progress: Progress | None,
     stream: tuple[int, ...] = (),
+    backend: str = "numpy",
 ) -> Results:
     total = Aggregate(model, runs)
     blocks = range(block_count(runs))
-    simulate_blocks(model, runs, seed, blocks, batch_blocks, pool, progress, stream, sink=total.add)
+    simulate_blocks(
+        model,
+        runs,
+        seed,
+        blocks,
+        batch_blocks,
+        pool,
+        progress,
+        stream,
+        sink=total.add,
+        backend=backend,
+    )
     return total.results(seed)
 
 
@@ -311,6 +366,7 @@ def run_to_precision(
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    backend: str = "numpy",
 ) -> Results:
     """Add whole blocks until every outcome's 95% half-width is at most `half_width`, or the cap.
 
@@ -320,6 +376,7 @@ def run_to_precision(
     runs are simulated a second time (the same runs: random numbers are addressed by run).
     """
     check_runs(model, max(1, cap // BLOCK_SIZE) * BLOCK_SIZE)
+    check_backend(backend)
     cap_blocks = max(1, cap // BLOCK_SIZE)
     done = min(cap_blocks, max(1, block_count(start_runs)))
     total = Aggregate(model, None)
@@ -330,7 +387,15 @@ def run_to_precision(
         while True:
             runs = done * BLOCK_SIZE
             simulate_blocks(
-                model, runs, seed, range(start, done), batch_blocks, pool, progress, sink=total.add
+                model,
+                runs,
+                seed,
+                range(start, done),
+                batch_blocks,
+                pool,
+                progress,
+                sink=total.add,
+                backend=backend,
             )
             results = total.results(seed)
             widest = float(results.half_widths().max())
@@ -344,7 +409,9 @@ def run_to_precision(
             results.state_stream.add(kept)
             results.final_state = kept if results.runs <= KEEP_FINAL_RUNS else None
         else:
-            results = _simulate_all(model, results.runs, seed, batch_blocks, pool, None)
+            results = _simulate_all(
+                model, results.runs, seed, batch_blocks, pool, None, backend=backend
+            )
         results.precision = {
             "target": half_width,
             "reached": widest <= half_width,
@@ -355,6 +422,13 @@ def run_to_precision(
     finally:
         if own and pool is not None:
             pool.shutdown()
+
+
+def check_backend(backend: str) -> None:
+    """ValueError for an unknown backend, ImportError (with the pip line) without numba."""
+    from sim.engine.compiled import check_backend as check
+
+    check(backend)
 
 
 def check_runs(model: Model, runs: int, per_run: int | None = None, why: str = "") -> None:
