@@ -17,10 +17,13 @@ def _sets(overrides: dict[str, float]) -> str:
     return "".join(f" --set {name}={_number(v)}" for name, v in sorted(overrides.items()))
 
 
-def play_command(file: str, row: GameRow) -> str:
-    """The `escalation play` command that plays the same crisis in a terminal."""
-    return f"escalation play {shlex.quote(file)} --as {row.actor} --seed {row.seed}" + _sets(
-        row.overrides
+def play_command(file: str, row: GameRow, compare_runs: int) -> str:
+    """The `escalation play` command that plays the same crisis, with the same debrief, in a
+    terminal."""
+    return (
+        f"escalation play {shlex.quote(file)} --as {row.actor} --seed {row.seed}"
+        + _sets(row.overrides)
+        + f" --compare-runs {compare_runs}"
     )
 
 

@@ -227,7 +227,7 @@ class Hub:
             "team": row.team,
             "class_code": row.class_code,
             "ladder": list(scenario.ladder),
-            "command": play_command(file, row),
+            "command": play_command(file, row, self.compare_runs),
             **situation,
         }
         if situation["status"] == "waiting":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -117,7 +118,9 @@ def test_a_game_is_played_to_the_end_with_the_debrief_of_play(client):
     assert end["status"] == "finished"
     assert end["result"]["moves"] == ["stand_firm"]
     assert "How your line of play compares" in end["transcript"]
-    assert end["command"] == "escalation play scenarios/chicken.yaml --as us --seed 4"
+    assert end["command"] == (
+        "escalation play scenarios/chicken.yaml --as us --seed 4 --compare-runs 2000"
+    )
 
 
 def test_a_game_survives_a_restart_of_the_server(tmp_path):
@@ -266,3 +269,29 @@ def test_evicted_games_replay_and_no_game_thread_outlives_the_server(tmp_path, m
         assert r.json()["transcript"].startswith(first["transcript"])
     alive = [t for t in threading.enumerate() if t.name == "escalation-game" and t.is_alive()]
     assert alive == []
+
+
+def test_the_browser_game_is_the_terminal_game_line_for_line(client):
+    """Same seed, same answers: the page's story is what `escalation play` prints, debrief and
+    teaching notes included (only the terminal's prompts are missing)."""
+    game = client.post("/api/games", json={"scenario": "credibility", "actor": "us", "seed": 3})
+    answers: list[int] = []
+
+    def pick(g: dict) -> int:
+        answers.append(2 if g["options"][1]["available"] else 1)
+        return answers[-1]
+
+    end = play_to_end(client, game.json(), pick)
+    assert end["status"] == "finished" and len(answers) > 1
+    out = subprocess.run(
+        [sys.executable, "-m", "sim", *end["command"].split()[1:]],
+        input="".join(f"{a}\n" for a in answers),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "92"},
+        check=True,
+    ).stdout
+    printed = [line.rstrip() for line in out.splitlines() if not line.startswith("Your move [")]
+    assert [line.rstrip() for line in end["transcript"].splitlines()] == printed
