@@ -112,6 +112,10 @@ class Tables:
     args: dict[str, Any]
     width: int
     """Length of the kernel's scratch rows."""
+    fw: int
+    """Length of a run's float work array (state, stack, registers)."""
+    ci: np.ndarray
+    """A run's integer context, with the offsets filled in (sim/engine/compiled_kernel.py)."""
 
 
 def _span(pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -342,9 +346,8 @@ def build_tables(model: Model, math: dict[str, str]) -> Tables:
         plan=_span(plan_span),
         plan_idx=arr(plan_idx),
         end_outcome=model.end_outcome,
-        code=np.array(progs.code, dtype=i64).reshape(-1, 2),
+        prog=np.concatenate([arr(progs.start), np.array(progs.code, dtype=i64).reshape(-1)]),
         consts=arr(progs.consts, float),
-        pstart=arr(progs.start),
         ptype=arr(progs.types),
     )
     width = max(
@@ -357,7 +360,10 @@ def build_tables(model: Model, math: dict[str, str]) -> Tables:
         len(model.terminals) + 1,
         6,
     )
-    return Tables(args, width)
+    fw = n_state + progs.max_stack + 1 + progs.max_regs + 1
+    ci = np.zeros(8 + model.n_last_rows, dtype=i64)
+    ci[5:8] = len(progs.start), n_state, n_state + progs.max_stack + 1
+    return Tables(args, width, fw, ci)
 
 
 class _NoEffects:
@@ -473,6 +479,8 @@ def simulate_batch_compiled(
         n,
         key,
         **tables.args,
+        fw=np.zeros(tables.fw),
+        ci=tables.ci.copy(),
         f_scratch=np.zeros((11, tables.width)),
         u_scratch=np.zeros((1, tables.width), dtype=np.uint64),
         i_scratch=np.zeros((2, tables.width), dtype=np.int64),

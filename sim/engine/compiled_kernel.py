@@ -357,43 +357,50 @@ def uniform(tkey, site, offset):
 # --- the stack machine -------------------------------------------------------------------------
 
 # context slots (ci: int64)
-_RUNG, _PEAK, _STEP, _TURN, _STATUS = 0, 1, 2, 3, 4
+_RUNG, _PEAK, _STEP, _TURN, _STATUS, _CODE, _STACK, _REGS, _LAST = 0, 1, 2, 3, 4, 5, 6, 7, 8
 _POISSON_SMALL = 30.0
 _MAX_POISSON = 1_000_000.0
 
 
 @njit(error_model="numpy", _nrt=False, cache=CACHE)
-def evaluate(p, code, consts, pstart, state, last, ci, tkey, offset, stack, regs):
-    """Value of program `p` for one run; on failure sets ci[_STATUS] and returns NaN."""
+def evaluate(p, prog, consts, fw, ci, tkey, offset):
+    """Value of program `p` for one run; on failure sets ci[_STATUS] and returns NaN.
+
+    `prog`: the programs' starts, then their (opcode, argument) pairs from ci[_CODE]; `fw`: the
+    run's state variables, then the stack (from ci[_STACK]) and registers (from ci[_REGS]);
+    `ci`: rung, peak rung, step, turn, status, those offsets, then the `last` rows."""
     sp = 0
     site = 0
-    for k in range(pstart[p], pstart[p + 1]):
-        op = code[k, 0]
-        arg = code[k, 1]
+    cb = ci[_CODE]
+    sb = ci[_STACK]
+    rb = ci[_REGS]
+    for k in range(prog[p], prog[p + 1]):
+        op = prog[cb + 2 * k]
+        arg = prog[cb + 2 * k + 1]
         if op == oc.CONST:
-            stack[sp] = consts[arg]
+            fw[sb + sp] = consts[arg]
             sp += 1
         elif op == oc.STATE:
-            stack[sp] = state[arg]
+            fw[sb + sp] = fw[arg]
             sp += 1
         elif op == oc.RUNG:
-            stack[sp] = ci[_RUNG]
+            fw[sb + sp] = ci[_RUNG]
             sp += 1
         elif op == oc.PEAK:
-            stack[sp] = ci[_PEAK]
+            fw[sb + sp] = ci[_PEAK]
             sp += 1
         elif op == oc.STEP:
-            stack[sp] = ci[_STEP]
+            fw[sb + sp] = ci[_STEP]
             sp += 1
         elif op == oc.LAST:
-            stack[sp] = last[arg]
+            fw[sb + sp] = ci[_LAST + arg]
             sp += 1
         elif op < 20:  # binary arithmetic, or NEG (POWS is further down)
             if op == oc.NEG:
-                stack[sp - 1] = -stack[sp - 1]
+                fw[sb + sp - 1] = -fw[sb + sp - 1]
                 continue
-            b = stack[sp - 1]
-            a = stack[sp - 2]
+            b = fw[sb + sp - 1]
+            a = fw[sb + sp - 2]
             sp -= 1
             if op == oc.ADD:
                 r = a + b
@@ -409,15 +416,15 @@ def evaluate(p, code, consts, pstart, state, last, ci, tkey, offset, stack, regs
                 r = np_remainder(a, b)
             else:
                 r = _pow(a, b)
-            stack[sp - 1] = r
+            fw[sb + sp - 1] = r
         elif op == oc.POWS:
-            b = stack[sp - 1]
-            a = stack[sp - 2]
+            b = fw[sb + sp - 1]
+            a = fw[sb + sp - 2]
             sp -= 1
-            stack[sp - 1] = scalar_power(a, b)
+            fw[sb + sp - 1] = scalar_power(a, b)
         elif op < 30:  # comparisons
-            b = stack[sp - 1]
-            a = stack[sp - 2]
+            b = fw[sb + sp - 1]
+            a = fw[sb + sp - 2]
             sp -= 1
             if op == oc.LT:
                 t = a < b
@@ -431,21 +438,21 @@ def evaluate(p, code, consts, pstart, state, last, ci, tkey, offset, stack, regs
                 t = a == b
             else:
                 t = a != b
-            stack[sp - 1] = 1.0 if t else 0.0
+            fw[sb + sp - 1] = 1.0 if t else 0.0
         elif op == oc.AND:
-            b = stack[sp - 1]
+            b = fw[sb + sp - 1]
             sp -= 1
-            stack[sp - 1] = 1.0 if (stack[sp - 1] != 0.0 and b != 0.0) else 0.0
+            fw[sb + sp - 1] = 1.0 if (fw[sb + sp - 1] != 0.0 and b != 0.0) else 0.0
         elif op == oc.OR:
-            b = stack[sp - 1]
+            b = fw[sb + sp - 1]
             sp -= 1
-            stack[sp - 1] = 1.0 if (stack[sp - 1] != 0.0 or b != 0.0) else 0.0
+            fw[sb + sp - 1] = 1.0 if (fw[sb + sp - 1] != 0.0 or b != 0.0) else 0.0
         elif op == oc.NOT:
-            stack[sp - 1] = 1.0 if stack[sp - 1] == 0.0 else 0.0
+            fw[sb + sp - 1] = 1.0 if fw[sb + sp - 1] == 0.0 else 0.0
         elif op == oc.TRUTH:
-            stack[sp - 1] = 1.0 if stack[sp - 1] != 0.0 else 0.0
+            fw[sb + sp - 1] = 1.0 if fw[sb + sp - 1] != 0.0 else 0.0
         elif op < 50:  # one-argument functions
-            x = stack[sp - 1]
+            x = fw[sb + sp - 1]
             if op == oc.ABS:
                 r = abs(x)
             elif op == oc.EXP:
@@ -460,43 +467,43 @@ def evaluate(p, code, consts, pstart, state, last, ci, tkey, offset, stack, regs
                 r = np.ceil(x)
             else:
                 r = np.rint(x)
-            stack[sp - 1] = r
+            fw[sb + sp - 1] = r
         elif op == oc.MIN or op == oc.MAX:
-            b = stack[sp - 1]
-            a = stack[sp - 2]
+            b = fw[sb + sp - 1]
+            a = fw[sb + sp - 2]
             sp -= 1
-            stack[sp - 1] = np_minimum(a, b) if op == oc.MIN else np_maximum(a, b)
+            fw[sb + sp - 1] = np_minimum(a, b) if op == oc.MIN else np_maximum(a, b)
         elif op == oc.CLIP:
-            hi = stack[sp - 1]
-            lo = stack[sp - 2]
-            x = stack[sp - 3]
+            hi = fw[sb + sp - 1]
+            lo = fw[sb + sp - 2]
+            x = fw[sb + sp - 3]
             sp -= 2
-            stack[sp - 1] = np_clip(x, lo, hi)
+            fw[sb + sp - 1] = np_clip(x, lo, hi)
         elif op == oc.WHERE:
-            no = stack[sp - 1]
-            yes = stack[sp - 2]
-            c = stack[sp - 3]
+            no = fw[sb + sp - 1]
+            yes = fw[sb + sp - 2]
+            c = fw[sb + sp - 3]
             sp -= 2
-            stack[sp - 1] = yes if c != 0.0 else no
+            fw[sb + sp - 1] = yes if c != 0.0 else no
         elif op == oc.STORE:
-            regs[arg] = stack[sp - 1]
+            fw[rb + arg] = fw[sb + sp - 1]
             sp -= 1
         elif op == oc.LOAD:
-            stack[sp] = regs[arg]
+            fw[sb + sp] = fw[rb + arg]
             sp += 1
         elif op == oc.SITE:
             site = arg
         else:  # draws
             u = uniform(tkey, site, offset)
             if op == oc.BERNOULLI:
-                prob = stack[sp - 1]
+                prob = fw[sb + sp - 1]
                 if not (prob >= 0.0 and prob <= 1.0):
                     ci[_STATUS] = ERROR
                     return np.nan
-                stack[sp - 1] = 1.0 if u < prob else 0.0
+                fw[sb + sp - 1] = 1.0 if u < prob else 0.0
             elif op == oc.UNIFORM:
-                high = stack[sp - 1]
-                low = stack[sp - 2]
+                high = fw[sb + sp - 1]
+                low = fw[sb + sp - 2]
                 sp -= 1
                 if not (math.isfinite(low) and math.isfinite(high)):
                     ci[_STATUS] = ERROR
@@ -505,9 +512,9 @@ def evaluate(p, code, consts, pstart, state, last, ci, tkey, offset, stack, regs
                 if not math.isfinite(r):
                     ci[_STATUS] = ERROR
                     return np.nan
-                stack[sp - 1] = r
+                fw[sb + sp - 1] = r
             elif op == oc.POISSON:
-                lam = stack[sp - 1]
+                lam = fw[sb + sp - 1]
                 if not (lam >= 0.0 and math.isfinite(lam)) or lam > _MAX_POISSON:
                     ci[_STATUS] = ERROR
                     return np.nan
@@ -523,11 +530,11 @@ def evaluate(p, code, consts, pstart, state, last, ci, tkey, offset, stack, regs
                     cdf = cdf + pmf
                     if not pmf > 0.0:
                         break
-                stack[sp - 1] = kk
+                fw[sb + sp - 1] = kk
             else:
                 ci[_STATUS] = UNSUPPORTED
                 return np.nan
-    return stack[0]
+    return fw[sb + 0]
 
 
 # --- strategic look-ups ------------------------------------------------------------------------
@@ -569,28 +576,25 @@ def hash_rows(rows):
 _PS, _PE, _SS, _SE, _AS, _AE, _TS, _TE, _GS, _GE = range(10)
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE)
+@njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
 def _apply(
     g, w, pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
     target_var, target_span, target_tally, st_min, st_max, st_int,
-    code, consts, pstart, state, last, pay, ci, tkey, offset, stack, regs, vals, before, inc,
+    prog, consts, fw, state, pay, ci, tkey, offset, vals, before, inc,
 ):  # fmt: skip
     """step.payoffs_and_effects for one run: payoffs, effects (read on the state before),
     settled; tallied increases into their totals and charged per unit."""
     k = 0
     for e in range(pe[g, _PS], pe[g, _PE]):
-        vals[k] = evaluate(entry_prog[e], code, consts, pstart, state, last, ci, tkey, offset,
-                           stack, regs)  # fmt: skip
+        vals[k] = evaluate(entry_prog[e], prog, consts, fw, ci, tkey, offset)
         k += 1
     for e in range(pe[g, _SS], pe[g, _AE]):
-        vals[k] = evaluate(fx_prog[e], code, consts, pstart, state, last, ci, tkey, offset,
-                           stack, regs)  # fmt: skip
+        vals[k] = evaluate(fx_prog[e], prog, consts, fw, ci, tkey, offset)
         k += 1
     for t in range(pe[g, _TS], pe[g, _TE]):
         tally = tal_idx[t]
         for e in range(tal_rate[tally, 0], tal_rate[tally, 1]):
-            vals[k] = evaluate(entry_prog[e], code, consts, pstart, state, last, ci, tkey,
-                               offset, stack, regs)  # fmt: skip
+            vals[k] = evaluate(entry_prog[e], prog, consts, fw, ci, tkey, offset)
             k += 1
     if ci[_STATUS] != OK:
         return
@@ -667,15 +671,14 @@ def _sample(weights, n, u, positive):
 @njit(error_model="numpy", _nrt=False, cache=CACHE)
 def _terminal(
     turn_slot, first, plan, plan_idx, term_when, term_out, term_type,
-    code, consts, pstart, state, last, ci, tkey, offset, stack, regs, hits,
+    prog, consts, fw, ci, tkey, offset, hits,
 ):  # fmt: skip
     """The first terminal outcome that holds (-1: none): step.first_terminal for one run."""
     n = term_when.shape[0]
     count = n if first else plan[turn_slot, 1] - plan[turn_slot, 0]
     for i in range(count):
         t = i if first else plan_idx[plan[turn_slot, 0] + i]
-        v = evaluate(term_when[t], code, consts, pstart, state, last, ci, tkey, offset, stack,
-                     regs)  # fmt: skip
+        v = evaluate(term_when[t], prog, consts, fw, ci, tkey, offset)
         if term_type[t] != oc.BOOL and v != v:
             ci[_STATUS] = ERROR
         hits[i] = v != 0.0
@@ -701,7 +704,7 @@ def run_batch(
     pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
     target_var, target_span, target_tally, step_pe,
     term_when, term_out, term_type, term_pay, term_pay_span, plan, plan_idx, end_outcome,
-    code, consts, pstart, ptype, f_scratch, u_scratch, i_scratch, b_scratch,
+    prog, consts, ptype, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
     out_outcome, out_steps, out_peak, out_rung, out_pay, out_state,
     occupancy, ended, move_counts,
 ):  # fmt: skip
@@ -709,12 +712,13 @@ def run_batch(
     n_state = st_init.shape[0]
     n_actors = n_opts.shape[0]
     n_turns = turn_actor.shape[0]
-    state, pay, z, wts = f_scratch[0], f_scratch[1], f_scratch[2], f_scratch[3]
-    probs, stack, regs, vals = f_scratch[4], f_scratch[5], f_scratch[6], f_scratch[7]
+    state = fw[:n_state]
+    last = ci[_LAST : _LAST + n_last]
+    pay, z, wts = f_scratch[1], f_scratch[2], f_scratch[3]
+    probs, vals = f_scratch[4], f_scratch[7]
     before, inc = f_scratch[8], f_scratch[9]
     keyrow = f_scratch[10]
     keybits = u_scratch[0]
-    last, ci = i_scratch[0], i_scratch[1]
     avail, hits = b_scratch[0], b_scratch[1]
     gamma = np.uint64(0x9E3779B97F4A7C15)
     for r in range(n):
@@ -764,8 +768,7 @@ def run_batch(
                             p = opt_requires[base + i]
                             if p >= 0:
                                 any_req = True
-                                v = evaluate(p, code, consts, pstart, state, last, ci, tkey,
-                                             offset, stack, regs)  # fmt: skip
+                                v = evaluate(p, prog, consts, fw, ci, tkey, offset)
                                 if ptype[p] != oc.BOOL and v != v:
                                     ci[_STATUS] = ERROR
                                 avail[i] = v != 0.0
@@ -795,8 +798,7 @@ def run_batch(
                             lam = pol_rationality[actor]
                             for i in range(nopt):
                                 p = util_prog[base + i]
-                                v = evaluate(p, code, consts, pstart, state, last, ci, tkey,
-                                             offset, stack, regs)  # fmt: skip
+                                v = evaluate(p, prog, consts, fw, ci, tkey, offset)
                                 if not math.isfinite(v):
                                     ci[_STATUS] = ERROR
                                 z[i] = lam * v
@@ -867,10 +869,35 @@ def run_batch(
                     move_counts[block, actor, chosen + 1] += 1
                     if chosen >= 0:
                         g = base + chosen
-                        _apply(opt_pe[g], w, pe, entry_actor, entry_prog, fx_var, fx_prog,
-                               tal_var, tal_rate, tal_idx, target_var, target_span, target_tally,
-                               st_min, st_max, st_int, code, consts, pstart, state, last, pay, ci,
-                               tkey, offset, stack, regs, vals, before, inc)  # fmt: skip
+                        _apply(
+                            opt_pe[g],
+                            w,
+                            pe,
+                            entry_actor,
+                            entry_prog,
+                            fx_var,
+                            fx_prog,
+                            tal_var,
+                            tal_rate,
+                            tal_idx,
+                            target_var,
+                            target_span,
+                            target_tally,
+                            st_min,
+                            st_max,
+                            st_int,
+                            prog,
+                            consts,
+                            fw,
+                            state,
+                            pay,
+                            ci,
+                            tkey,
+                            offset,
+                            vals,
+                            before,
+                            inc,
+                        )
                         if ci[_STATUS] != OK:
                             return ci[_STATUS], r
                         b0 = opt_br[g, 0]
@@ -890,8 +917,7 @@ def run_batch(
                                         rem = j
                                         probs[j] = 0.0
                                         continue
-                                    v = evaluate(p, code, consts, pstart, state, last, ci, tkey,
-                                                 offset, stack, regs)  # fmt: skip
+                                    v = evaluate(p, prog, consts, fw, ci, tkey, offset)
                                     probs[j] = v
                                 if ci[_STATUS] != OK:
                                     return ci[_STATUS], r
@@ -917,11 +943,35 @@ def run_batch(
                                 if u >= probs[j]:
                                     jb += 1
                             bb = b0 + jb
-                            _apply(br_pe[bb], w, pe, entry_actor, entry_prog, fx_var, fx_prog,
-                                   tal_var, tal_rate, tal_idx, target_var, target_span,
-                                   target_tally, st_min, st_max, st_int, code, consts, pstart,
-                                   state, last, pay, ci, tkey, offset, stack, regs, vals,
-                                   before, inc)  # fmt: skip
+                            _apply(
+                                br_pe[bb],
+                                w,
+                                pe,
+                                entry_actor,
+                                entry_prog,
+                                fx_var,
+                                fx_prog,
+                                tal_var,
+                                tal_rate,
+                                tal_idx,
+                                target_var,
+                                target_span,
+                                target_tally,
+                                st_min,
+                                st_max,
+                                st_int,
+                                prog,
+                                consts,
+                                fw,
+                                state,
+                                pay,
+                                ci,
+                                tkey,
+                                offset,
+                                vals,
+                                before,
+                                inc,
+                            )
                             if ci[_STATUS] != OK:
                                 return ci[_STATUS], r
                             if br_rung[bb] >= 0:
@@ -937,17 +987,55 @@ def run_batch(
                     if ci[_RUNG] > ci[_PEAK]:
                         ci[_PEAK] = ci[_RUNG]
                 else:
-                    _apply(step_pe, w, pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var,
-                           tal_rate, tal_idx, target_var, target_span, target_tally, st_min,
-                           st_max, st_int, code, consts, pstart, state, last, pay, ci, tkey,
-                           offset, stack, regs, vals, before, inc)  # fmt: skip
+                    _apply(
+                        step_pe,
+                        w,
+                        pe,
+                        entry_actor,
+                        entry_prog,
+                        fx_var,
+                        fx_prog,
+                        tal_var,
+                        tal_rate,
+                        tal_idx,
+                        target_var,
+                        target_span,
+                        target_tally,
+                        st_min,
+                        st_max,
+                        st_int,
+                        prog,
+                        consts,
+                        fw,
+                        state,
+                        pay,
+                        ci,
+                        tkey,
+                        offset,
+                        vals,
+                        before,
+                        inc,
+                    )
                     if ci[_STATUS] != OK:
                         return ci[_STATUS], r
                 if term_when.shape[0] > 0:
                     slot = turn
-                    outcome = _terminal(slot, first_check, plan, plan_idx, term_when, term_out,
-                                        term_type, code, consts, pstart, state, last, ci, tkey,
-                                        offset, stack, regs, hits)  # fmt: skip
+                    outcome = _terminal(
+                        slot,
+                        first_check,
+                        plan,
+                        plan_idx,
+                        term_when,
+                        term_out,
+                        term_type,
+                        prog,
+                        consts,
+                        fw,
+                        ci,
+                        tkey,
+                        offset,
+                        hits,
+                    )
                     first_check = False
                     if ci[_STATUS] != OK:
                         return ci[_STATUS], r
@@ -965,10 +1053,35 @@ def run_batch(
         else:
             tkey = turn_key(key, end_step, ci[_TURN])
         for e in range(term_pay_span[outcome, 0], term_pay_span[outcome, 1]):
-            _apply(term_pay[e], w, pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var,
-                   tal_rate, tal_idx, target_var, target_span, target_tally, st_min, st_max,
-                   st_int, code, consts, pstart, state, last, pay, ci, tkey, offset, stack, regs,
-                   vals, before, inc)  # fmt: skip
+            _apply(
+                term_pay[e],
+                w,
+                pe,
+                entry_actor,
+                entry_prog,
+                fx_var,
+                fx_prog,
+                tal_var,
+                tal_rate,
+                tal_idx,
+                target_var,
+                target_span,
+                target_tally,
+                st_min,
+                st_max,
+                st_int,
+                prog,
+                consts,
+                fw,
+                state,
+                pay,
+                ci,
+                tkey,
+                offset,
+                vals,
+                before,
+                inc,
+            )
             if ci[_STATUS] != OK:
                 return ci[_STATUS], r
         out_outcome[r] = outcome
