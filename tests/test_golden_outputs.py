@@ -7,7 +7,8 @@ the same command now and compares. Only the exact solver's wall-clock `solve_sec
 Re-recorded once since, on purpose: when camp_taji_2020 and kh_december_2019 moved their
 casualty totals to tallies (issue 18, item 5), only the runs that end mid-step changed (the
 sha256, the US payoff and `us_killed` in camp_taji's file; one payoff's last digit in the sweep);
-and when camp_taji's knock-out parameters made KH's pain come only from strikes that hit.
+when camp_taji's knock-out parameters made KH's pain come only from strikes that hit; and when
+kh_december's Iran came to need a round to ready its revenge (issue 18, item 3).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.doctrines import alternative_policies
 from sim.analysis.episodes import Simulated, reached, simulate_observations
 from sim.format.digest import scenario_sha256
 from sim.format.episode_log import EpisodeLog
@@ -130,6 +131,8 @@ class CheckResult:
     pooled: tuple[Statistic, ...] = ()
     """With several episodes: each count summed over all of them against the model's total
     (episodes independent: means and variances add), by its normal approximation."""
+    doctrines: dict[str, str] = field(default_factory=dict)
+    """Actor -> the scenario alternative it played instead of its policy (`--doctrine`)."""
 
     @property
     def pooled_verdict(self) -> str | None:
@@ -181,6 +184,8 @@ class CheckResult:
             }
         if self.fixed:
             out["set"] = dict(self.fixed)
+        if self.doctrines:
+            out["doctrines"] = dict(self.doctrines)
         return out
 
 
@@ -190,8 +195,11 @@ def check(
     runs: int = DEFAULT_RUNS,
     seed: int = 1,
     fixed: Mapping[str, float] | None = None,
+    doctrines: Mapping[str, str] | None = None,
 ) -> CheckResult:
-    """Each episode of `log` against `runs` episodes of the model (see the module docstring)."""
+    """Each episode of `log` against `runs` episodes of the model (see the module docstring);
+    `doctrines` {actor: alternative} plays scenario alternatives in place of actors' policies
+    (an `as_it_happened` doctrine, say)."""
     if runs < 2:
         raise ValueError("--runs must be at least 2 for a predictive distribution")
     size = 2 * 8 * scenario.horizon * len(scenario.turn_order) * runs
@@ -202,7 +210,8 @@ def check(
             f"{most:,} runs of this scenario fit in {MAX_RECORD_BYTES >> 20} MiB"
         )
     fixed = dict(fixed or {})
-    model = prepare_model(scenario, fixed)
+    doctrines = dict(doctrines or {})
+    model = prepare_model(scenario, fixed, alternative_policies(scenario, doctrines))
     obs = observations(model, log)
     given = _conditioned(model, obs)
     simulated = simulate_observations(model, runs, seed)
@@ -220,7 +229,9 @@ def check(
         blanks = any(mv.option is None for mv in episode.moves)
         kept = tuple(s for s in stats if s is not None)
         checks.append(EpisodeCheck(episode.number, kept, line, blanks))
-    return CheckResult(scenario, runs, seed, checks, fixed, simulated, _pooled(checks))
+    return CheckResult(
+        scenario, runs, seed, checks, fixed, simulated, _pooled(checks), doctrines=doctrines
+    )
 
 
 def _pooled(checks: list[EpisodeCheck]) -> tuple[Statistic, ...]:

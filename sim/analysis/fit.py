@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.analysis.doctrines import alternative_policies
 from sim.errors import ScenarioError
 from sim.format.digest import scenario_sha256
 from sim.format.episode_log import EpisodeLog
@@ -101,6 +102,7 @@ class FitResult:
     mc_se: float | None = None
     bootstrap: int = 0
     bootstrap_fits: int = 0
+    doctrines: dict[str, str] = field(default_factory=dict)
     """Bootstrap logs that could be fitted (a simulated log the estimates make impossible, as
     with a blank pattern it cannot follow, is left out)."""
 
@@ -138,6 +140,8 @@ class FitResult:
         if self.bootstrap:
             out["bootstrap"] = self.bootstrap
             out["bootstrap_fits"] = self.bootstrap_fits
+        if self.doctrines:
+            out["doctrines"] = dict(self.doctrines)
         return out
 
 
@@ -156,8 +160,10 @@ class Objective:
         fixed: Mapping[str, float],
         particles: int | None,
         seed: int = 1,
+        policies: Mapping[str, Any] | None = None,
     ):
         self.scenario, self.obs, self.free = scenario, obs, list(free)
+        self.policies = dict(policies or {})
         self.fixed = dict(fixed)
         self.particles, self.seed = particles, seed
         self.lo = np.array([_bound(scenario, n, "min") for n in free])
@@ -167,7 +173,7 @@ class Objective:
 
     def model(self, theta: Sequence[float]) -> Model:
         values = {**self.fixed, **{n: float(v) for n, v in zip(self.free, theta, strict=True)}}
-        return prepare_model(self.scenario, values)
+        return prepare_model(self.scenario, values, self.policies)
 
     def full(self, theta: Sequence[float], seed: int | None = None) -> Likelihood:
         return likelihood(
@@ -232,20 +238,24 @@ def fit(
     bootstrap: int = 0,
     profiled: bool = False,
     progress: Callable[[str], None] | None = None,
+    doctrines: Mapping[str, str] | None = None,
 ) -> FitResult:
     """Maximum-likelihood estimates of `free` from `log` (see the module docstring).
 
     `particles`: None chooses the exact pass where it fits, else the particle filter with
     DEFAULT_PARTICLES; 0 insists on the exact pass; N uses the particle filter with N.
-    `profiled`: profile-likelihood intervals even where the observed information is regular."""
+    `profiled`: profile-likelihood intervals even where the observed information is regular.
+    `doctrines`: {actor: alternative} played in place of those actors' policies."""
     start_time = time.perf_counter()
     fixed = dict(fixed or {})
     check_free(scenario, free, fixed)
-    start_model = prepare_model(scenario, fixed)
+    doctrines = dict(doctrines or {})
+    policies = alternative_policies(scenario, doctrines)
+    start_model = prepare_model(scenario, fixed, policies)
     obs = observations(start_model, log)
     chosen, why = choose_method(start_model, obs, particles)
     method = describe_method(chosen, why)
-    objective = Objective(scenario, obs, free, fixed, chosen, seed)
+    objective = Objective(scenario, obs, free, fixed, chosen, seed, policies)
     solution = maximise(objective, log, progress)
     mc_se = None
     if chosen is not None:
@@ -279,6 +289,7 @@ def fit(
         mc_se=mc_se,
         bootstrap=bootstrap,
         bootstrap_fits=refits,
+        doctrines=doctrines,
     )
 
 

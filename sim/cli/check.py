@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sim.cli.fit import add_data_argument
+from sim.cli.fit import add_data_argument, add_doctrine_argument, parse_doctrines
 from sim.cli.main import (
     EXIT_OK,
     _positive_int,
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="R",
         help=f"model runs for the predictive distribution (default {DEFAULT_RUNS:,})",
     )
+    add_doctrine_argument(parser)
     parser.add_argument("--seed", type=_seed, default=1, help="seed of the model runs")
     parser.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     parser.add_argument(
@@ -70,13 +71,16 @@ def run(args: argparse.Namespace) -> int:
     from sim.format.episode_log import read_episode_log
 
     scenario, overrides = load_with_overrides(args.file, args.overrides)
+    doctrines = parse_doctrines(args.doctrine)
     log = read_episode_log(args.data, scenario)
     out = None if args.no_charts else (args.out or default_out_dir(scenario.id, overrides))
     if out is not None:
         writable_folder(out, "the chart")  # before the work: a bad folder costs nothing
     with ProgressBar(show_progress(args), None, f"{scenario.id}: checking", delay=1.0):
         try:
-            result = check(scenario, log, runs=args.runs, seed=args.seed, fixed=overrides)
+            result = check(
+                scenario, log, runs=args.runs, seed=args.seed, fixed=overrides, doctrines=doctrines
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     charts = []

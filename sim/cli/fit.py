@@ -32,6 +32,31 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_doctrine_argument(parser: argparse.ArgumentParser) -> None:
+    """`--doctrine ACTOR=NAME`, shared with `check`."""
+    parser.add_argument(
+        "--doctrine",
+        action="append",
+        default=[],
+        metavar="ACTOR=NAME",
+        help="play the scenario's alternative NAME for ACTOR instead of its policy, e.g. "
+        "us=as_it_happened (repeatable)",
+    )
+
+
+def parse_doctrines(specs: list[str]) -> dict[str, str]:
+    """{actor: alternative} from `--doctrine ACTOR=NAME` arguments."""
+    from sim.cli.main import UsageError
+
+    doctrines = {}
+    for spec in specs:
+        actor, sep, name = spec.partition("=")
+        if not sep or not actor.strip() or not name.strip():
+            raise UsageError(f"--doctrine {spec!r}: expected ACTOR=NAME, e.g. us=as_it_happened")
+        doctrines[actor.strip()] = name.strip()
+    return doctrines
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Maximise the likelihood of an episode log over the free parameters, each within its "
@@ -51,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a parameter to estimate (repeat for several); it needs a declared min and max",
     )
     add_set_argument(parser)
+    add_doctrine_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the JSON result on stdout")
     parser.add_argument(
         "--particles",
@@ -88,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.bootstrap <= MAX_BOOTSTRAP:
         raise UsageError(f"--bootstrap must be between 0 and {MAX_BOOTSTRAP:,}")
     scenario, overrides = load_with_overrides(args.file, args.overrides)
+    doctrines = parse_doctrines(args.doctrine)
     log = read_episode_log(args.data, scenario)
     with ProgressBar(show_progress(args), None, f"{scenario.id}: fitting", delay=1.0) as bar:
         stage = None if bar is None else (lambda what: bar.stage(f"{scenario.id}: fitting, {what}"))
@@ -102,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 bootstrap=args.bootstrap,
                 profiled=args.profile,
                 progress=stage,
+                doctrines=doctrines,
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None

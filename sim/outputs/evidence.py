@@ -104,9 +104,11 @@ def print_check(result: CheckResult, charts: list[Path], console: Console | None
             f"... and {len(rest):,} more episodes: {fits:,} with every statistic inside its band "
             "(--json lists them all)"
         )
+    played = "".join(f"; {actor} plays {name}" for actor, name in result.doctrines.items())
     console.print(
         f"{result.inside_fraction:.1%} of all statistics inside the model's 90% bands "
-        f"({result.runs:,} model runs, seed {result.seed}; scenario sha256 {_sha(result)})"
+        f"({result.runs:,} model runs, seed {result.seed}{played}; scenario sha256 "
+        f"{_sha(result)})"
     )
     for path in charts:
         console.print(f"chart: {path}")

@@ -112,3 +112,54 @@ def test_a_log_of_another_scenario_is_refused(capsys):
     assert main(["check", "maximum_pressure_2019", "--data", str(log), "--no-charts"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{log}:1:") and "camp-taji-2020" in err
+
+
+def test_check_doctrine_plays_an_alternative_and_says_so(capsys):
+    """--doctrine us=as_it_happened: the runs play the scenario's alternative (the US makes
+    exactly the record's one strike), the JSON names it, and the API gives the same object."""
+    argv = ["check", "camp_taji_2020", "--data", str(LOGS / "camp_taji_2020.csv")]
+    argv += ["--doctrine", "us=as_it_happened", "--runs", "500", "--json", "--no-charts"]
+    doc = _json(capsys, argv)
+    assert doc["doctrines"] == {"us": "as_it_happened"}
+    band = {s["name"]: s["band90"] for s in doc["episodes"][0]["statistics"]}
+    assert band["us: strike_proxies"] == [1, 1]
+    api = sim.check(
+        "camp_taji_2020", LOGS / "camp_taji_2020.csv", runs=500, doctrine={"us": "as_it_happened"}
+    )
+    assert api.to_dict() == doc
+
+
+@pytest.mark.parametrize(
+    ("doctrine", "message"),
+    [
+        ("us=as_it_happend", "did you mean 'as_it_happened'"),
+        ("usa=as_it_happened", "unknown actor 'usa'"),
+        ("us", "expected ACTOR=NAME"),
+    ],
+)
+def test_check_doctrine_errors_exit_2_in_one_line(capsys, doctrine, message):
+    argv = ["check", "camp_taji_2020", "--data", str(LOGS / "camp_taji_2020.csv")]
+    assert main([*argv, "--doctrine", doctrine, "--no-charts"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_fit_doctrine_is_the_policy_the_log_is_judged_under(capsys):
+    """fit --doctrine: the scenario's own US policy (tighten) gives the log the same likelihood
+    as the alternative that plays it (and the JSON names the doctrine); an alternative that never
+    plays the record's moves makes the log impossible, refused at its line, exit 2."""
+    argv = ["fit", *PRESSURE, "--free", "iran_rationality", "--json"]
+    default = _json(capsys, argv)
+    same = _json(capsys, [*argv, "--doctrine", "us=maximum_pressure"])
+    assert same["doctrines"] == {"us": "maximum_pressure"} and "doctrines" not in default
+    assert same["loglik"] == default["loglik"]
+    assert main([*argv, "--doctrine", "us=steady_pressure"]) == 2
+    err = capsys.readouterr().err
+    assert "maximum_pressure_2019.csv:" in err and "probability 0" in err
+    api = sim.fit(
+        "maximum_pressure_2019",
+        LOGS / "maximum_pressure_2019.csv",
+        ["iran_rationality"],
+        doctrine={"us": "maximum_pressure"},
+    )
+    assert api.to_dict()["loglik"] == same["loglik"]
