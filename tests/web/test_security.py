@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -185,6 +187,18 @@ def test_an_upload_with_hostile_expressions_is_refused_like_validate(
     assert not (tmp_path / "PWNED").exists()
     names = {s["id"] for s in client.get("/api/scenarios").json()}
     assert not any(n.startswith("upload-") for n in names)
+    (tmp_path / "evil.yaml").write_text(text)
+    validate = subprocess.run(
+        [sys.executable, "-m", "sim", "validate", "evil.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert validate.returncode == 2
+    printed = (validate.stdout + validate.stderr).strip().splitlines()
+    assert problems == [line for line in printed if line.startswith("evil.yaml:")]
 
 
 def test_nothing_reaches_the_file_system_but_the_database(tmp_path, monkeypatch):
