@@ -226,6 +226,30 @@ def test_camp_taji_in_the_explorer_updates_within_a_second(watched):
     assert w.errors == []
 
 
+def test_a_newer_slider_position_cancels_the_requests_of_the_older_one(watched):
+    w = watched()
+    page = w.page
+    aborted: list[str] = []
+    page.on("requestfailed", lambda r: aborted.append(r.url))
+    page.goto("/scenario?id=camp-taji-2020")
+    first = wait_ready(page)
+    slider = page.locator("#param-force_protection")
+    slider.focus()
+    for _ in range(4):  # each press goes out after the debounce, then the next supersedes it
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(250)
+    wait_ready(page, first)
+    value = slider.input_value()
+    assert any(url.endswith(("/api/run", "/api/compare", "/api/exact")) for url in aborted)
+    expected = cli_run(
+        "camp-taji-2020", "--runs", "10000", "--seed", "1", "--set", f"force_protection={value}"
+    )
+    assert {k: v[0] for k, v in shown_outcomes(page).items()} == {
+        k: v["p"] for k, v in expected["outcomes"].items()
+    }
+    assert w.errors == []
+
+
 def play_to_the_end(page) -> int:
     moves = 0
     while page.eval_on_selector("#main", "m => m.dataset.status") == "waiting":
