@@ -66,6 +66,18 @@ def lan_address() -> str | None:
             return None
 
 
+def _loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C; exit status 2 if the extra is missing or the port is taken."""
     from sim.cli.main import UsageError
@@ -102,24 +114,24 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     from sim.web.app import create_app
 
-    address = lan_address() if args.lan else None
+    everywhere = host in ("0.0.0.0", "::")
+    address = lan_address() if everywhere else None
     public = f"http://{address}:{port}/" if address else None
     try:
         app = create_app(db, public_url=public)
     except Exception as exc:  # sqlite3.Error: a file that is not a database
         sock.close()
         raise UsageError(f"--db {db}: {exc}") from None
-    local = (
-        f"http://127.0.0.1:{port}/"
-        if host in ("0.0.0.0", "127.0.0.1")
-        else f"http://{host}:{port}/"
-    )
+    shown = f"[{host}]" if ":" in host else host
+    local = f"http://127.0.0.1:{port}/" if everywhere else f"http://{shown}:{port}/"
     print(f"escalation serve: {local} (games kept in {db}; Ctrl-C stops)", flush=True)
-    if args.lan:
+    if everywhere:
         where = public or f"port {port} of this machine's network address"
         print(f"Listening on every network interface: the class joins at {where}", flush=True)
-    else:
+    elif _loopback(host):
         print("Only this machine can connect (--lan opens it to the classroom network).")
+    else:
+        print(f"Listening on {host}: any machine that can reach that address can connect.")
     if not args.no_browser:
         import threading
         import webbrowser

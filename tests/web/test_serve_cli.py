@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.web.conftest import ROOT
 
 
@@ -46,8 +48,9 @@ def test_serve_binds_loopback_only_by_default_and_stops_on_ctrl_c():
     assert status in (0, 130)
 
 
-def test_lan_listens_on_every_interface_and_says_where():
-    proc = serve("--lan", "--port", "0")
+@pytest.mark.parametrize("flags", [["--lan"], ["--host", "0.0.0.0"]])
+def test_lan_listens_on_every_interface_and_says_where(flags):
+    proc = serve(*flags, "--port", "0")
     try:
         first, second = proc.stdout.readline(), proc.stdout.readline()
         port = int(re.search(r":(\d+)/", first).group(1))
