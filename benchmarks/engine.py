@@ -9,7 +9,10 @@
     process (`VmHWM` of /proc/self/status on Linux; elsewhere `ru_maxrss`, which on Linux would
     include the parent's size inherited through fork), with the size after imports for comparison;
 (d) engine vs the hand-written numpy simulation (benchmarks/specialised.py) on
-    scenarios/tit_for_tat.yaml, runs per second, and the ratio.
+    scenarios/tit_for_tat.yaml, runs per second, and the ratio;
+(e) side by side on tit_for_tat: the numpy engine, the compiled backend (`--backend compiled`)
+    on one worker and on two, the hand-written numpy simulation and the hand-written numba loop
+    (benchmarks/numba_yardstick.py), runs per second (skipped without numba).
 
 Usage: `python benchmarks/engine.py` (about two minutes) or `--quick` (a smoke run, seconds).
 """
@@ -17,6 +20,7 @@ Usage: `python benchmarks/engine.py` (about two minutes) or `--quick` (a smoke r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -40,6 +44,10 @@ TARGET_RUN_MOVES = 3_000_000
 TARGET_REFERENCE_RATIO = 100
 TARGET_MEMORY_MIB = 1024
 TARGET_SPECIALISED_RATIO = 0.5
+TARGET_COMPILED_RATIO = 0.7
+"""The compiled backend on one core against the hand-written numba loop (issue 16)."""
+TARGET_COMPILED_TWO_WORKERS_RATIO = 1.0
+"""The compiled backend on two workers: ahead of the hand-written numba loop."""
 
 FULL = {
     "runs": 200_000,
@@ -101,6 +109,55 @@ def time_engine(model, runs: int, batch_blocks: int, repeats: int) -> tuple[floa
         best = min(best, time.perf_counter() - start)
         moves = int(results.moves.sum())
     return best, moves
+
+
+def time_backend(model, runs: int, repeats: int, executor=None) -> float:
+    """Best wall time of `repeats` runs of the compiled backend (on `executor`, if given)."""
+    from sim.engine.runner import run_monte_carlo
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run_monte_carlo(model, runs, 1, executor=executor, backend="compiled")
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def compiled_side_by_side(model, runs: int, repeats: int) -> dict | None:
+    """(e): seconds of the compiled backend (one worker, two) and of the numba yardstick."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        print("\n(e) skipped: the compiled backend and the numba yardstick need numba")
+        return None
+    from numba_yardstick import simulate as yardstick
+
+    from sim.engine.executors import ExecutorSpec, open_executor
+
+    yardstick(4096, 0)  # compile, or load numba's cache
+    numba_seconds = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        yardstick(runs, 1)
+        numba_seconds = min(numba_seconds, time.perf_counter() - start)
+    time_backend(model, 4096, 1)  # the kernel: compiled, or loaded from its cache
+    one = time_backend(model, runs, repeats)
+    pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if pinned is not None:  # two workers need two CPUs: unpin while they run
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    try:
+        with open_executor(ExecutorSpec(workers=2)) as pool:
+            time_backend(model, 8 * 4096, 1, pool)  # warm-up: the workers load the kernel
+            two = time_backend(model, runs, repeats, pool)
+    finally:
+        if pinned is not None:
+            os.sched_setaffinity(0, pinned)
+    print(
+        f"\n(e) tit_for_tat, {runs:,} runs: compiled backend {one:.3f} s (one worker), "
+        f"{two:.3f} s (two workers); hand-written numba loop {numba_seconds:.3f} s"
+    )
+    return {"one": one, "two": two, "numba": numba_seconds}
 
 
 def peak_rss_mib() -> tuple[float, str]:
@@ -232,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{s:.3f} s (batch_blocks={b})" for b, s in tft_sweep.items())
     )
 
+    side = compiled_side_by_side(tft, runs, max(cfg["repeats"], 3))
+
     print("\nSummary")
     print(row("measure", "value", "target", "status"))
     print("-" * 104)
@@ -272,6 +331,30 @@ def main(argv: list[str] | None = None) -> int:
             ratio >= TARGET_SPECIALISED_RATIO,
         )
     )
+    if side is not None:
+        numba_rate = runs / side["numba"]
+        one_rate, two_rate = runs / side["one"], runs / side["two"]
+        print(row("(e) numpy engine runs/s, tit_for_tat", f"{tft_engine_rate:,.0f}", "", None))
+        print(row("(e) compiled backend runs/s, one worker", f"{one_rate:,.0f}", "", None))
+        print(row("(e) compiled backend runs/s, two workers", f"{two_rate:,.0f}", "", None))
+        print(row("(e) hand-written numpy runs/s", f"{spec_rate:,.0f}", "", None))
+        print(row("(e) hand-written numba runs/s", f"{numba_rate:,.0f}", "", None))
+        print(
+            row(
+                "(e) compiled (one worker) / hand-written numba",
+                f"{one_rate / numba_rate:.2f}x",
+                f">= {TARGET_COMPILED_RATIO}x",
+                one_rate / numba_rate >= TARGET_COMPILED_RATIO,
+            )
+        )
+        print(
+            row(
+                "(e) compiled (two workers) / hand-written numba",
+                f"{two_rate / numba_rate:.2f}x",
+                f">= {TARGET_COMPILED_TWO_WORKERS_RATIO}x",
+                two_rate / numba_rate >= TARGET_COMPILED_TWO_WORKERS_RATIO,
+            )
+        )
     if args.quick:
         print("\n(quick mode: sizes too small for the figures to mean anything)")
     return 0

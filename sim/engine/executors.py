@@ -370,8 +370,8 @@ def slots(executor: Executor | None) -> int:
 
 
 def result(future: Future) -> Any:
-    """`future.result()`, with a worker that lacks the package (one that joined after the check)
-    reported as a ClusterError instead of a traceback."""
+    """`future.result()`, with a worker that lacks the package (one that joined after the check),
+    or numba for `--backend compiled`, reported as a ClusterError instead of a traceback."""
     try:
         return future.result()
     except RuntimeError as exc:
@@ -384,4 +384,8 @@ def result(future: Future) -> Any:
                 f"a Dask worker cannot import the package sim ({exc}): install escalation-sim "
                 "on every worker"
             ) from None
+        raise
+    except ImportError as exc:
+        if str(exc).startswith("needs numba"):  # sim.engine.compiled.NEEDS_NUMBA, on a worker
+            raise ClusterError(f"a worker cannot run --backend compiled: it {exc}") from None
         raise

@@ -237,3 +237,25 @@ def test_cli_json_identical(capsys):
     want = capsys.readouterr().out
     assert main([*argv, "--backend", "compiled"]) == 0
     assert capsys.readouterr().out == want
+
+
+def test_worker_without_numba_is_a_cluster_error():
+    """A pool or Dask worker that cannot import numba fails the command with a message."""
+    from concurrent.futures import Future
+
+    from sim.engine.executors import ClusterError, result
+
+    future: Future = Future()
+    future.set_exception(ImportError(compiled.NEEDS_NUMBA))
+    with pytest.raises(ClusterError, match=r"cannot run --backend compiled: it needs numba"):
+        result(future)
+
+
+def test_numba_yardstick_plays_the_engines_game():
+    """benchmarks/numba_yardstick.py (the limit the compiled backend is measured against)."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import numba_yardstick
+
+    numba_yardstick.check_against_engine(runs=20_000, seed=5)
