@@ -8,7 +8,8 @@ Re-recorded once since, on purpose: when camp_taji_2020 and kh_december_2019 mov
 casualty totals to tallies (issue 18, item 5), only the runs that end mid-step changed (the
 sha256, the US payoff and `us_killed` in camp_taji's file; one payoff's last digit in the sweep);
 when camp_taji's knock-out parameters made KH's pain come only from strikes that hit; and when
-kh_december's Iran came to need a round to ready its revenge (issue 18, item 3).
+kh_december's Iran came to need a round to ready its revenge (issue 18, item 3); and when
+camp_taji took the other windows' `war_risk`, `casualty_aversion` and `kh_autonomy` (item 4).
 """
 
 from __future__ import annotations
