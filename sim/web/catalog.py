@@ -96,11 +96,12 @@ class Catalog:
 
 @functools.lru_cache(maxsize=4)
 def _bundled(folder: str) -> tuple[tuple[str, Scenario, str], ...]:
-    """The valid scenarios of the bundled folder, read once per process."""
+    """The valid scenarios of the bundled folder, read once per process, each with the name
+    the command line takes for it from any installation (its file stem)."""
     found = []
     for path in sorted(Path(folder).glob("*.yaml")):
         try:
-            found.append((path.stem, load_scenario(path), f"scenarios/{path.name}"))
+            found.append((path.stem, load_scenario(path), path.stem))
         except ScenarioError:
             continue
     return tuple(found)
@@ -137,7 +138,7 @@ def overrides_of(scenario: Scenario, values: Any) -> dict[str, float]:
     return out
 
 
-def describe(scenario: Scenario, file: str) -> dict[str, Any]:
+def describe(scenario: Scenario, file: str, uploaded: bool = False) -> dict[str, Any]:
     """What the pages show of a scenario: its text, parameters, actors and citations."""
     from sim.format.bibliography import lookup
 
@@ -148,6 +149,7 @@ def describe(scenario: Scenario, file: str) -> dict[str, Any]:
     return {
         "id": scenario.id,
         "file": file,
+        "uploaded": uploaded,
         "title": scenario.title,
         "summary": scenario.summary,
         "teaching_notes": scenario.teaching_notes,

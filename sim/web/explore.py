@@ -45,8 +45,9 @@ async def list_scenarios(request: Request) -> JSONResponse:
 
 async def one_scenario(request: Request) -> JSONResponse:
     """A scenario's page data: summary, notes, sources, parameters, actors, outcomes."""
-    scenario, file = _catalog(request).get(request.path_params["sid"])
-    return JSONResponse(describe(scenario, file))
+    sid = request.path_params["sid"]
+    scenario, file = _catalog(request).get(sid)
+    return JSONResponse(describe(scenario, file, sid.startswith("upload-")))
 
 
 async def upload(request: Request) -> JSONResponse:

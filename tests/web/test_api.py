@@ -87,7 +87,7 @@ def test_one_scenario_has_teaching_notes_citations_and_actors(client):
     r = client.get("/api/scenarios/camp_taji_2020")
     assert r.status_code == 200
     data = r.json()
-    assert data["id"] == "camp-taji-2020" and data["file"] == "scenarios/camp_taji_2020.yaml"
+    assert data["id"] == "camp-taji-2020" and data["file"] == "camp_taji_2020"
     assert data["teaching_notes"] and data["sources"] and data["summary"]
     assert any(a["id"] == "us" and a["playable"] for a in data["actors"])
 
@@ -118,9 +118,7 @@ def test_a_game_is_played_to_the_end_with_the_debrief_of_play(client):
     assert end["status"] == "finished"
     assert end["result"]["moves"] == ["stand_firm"]
     assert "How your line of play compares" in end["transcript"]
-    assert end["command"] == (
-        "escalation play scenarios/chicken.yaml --as us --seed 4 --compare-runs 2000"
-    )
+    assert end["command"] == ("escalation play chicken --as us --seed 4 --compare-runs 2000")
 
 
 def test_a_game_survives_a_restart_of_the_server(tmp_path):

@@ -185,10 +185,7 @@ def test_moving_a_slider_shows_the_numbers_of_run_json(watched):
         assert p == expected["outcomes"][oid]["p"], oid
         assert text == f"{100 * expected['outcomes'][oid]['p']:.1f}%"
     command = page.inner_text("#command")
-    assert (
-        command
-        == "escalation run scenarios/chicken.yaml --runs 10000 --seed 1 --set us_firmness=0.7"
-    )
+    assert command == "escalation run chicken --runs 10000 --seed 1 --set us_firmness=0.7"
     assert "set.us_firmness=0.7" in page.url
     assert page.locator("#doctrines table[data-actor=us]").count() == 1
     assert page.locator("#exact .value").count() == 4  # chicken is finite

@@ -12,7 +12,7 @@
       list.append(
         el("li", { "data-id": s.id },
           el("a", { href: "/scenario?id=" + encodeURIComponent(s.id), text: s.title }),
-          el("div", { class: "id", text: s.uploaded ? `${s.id} (uploaded: ${s.file})` : s.file }),
+          el("div", { class: "id", text: s.uploaded ? `${s.id} (uploaded: ${s.file})` : `${s.file}.yaml` }),
           el("div", { class: "muted", text: `${s.parameters.length} parameters` })));
     }
     const errors = el("div", { id: "upload-errors" });

@@ -196,7 +196,7 @@
     const playable = scenario.actors.filter((a) => a.playable);
     main.replaceChildren(
       el("h1", { text: scenario.title }),
-      el("p", { class: "muted", text: scenario.file }),
+      el("p", { class: "muted", text: scenario.uploaded ? `uploaded as ${scenario.file}` : `bundled: ${scenario.file}.yaml (escalation run ${scenario.file})` }),
       el("p", { text: scenario.summary }),
       el("div", { class: "grid" },
         el("aside", {},
