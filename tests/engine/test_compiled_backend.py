@@ -259,3 +259,36 @@ def test_numba_yardstick_plays_the_engines_game():
     import numba_yardstick
 
     numba_yardstick.check_against_engine(runs=20_000, seed=5)
+
+
+def test_precision_identical():
+    """`--precision`: the same rounds, run count and figures on both backends."""
+    from sim.engine.runner import run_to_precision
+
+    model = bundled("proxy_control")
+    a = run_to_precision(model, 0.01, 2, 4_096, cap=40_000)
+    b = run_to_precision(model, 0.01, 2, 4_096, cap=40_000, backend="compiled")
+    assert a.to_dict() == b.to_dict()
+    assert a.precision == b.precision
+
+
+def test_nan_condition_error_identical():
+    """A `requires` that is NaN at run time: the numpy engine's message, from either backend."""
+    model = build("""
+horizon: 5
+ladder: [low, mid, high]
+actors: {a: {label: A}}
+turn_order: [a]
+state: {x: 1}
+options:
+  a:
+    - {id: go, requires: "log(x) + 1", effects: {add: {x: "-uniform(0, 0.8)"}}}
+    - {id: stay}
+policies: {a: {kind: fixed, option: go}}
+""")
+    with pytest.raises(SimulationError) as numpy_error:
+        run_monte_carlo(model, 4_096, 3)
+    with pytest.raises(SimulationError) as compiled_error:
+        run_monte_carlo(model, 4_096, 3, backend="compiled")
+    assert "condition evaluated to nan" in str(numpy_error.value)
+    assert str(compiled_error.value) == str(numpy_error.value)
