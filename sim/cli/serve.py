@@ -66,6 +66,16 @@ def lan_address() -> str | None:
             return None
 
 
+def allowed_hosts(host: str) -> list[str]:
+    """The host names a request may name: this machine's, and the address listened on (a
+    page of another site that rebinds its own name to 127.0.0.1 is refused)."""
+    hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
+    if host in ("0.0.0.0", "::"):
+        return ["*"]  # --lan: the laptops may know this machine by any of its addresses
+    hosts.append(f"[{host}]" if ":" in host else host)
+    return hosts
+
+
 def _loopback(host: str) -> bool:
     """Whether `host` is reachable from this machine only."""
     import ipaddress
@@ -118,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     address = lan_address() if everywhere else None
     public = f"http://{address}:{port}/" if address else None
     try:
-        app = create_app(db, public_url=public)
+        app = create_app(db, public_url=public, hosts=allowed_hosts(host))
     except Exception as exc:  # sqlite3.Error: a file that is not a database
         sock.close()
         raise UsageError(f"--db {db}: {exc}") from None

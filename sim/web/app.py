@@ -10,6 +10,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -79,10 +81,14 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    db: str | Path = ":memory:", debrief_runs: int = 10_000, public_url: str | None = None
+    db: str | Path = ":memory:",
+    debrief_runs: int = 10_000,
+    public_url: str | None = None,
+    hosts: list[str] | None = None,
 ) -> Starlette:
     """The application with its database at `db` (a file path keeps games across restarts);
-    `public_url` is the address the class's laptops use (`--lan`), for the join link and QR."""
+    `public_url` is the address the class's laptops use (`--lan`), for the join link and QR;
+    `hosts`, the host names requests may name (others are refused: DNS rebinding)."""
     store = Store(db)
     catalog = Catalog(store)
     hub = Hub(store, catalog, compare_runs=debrief_runs)
@@ -101,8 +107,12 @@ def create_app(
         *classroom.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    middleware = []
+    if hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=hosts))
     app = Starlette(
         routes=routes,
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
             BadRequest: bad_request,

@@ -21,6 +21,11 @@ async def json_body(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
             raise BadRequest("bad Content-Length")
         if int(declared) > limit:
             raise BadRequest(f"the request is larger than {limit // 1024} KiB")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        # a page of another site can send a form or text/plain to this server without asking,
+        # but not application/json: that needs a preflight, which this server never grants
+        raise BadRequest("send the body as JSON, with Content-Type: application/json")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

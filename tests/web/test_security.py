@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def test_bad_requests_get_400_with_a_message(client, body, message):
 
 def test_an_oversized_body_is_refused_before_it_is_read(client):
     big = b'{"scenario": "chicken", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    r = client.post("/api/run", content=big)
+    r = client.post("/api/run", content=big, headers={"content-type": "application/json"})
     assert r.status_code == 400 and "larger than" in r.json()["error"]
 
     def chunks():  # no Content-Length: the limit holds while streaming
@@ -105,7 +106,9 @@ def test_an_oversized_body_is_refused_before_it_is_read(client):
             yield b"x" * 65536
         yield b'"}'
 
-    r = client.post("/api/scenarios", content=chunks())
+    r = client.post(
+        "/api/scenarios", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and "larger than" in r.json()["error"]
 
 
@@ -226,3 +229,32 @@ def test_nothing_reaches_the_file_system_but_the_database(tmp_path, monkeypatch)
     assert os.listdir(work) == []
     assert not (tmp_path / "home").exists()
     assert set(os.listdir(data)) <= {"web.sqlite", "web.sqlite-wal", "web.sqlite-shm"}
+
+
+def test_a_body_that_is_not_declared_json_is_refused(client):
+    """Another site's page may post a form or text/plain here unasked, never JSON."""
+    body = b'{"scenario": "chicken", "runs": 100}'
+    for kind in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"content-type": kind} if kind else {}
+        r = client.post("/api/run", content=body, headers=headers)
+        assert r.status_code == 400 and "Content-Type: application/json" in r.json()["error"]
+    text = CHICKEN.replace("id: chicken", "id: planted", 1)
+    r = client.post(
+        "/api/scenarios", content=json.dumps({"text": text}), headers={"content-type": "text/plain"}
+    )
+    assert r.status_code == 400
+    assert not any(s["id"].startswith("upload-") for s in client.get("/api/scenarios").json())
+
+
+def test_requests_naming_another_host_are_refused(tmp_path):
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1."""
+    from starlette.testclient import TestClient
+
+    from sim.cli.serve import allowed_hosts
+    from sim.web.app import create_app
+
+    app = create_app(tmp_path / "x.sqlite", hosts=allowed_hosts("127.0.0.1"))
+    for host, status in (("evil.example", 400), ("127.0.0.1", 200), ("localhost", 200)):
+        c = TestClient(app, base_url=f"http://{host}:8000")  # no lifespan: one app, 3 hosts
+        assert c.get("/api/scenarios").status_code == status, host
+    assert allowed_hosts("0.0.0.0") == ["*"]  # --lan: any address of this machine
