@@ -19,7 +19,7 @@ from sim.model.compiled import PASS
 from sim.web.catalog import Catalog
 from sim.web.commands import play_command
 from sim.web.errors import BadRequest, Conflict, Forbidden, NotFound
-from sim.web.live import DEBRIEF_RUNS, FINAL, LiveGame
+from sim.web.live import DEBRIEF_RUNS, FINAL, GameClosed, LiveGame
 from sim.web.store import ClassRow, GameRow, Store, digest, new_token, token_matches
 
 MAX_LIVE = 400
@@ -148,6 +148,22 @@ class Hub:
             old.close()
         return game
 
+    def _current(self, row: GameRow) -> dict[str, Any]:
+        """The game's situation, replaying it if its thread was stopped meanwhile."""
+        for _ in range(3):
+            try:
+                return self._live(row).current()
+            except GameClosed:
+                continue
+        raise BadRequest("the server is too busy to keep this game: try again")
+
+    def _forget(self, gid: str) -> None:
+        """Stop the game's thread, if it still runs: the next request replays the game."""
+        with self.lock:
+            game = self.live.pop(gid, None)
+        if game is not None:
+            game.close()
+
     def _lock(self, gid: str) -> threading.Lock:
         with self.lock:
             return self.game_locks.setdefault(gid, threading.Lock())
@@ -163,7 +179,7 @@ class Hub:
             situation = {"status": row.status, "transcript": row.transcript, "result": row.summary}
         else:
             with self._lock(row.id):
-                situation = self._settle(row, self._live(row).current())
+                situation = self._settle(row, self._current(row))
         return self._framed(row, situation)
 
     def move(self, row: GameRow, turn: Any, option: Any) -> dict[str, Any]:
@@ -176,8 +192,8 @@ class Hub:
             row = self.store.game(row.id) or row
             if row.status != "playing":
                 raise Conflict("the game is over")
-            live = self._live(row)
-            situation = live.current()
+            situation = self._current(row)
+            live = self._live(row)  # the game's lock is held: no other request replaces it
             if situation["status"] != "waiting":
                 self._settle(row, situation)
                 raise Conflict("the crisis is over: no more moves")
@@ -195,7 +211,12 @@ class Hub:
             if not self.store.append_choice(row.id, turn, choice):
                 raise Conflict("that move was already made")
             row.choices.append(choice)
-            situation = self._settle(row, live.move(choice))
+            try:
+                situation = live.move(choice)
+            except GameClosed:  # evicted meanwhile: a replay from the stored moves has this one
+                self._forget(row.id)
+                situation = self._current(row)
+            situation = self._settle(row, situation)
         self.touch(row.class_code)
         return self._framed(row, situation)
 

@@ -32,6 +32,11 @@ WAIT = 60.0
 """Longest wait, in seconds, for the crisis to reach the next move (a step takes milliseconds)."""
 
 
+class GameClosed(Exception):
+    """The game's thread was stopped (evicted, or the server stops): replay it from the
+    database, where every move already is."""
+
+
 class StoredMoveError(Exception):
     """A stored move is not available where the replay reaches it (the scenario changed)."""
 
@@ -177,6 +182,8 @@ class LiveGame:
         self.inbox: list[int | None] = []
         self.version = 0
         self.closed = False
+        self.stopping = False
+        """Set by `close`: requests waiting on this game then replay it instead."""
         self.situation: dict[str, Any] | None = None
         self.game = _WebGame(self, model, actor, seed, file)
         self.thread = threading.Thread(target=self._main, name="escalation-game", daemon=True)
@@ -223,16 +230,21 @@ class LiveGame:
     # --- the server's side --------------------------------------------------------------------
 
     def current(self, after: int = 0, timeout: float = WAIT) -> dict[str, Any]:
-        """The situation once the game has reached a move (or its end) past version `after`."""
+        """The situation once the game has reached a move (or its end) past version `after`;
+        GameClosed if the server stops this game first."""
         with self.cond:
-            if not self.cond.wait_for(lambda: self.version > after, timeout):
+            if not self.cond.wait_for(lambda: self.version > after or self.stopping, timeout):
                 raise TimeoutError("the game did not answer in time")
+            if self.version <= after:
+                raise GameClosed("the game was stopped; it replays from the database")
             assert self.situation is not None
             return self.situation
 
     def move(self, choice: int) -> dict[str, Any]:
         """Hand the waiting game its move; the situation at the next move or the end."""
         with self.cond:
+            if self.stopping:
+                raise GameClosed("the game was stopped; it replays from the database")
             before = self.version
             self.inbox.append(choice)
             self.cond.notify_all()
@@ -241,6 +253,7 @@ class LiveGame:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread (it is waiting for a move, or about to finish)."""
         with self.cond:
+            self.stopping = True
             self.inbox.append(None)
             self.cond.notify_all()
         self.thread.join(timeout)

@@ -293,3 +293,29 @@ def test_the_browser_game_is_the_terminal_game_line_for_line(client):
     ).stdout
     printed = [line.rstrip() for line in out.splitlines() if not line.startswith("Your move [")]
     assert [line.rstrip() for line in end["transcript"].splitlines()] == printed
+
+
+def test_a_move_to_a_game_stopped_meanwhile_is_played_on_its_replay(client):
+    """The game's thread is stopped (evicted) just as a move reaches it: the move, already
+    stored, is played by the replay; nothing is lost or played twice."""
+    hub = client.app.state.hub
+    game = client.post("/api/games", json={"scenario": "camp-taji-2020", "actor": "us"}).json()
+    live = hub.live[game["id"]]
+    real_move = live.move
+
+    def stopped_first(choice):
+        live.close()
+        return real_move(choice)
+
+    live.move = stopped_first
+    r = client.post(
+        f"/api/games/{game['id']}/move",
+        json={"turn": 0, "option": 2},
+        headers=auth(game["token"]),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["turn"] == 1
+    assert hub.live[game["id"]] is not live
+    assert hub.store.game(game["id"]).choices == [1]
+    again = client.get(f"/api/games/{game['id']}", headers=auth(game["token"])).json()
+    assert again["turn"] == 1 and again["transcript"] == r.json()["transcript"]
