@@ -299,21 +299,33 @@ def _divmod_exact(a, b):
 
 @njit(error_model="numpy", cache=CACHE)
 def np_minimum(a, b):
-    return a if (a <= b or a != a) else b
+    """numpy's minimum: NaN propagates, and of two equal values (0.0, -0.0) the second."""
+    return a if (a < b or a != a) else b
 
 
 @njit(error_model="numpy", cache=CACHE)
 def np_maximum(a, b):
-    return a if (a >= b or a != a) else b
+    """numpy's maximum: NaN propagates, and of two equal values (0.0, -0.0) the second."""
+    return a if (a > b or a != a) else b
 
 
 @njit(error_model="numpy", cache=CACHE)
 def np_clip(x, lo, hi):
-    """numpy's clip: _NPY_MIN(_NPY_MAX(x, lo), hi), NaN propagating."""
+    """numpy's clip with bounds given per element: NaN propagating, a bound equal to x wins."""
     m = x if (x != x or x > lo) else lo
     if m != m:
         return m
     return m if m < hi else hi
+
+
+@njit(error_model="numpy", cache=CACHE)
+def np_clip_scalar(x, lo, hi):
+    """numpy's clip with one lower and one upper bound for all elements (its other loop): NaN
+    propagating, x kept where it equals a bound (clip(-0.0, 0.0, 1.0) is -0.0)."""
+    m = x if (x >= lo or x != x) else lo
+    if m != m:
+        return m
+    return m if m <= hi else hi
 
 
 # --- position-addressed uniforms (sim/engine/streams.py) --------------------------------------
@@ -473,12 +485,12 @@ def evaluate(p, prog, consts, fw, ci, tkey, offset):
             a = fw[sb + sp - 2]
             sp -= 1
             fw[sb + sp - 1] = np_minimum(a, b) if op == oc.MIN else np_maximum(a, b)
-        elif op == oc.CLIP:
+        elif op == oc.CLIP or op == oc.CLIPS:
             hi = fw[sb + sp - 1]
             lo = fw[sb + sp - 2]
             x = fw[sb + sp - 3]
             sp -= 2
-            fw[sb + sp - 1] = np_clip(x, lo, hi)
+            fw[sb + sp - 1] = np_clip(x, lo, hi) if op == oc.CLIP else np_clip_scalar(x, lo, hi)
         elif op == oc.WHERE:
             no = fw[sb + sp - 1]
             yes = fw[sb + sp - 2]
@@ -623,7 +635,7 @@ def _apply(
         v = vals[k + e - pe[g, _SS]]
         if st_int[var]:
             v = np.rint(v)
-        state[var] = np_clip(v, st_min[var], st_max[var])
+        state[var] = np_clip_scalar(v, st_min[var], st_max[var])
     if pe[g, _TS] == pe[g, _TE]:
         return
     for t in range(pe[g, _TS], pe[g, _TE]):
@@ -637,7 +649,7 @@ def _apply(
         v = state[var] + added
         if st_int[var]:
             v = np.rint(v)
-        state[var] = np_clip(v, st_min[var], st_max[var])
+        state[var] = np_clip_scalar(v, st_min[var], st_max[var])
     k += n_fx
     for t in range(pe[g, _TS], pe[g, _TE]):
         tally = tal_idx[t]

@@ -33,9 +33,10 @@ AND, OR, NOT, TRUTH = 30, 31, 32, 33
 ABS, EXP, LOG, SQRT, FLOOR, CEIL, RINT = 40, 41, 42, 43, 44, 45, 46
 MIN, MAX, CLIP, WHERE = 50, 51, 52, 53
 STORE, LOAD = 60, 61
-POWS = 62
+POWS, CLIPS = 62, 63
 """A power whose exponent is the same in every run (numpy's loop then takes its fast paths:
-x ** 2 is x * x, x ** 0.5 is sqrt(x), x ** -1 is 1 / x)."""
+x ** 2 is x * x, x ** 0.5 is sqrt(x), x ** -1 is 1 / x). CLIPS: a clip whose bounds are the same
+in every run (numpy's loop for scalar bounds keeps x where it equals a bound)."""
 BERNOULLI, POISSON, UNIFORM, NORMAL, BINOMIAL = 70, 71, 72, 73, 74
 SITE = 75
 """Pushes nothing: sets the site of the draw that follows (its argument)."""
@@ -369,7 +370,7 @@ class _Lowering:
             if all(v.const is not None for v in nums):
                 return _Value(NUM, const=self._fold(np.clip, [v.const for v in nums]))
             self._push_consts(nums, starts)
-            self.emit(CLIP)
+            self.emit(CLIPS if nums[1].scalar and nums[2].scalar else CLIP)
             return _Value(INT if all(v.type == INT for v in nums) else NUM)
         if name == "where":
             cond, yes, no = args

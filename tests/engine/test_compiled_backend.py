@@ -292,3 +292,41 @@ policies: {a: {kind: fixed, option: go}}
         run_monte_carlo(model, 4_096, 3, backend="compiled")
     assert "condition evaluated to nan" in str(numpy_error.value)
     assert str(compiled_error.value) == str(numpy_error.value)
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -7.25, 3.0, np.nan, np.inf, -np.inf, 1e-310, 1e308])
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    """Bits of each value, every NaN alike (a NaN's payload never reaches a result)."""
+    x = np.asarray(x, dtype=float)
+    return np.where(np.isnan(x), 0, x.view(np.uint64))
+
+
+def test_numpy_rules_on_special_values():
+    """The kernel's //, %, min, max, clip and power agree with numpy's loops bit for bit on signed
+    zeros, infinities and NaN (clip and power as numpy computes them for scalar operands)."""
+    k = compiled.kernel()
+    a, b = np.repeat(SPECIAL, SPECIAL.size), np.tile(SPECIAL, SPECIAL.size)
+    with np.errstate(all="ignore"):
+        pairs = [
+            (np.floor_divide, k.np_floor_divide),
+            (np.remainder, k.np_remainder),
+            (np.minimum, k.np_minimum),
+            (np.maximum, k.np_maximum),
+        ]
+        for ufunc, mine in pairs:
+            got = np.array([mine(x, y) for x, y in zip(a, b, strict=True)])
+            assert np.array_equal(_bits(got), _bits(ufunc(a, b))), ufunc.__name__
+        for x in SPECIAL:
+            want = np.clip(np.full(a.size, x), a, b)
+            got = np.array([k.np_clip(x, lo, hi) for lo, hi in zip(a, b, strict=True)])
+            assert np.array_equal(_bits(got), _bits(want)), ("clip", x)
+        for lo, hi in zip(a, b, strict=True):
+            want = np.clip(SPECIAL, lo, hi)
+            got = np.array([k.np_clip_scalar(x, lo, hi) for x in SPECIAL])
+            assert np.array_equal(_bits(got), _bits(want)), ("clip with scalar bounds", lo, hi)
+        for e in (2.0, 0.5, -1.0, 3.0, 0.0, 1.0, -2.0, 1.5):
+            want = np.power(np.abs(SPECIAL), e)
+            got = np.array([k.scalar_power(x, e) for x in np.abs(SPECIAL)])
+            assert np.array_equal(_bits(got), _bits(want)), ("power", e)
