@@ -18,7 +18,7 @@ import pytest
 from tests.web.conftest import ROOT
 
 STUDENTS = 60
-MOVES = 5
+MOVES = 4
 THINK = (2.0, 6.0)
 """Seconds a team thinks before each move (uniform; a class thinks longer): 60 teams then ask
 for about 15 moves a second, each of which renders the terminal's tables of `play`."""
