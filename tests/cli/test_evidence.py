@@ -51,7 +51,7 @@ def test_fit_table_names_the_estimate_and_the_method(capsys):
     assert main(["fit", *PRESSURE, "--free", "iran_rationality"]) == 0
     out = capsys.readouterr().out
     assert "iran_rationality" in out and "95% interval" in out
-    assert "log-likelihood -23.1" in out
+    assert "log-likelihood -18.9" in out
     assert "method: maximum likelihood, exact forward pass" in out
 
 
