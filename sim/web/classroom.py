@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from sim.web.catalog import overrides_of
-from sim.web.errors import BadRequest
+from sim.web.errors import BadRequest, NotFound
 from sim.web.hub import Hub, check_seed, playable
 from sim.web.requests import json_body, token_of
 
@@ -141,6 +141,16 @@ async def dashboard(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(hub.dashboard, klass))
 
 
+async def team_story(request: Request) -> JSONResponse:
+    """One team's game as the team sees it, for its class's instructor only."""
+    hub = _hub(request)
+    klass = hub.instructor(request.path_params["code"], token_of(request))
+    row = hub.store.game(str(request.path_params["gid"])[:40])
+    if row is None or row.class_code != klass.code:
+        raise NotFound("no such team in this class")
+    return JSONResponse(await run_in_threadpool(hub.view, row))
+
+
 async def debrief(request: Request) -> JSONResponse:
     """The class's outcomes beside the doctrines, for the instructor's token only."""
     hub = _hub(request)
@@ -182,5 +192,6 @@ routes = [
     Route("/api/classes/{code}/qr.svg", qr, methods=["GET"]),
     Route("/api/classes/{code}/dashboard", dashboard, methods=["GET"]),
     Route("/api/classes/{code}/debrief", debrief, methods=["GET"]),
+    Route("/api/classes/{code}/teams/{gid}", team_story, methods=["GET"]),
     Route("/api/classes/{code}/events", events, methods=["GET"]),
 ]

@@ -344,6 +344,7 @@ class Hub:
             result = view.get("result") or {}
             teams.append(
                 {
+                    "id": row.id,
                     "team": row.team,
                     "actor": row.actor,
                     "actor_label": scenario.actors[row.actor].label,

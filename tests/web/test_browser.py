@@ -318,6 +318,9 @@ def test_a_class_game_with_three_teams_in_three_browsers(watched):
         "() => [...document.querySelectorAll('#teams tr[data-team]')]"
         ".every(r => r.children[3].textContent === '2')"
     )
+    page.click("#teams button[data-story]")
+    page.wait_for_selector("#story-text")
+    assert "You play" in page.inner_text("#story-text")
     teacher.shot("dashboard")
     teams[0].shot("team")
     for team in teams:

@@ -258,3 +258,17 @@ def test_requests_naming_another_host_are_refused(tmp_path):
         c = TestClient(app, base_url=f"http://{host}:8000")  # no lifespan: one app, 3 hosts
         assert c.get("/api/scenarios").status_code == status, host
     assert allowed_hosts("0.0.0.0") == ["*"]  # --lan: any address of this machine
+
+
+def test_the_instructor_reads_the_stories_of_its_own_class_only(client):
+    klass, a, _ = two_teams(client)
+    other = client.post("/api/classes", json={"scenario": "chicken"}).json()
+    solo = client.post("/api/games", json={"scenario": "chicken", "actor": "us"}).json()
+    url = f"/api/classes/{klass['code']}/teams"
+    r = client.get(f"{url}/{a['id']}", headers=auth(klass["token"]))
+    assert r.status_code == 200 and "You play United States" in r.json()["transcript"]
+    assert client.get(f"{url}/{a['id']}", headers=auth(other["token"])).status_code == 403
+    assert client.get(f"{url}/{a['id']}", headers=auth(a["token"])).status_code == 403
+    assert client.get(f"{url}/{solo['id']}", headers=auth(klass["token"])).status_code == 404
+    elsewhere = f"/api/classes/{other['code']}/teams/{a['id']}"
+    assert client.get(elsewhere, headers=auth(other["token"])).status_code == 404

@@ -46,7 +46,8 @@
     for (const t of board.teams) {
       const outcome = t.result ? `${t.result.outcome_label} (payoff ${t.result.payoff.toFixed(2)})` : "";
       table.append(el("tr", { "data-team": t.team, "data-status": t.status },
-        el("td", { text: t.team }), el("td", { text: t.actor_label }),
+        el("td", {}, el("button", { class: "secondary", "data-story": t.id, text: t.team, title: "read this team's story",
+          onclick: () => story(t) })), el("td", { text: t.actor_label }),
         el("td", { class: "status-" + t.status, text: t.status }),
         el("td", { text: t.turn === null || t.turn === undefined ? "" : String(t.turn + 1) }),
         el("td", { text: t.step ?? "" }),
@@ -55,6 +56,18 @@
         el("td", { class: "recent", text: t.recent.slice(-3).join("\n") })));
     }
     return table;
+  }
+
+  async function story(team) {
+    const where = esc.$("#story");
+    try {
+      const game = await api(`/api/classes/${code}/teams/${encodeURIComponent(team.id)}`, { token });
+      const text = el("pre", { class: "transcript", id: "story-text", text: game.transcript || "" });
+      where.replaceChildren(el("h2", { text: `Team ${team.team} (${team.actor_label}): its story as it sees it` }), text);
+      text.scrollTop = text.scrollHeight;
+    } catch (error) {
+      esc.showError(where, error);
+    }
   }
 
   function renderBoard(board) {
@@ -102,7 +115,7 @@
           info.timer ? el("div", { class: "timer", text: `Turn timer: ${info.timer} s (a team that runs out passes)` }) : null),
         el("div", { class: "qr" }, el("img", { src: `/api/classes/${code}/qr.svg`, alt: "QR code of the join address" }))),
       el("h2", { text: "Teams" }), el("p", { id: "board-summary", class: "muted", text: "waiting for teams…" }),
-      el("div", { id: "board" }),
+      el("div", { id: "board" }), el("div", { id: "story" }),
       el("h2", { text: "Debrief" }), debrief, el("div", { id: "debrief" }));
     source = new EventSource(`/api/classes/${code}/events?token=${encodeURIComponent(token)}`);
     source.addEventListener("dashboard", (event) => renderBoard(JSON.parse(event.data)));
