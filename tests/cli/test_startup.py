@@ -24,10 +24,24 @@ COMMANDS = (
         "params",
         "fit",
         "check",
+        "serve",
     ),  # COMMAND_MODULES
     "describe",  # the alias of params
 )
-HEAVY = ("numpy", "scipy", "matplotlib", "rich", "pydantic", "ruamel", "SALib", "pandas", "dask")
+HEAVY = (
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "rich",
+    "pydantic",
+    "ruamel",
+    "SALib",
+    "pandas",
+    "dask",
+    "starlette",
+    "uvicorn",
+    "numba",
+)
 MACHINERY = (  # sim.format is left out: sim.format.library finds scenarios, with no pydantic
     "sim.api",
     "sim.play",
