@@ -117,48 +117,53 @@ def test_chicken_collision_probability_with_changed_firmness():
     assert z > SIGMAS
 
 
+def _equilibrium(**overrides: float) -> dict:
+    """The exact outcome of chicken with both sides on their `equilibrium` alternative: a
+    strategic policy, solved by the strategic solver (agent logit QRE, Iran not seeing the US
+    move), so the mix is derived from the payoffs rather than typed in."""
+    from sim.solvers.exact import solve
+
+    both = {"us": "equilibrium", "iran": "equilibrium"}
+    chosen = {actor: scenario("chicken").alternatives[actor][alt] for actor, alt in both.items()}
+    return solve(prepare_model(scenario("chicken"), overrides, policies=chosen)).to_dict()
+
+
+def _firmness(result: dict, actor: str) -> float:
+    return result["moves"][actor]["stand_firm"]
+
+
 def test_chicken_costlier_war_makes_equilibrium_collisions_rarer():
-    """The costlier the war, the rarer a collision in the mixed equilibrium.
+    """The costlier the war, the rarer a collision in equilibrium; and only because war costs.
 
     Article 001: Iran must respond "in a way that doesn't prove to be completely impotent ... but
-    they also don't want to go overboard". If the other side stands firm with probability s,
-    backing down earns -humiliation * s and standing firm prize (1 - s) - crash_cost * s; they are
-    equal at s* = prize / (prize + crash_cost - humiliation). With prize = humiliation = 1,
-    crash_cost 10 gives s* = 1/10 and a collision probability s*^2 = 1/100; crash_cost 30 gives
-    s* = 1/30 and 1/900. The costlier the war, the rarer the collision (z > 4), and both lie
-    within 4 SE of their hand values.
+    they also don't want to go overboard". Mechanism: each side weighs the collision's cost
+    against the prize (knock-out `war_weight`). By hand, the mixed Nash equilibrium stands firm
+    with s* = prize / (prize + crash_cost - humiliation): 1/10 at crash_cost 10 and 1/30 at 30,
+    so a collision has probability 1/100 and 1/900. The solver's quantal response equilibrium
+    (`equilibrium_rationality` 40) lies near them and keeps the order; with `war_weight` 0 the
+    collision costs nothing, both sides always stand firm, and crash_cost changes nothing.
     """
-    both = {"us": "equilibrium", "iran": "equilibrium"}
-    cheap = simulate("chicken", seed=5, overrides={"crash_cost": 10}, policies=both)
-    dear = simulate("chicken", seed=6, overrides={"crash_cost": 30}, policies=both)
-    for r, exact in ((cheap, 1 / 100), (dear, 1 / 900)):
-        z = z_against(p(r, "collision"), exact, r.runs)
-        report(f"chicken equilibrium collision vs {exact:.5f}", z)
-        assert abs(z) < SIGMAS
-    z = z_proportions(cheap, dear, "collision")
-    report("chicken: costlier war, rarer equilibrium collision", z)
-    assert z > SIGMAS
+    cheap, dear = _equilibrium(crash_cost=10), _equilibrium(crash_cost=30)
+    p_cheap, p_dear = cheap["outcomes"]["collision"]["p"], dear["outcomes"]["collision"]["p"]
+    print(f"\nchicken equilibrium P(collision): crash 10 {p_cheap:.5f}, crash 30 {p_dear:.5f}")
+    assert p_cheap > 5 * p_dear
+    assert abs(_firmness(cheap, "iran") - 1 / 10) < 0.01
+    assert abs(_firmness(dear, "iran") - 1 / 30) < 0.005
+    off = [_equilibrium(crash_cost=c, war_weight=0) for c in (10, 30)]
+    assert off[0]["outcomes"] == off[1]["outcomes"]
+    assert off[0]["outcomes"]["collision"]["p"] > 0.99
 
 
-def test_chicken_equilibrium_leaves_the_other_side_indifferent():
-    """Against Iran's equilibrium mix (s* = 0.1), both pure US choices earn the same: -0.1.
-
-    Backing down: -humiliation * s* = -0.1. Standing firm: prize (1 - s*) - crash_cost s* =
-    0.9 - 1.0 = -0.1. The defining property of a mixed equilibrium; the two simulated mean US
-    payoffs lie within 4 standard errors of each other and of -0.1.
-    """
-    firm = simulate("chicken", seed=7, policies={"us": "always_firm", "iran": "equilibrium"})
-    down = simulate("chicken", seed=8, policies={"us": "always_back_down", "iran": "equilibrium"})
-    us = firm.model.actors.index("us")
-    for r in (firm, down):
-        se = r.payoff_sd[us] / math.sqrt(r.runs)
-        z = (r.payoff_mean[us] + 0.1) / se
-        report("chicken: US payoff vs -0.1", z)
-        assert abs(z) < SIGMAS
-    se = math.sqrt(firm.payoff_sd[us] ** 2 / firm.runs + down.payoff_sd[us] ** 2 / down.runs)
-    z = (firm.payoff_mean[us] - down.payoff_mean[us]) / se
-    report("chicken: firm minus back down", z)
-    assert abs(z) < SIGMAS
+def test_chicken_equilibrium_approaches_the_hand_mix_and_indifference():
+    """As the solver's rationality grows, its equilibrium approaches the Nash mix s* = 0.1, where
+    the other side is indifferent: against Iran's mix q, backing down earns -humiliation q and
+    standing firm prize (1 - q) - crash_cost q; at s* both are -0.1."""
+    mixes = [_firmness(_equilibrium(equilibrium_rationality=lam), "iran") for lam in (10, 40, 200)]
+    print(f"\nchicken QRE firmness at lambda 10, 40, 200: {mixes}")
+    assert abs(mixes[0] - 0.1) > abs(mixes[1] - 0.1) > abs(mixes[2] - 0.1)
+    q = mixes[-1]
+    back_down, stand_firm = -1 * q, 1 * (1 - q) - 10 * q
+    assert abs(q - 0.1) < 0.002 and abs(back_down - stand_firm) < 0.025
 
 
 # --- credibility.yaml --------------------------------------------------------------------------
