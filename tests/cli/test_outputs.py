@@ -137,7 +137,7 @@ def test_params_prints_parameters_and_actors_with_options(capsys, monkeypatch):
     text = printed(capsys, ["params", str(CAMP_TAJI), "--set", "kh_autonomy=0.5"])
     assert ELLIPSIS not in text
     flat = " ".join(text.split())
-    assert "kh_autonomy" in flat and "0.5 (default 0.3)" in flat and "0 to 1" in flat
+    assert "kh_autonomy" in flat and "0.5 (default 0.2)" in flat and "0 to 1" in flat
     assert "Share of KH's" in text
     for actor in ("United States (us)", "Iran (iran)", "Kata'ib Hezbollah (kh)"):
         assert actor in flat
@@ -146,8 +146,8 @@ def test_params_prints_parameters_and_actors_with_options(capsys, monkeypatch):
     assert printed(capsys, ["describe", str(CAMP_TAJI)]).startswith("Camp Taji")
     data = json.loads(printed(capsys, ["params", "camp_taji_2020", "--json"]))
     assert data["parameters"]["kh_autonomy"] == {
-        "value": 0.3,
-        "default": 0.3,
+        "value": 0.2,
+        "default": 0.2,
         "min": 0.0,
         "max": 1.0,
         "doc": data["parameters"]["kh_autonomy"]["doc"],
