@@ -1,11 +1,16 @@
 """The explorer's API: scenarios, Monte Carlo runs, exact answers, doctrines compared.
 
 `POST /api/run` answers with exactly the object `escalation run ID --json` prints for the same
-runs, seed and `--set` values (DESIGN.md 8.4): it calls the same `sim.api.run`.
+runs, seed and `--set` values (DESIGN.md 8.4): it calls the same `sim.api.run`. `POST /api/explore`
+answers with that object and, from the same `Results`, the rung occupancy step by step (the
+numbers of the `rung_occupancy.png` chart of `escalation run`), which the run's JSON lacks.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,6 +19,9 @@ from starlette.routing import Route
 from sim.web.catalog import Catalog, describe, overrides_of, parameters
 from sim.web.errors import BadRequest
 from sim.web.requests import json_body, whole
+
+if TYPE_CHECKING:
+    from sim.results import Results
 
 MAX_RUNS = 200_000
 """Most runs one request may ask for (10,000 take a tenth of a second on a laptop)."""
@@ -64,16 +72,50 @@ def _common(request: Request, body: dict):
     return scenario, overrides_of(scenario, body.get("set"))
 
 
-async def run(request: Request) -> JSONResponse:
-    """`escalation run ID --json --runs N --seed S --set ...`, as JSON."""
+async def _run_results(request: Request) -> Results:
+    """The `Results` of `sim.api.run` for the body's scenario, runs, seed and `set`."""
     from sim.api import run as run_api
 
     body = await json_body(request)
     scenario, overrides = _common(request, body)
     runs = whole(body, "runs", 10_000, 1, MAX_RUNS)
     seed = whole(body, "seed", 1, 0, MAX_SEED)
-    results = await run_in_threadpool(run_api, scenario, runs, seed, 1, overrides)
+    return await run_in_threadpool(run_api, scenario, runs, seed, 1, overrides)
+
+
+async def run(request: Request) -> JSONResponse:
+    """`escalation run ID --json --runs N --seed S --set ...`, as JSON."""
+    results = await _run_results(request)
     return JSONResponse(results.to_dict())
+
+
+def occupancy(results: Results) -> dict[str, Any]:
+    """Where the runs are at the end of each step, as shares of all runs: `shares[s][r]` still
+    going at rung r, `ended[s]` already ended (by outcome in `ended_by_outcome`), so each step's
+    shares and `ended` add up to 1. The numbers of `sim.outputs.charts.occupancy_chart`: the runs
+    still going at the horizon are not counted as ended there."""
+    from sim.outputs.palette import outcome_colours
+
+    m = results.model
+    total = max(results.runs, 1)
+    ended_counts = np.array(results.ended, dtype=float)
+    ended_counts[m.horizon, m.end_outcome] -= results.occupancy[m.horizon].sum()
+    ended = np.cumsum(ended_counts, axis=0) / total
+    return {
+        "steps": list(range(m.horizon + 1)),
+        "rungs": list(m.scenario.ladder),
+        "shares": (results.occupancy / total).tolist(),
+        "ended": ended.sum(axis=1).tolist(),
+        "ended_by_outcome": {o: ended[:, k].tolist() for k, o in enumerate(m.outcome_ids)},
+        "colours": outcome_colours(m.scenario, m.outcome_ids),
+    }
+
+
+async def explore(request: Request) -> JSONResponse:
+    """The explorer's numbers from one Monte Carlo run: `{"run": <the JSON of /api/run>,
+    "occupancy": occupancy(results)}`."""
+    results = await _run_results(request)
+    return JSONResponse({"run": results.to_dict(), "occupancy": occupancy(results)})
 
 
 async def exact(request: Request) -> JSONResponse:
@@ -129,6 +171,7 @@ routes = [
     Route("/api/scenarios", upload, methods=["POST"]),
     Route("/api/scenarios/{sid}", one_scenario, methods=["GET"]),
     Route("/api/run", run, methods=["POST"]),
+    Route("/api/explore", explore, methods=["POST"]),
     Route("/api/exact", exact, methods=["POST"]),
     Route("/api/compare", compare, methods=["POST"]),
 ]

@@ -60,6 +60,37 @@ def test_run_is_the_json_of_run_dash_dash_json(client, scenario, runs, seed, set
     assert canonical(r.json()) == canonical(expected)
 
 
+def test_explore_is_the_run_json_and_the_rung_occupancy_of_the_same_results(client):
+    import numpy as np
+
+    from sim.api import run as run_api
+
+    body = {"scenario": "camp-taji-2020", "runs": 2000, "seed": 7, "set": {"kh_autonomy": 0.8}}
+    r = client.post("/api/explore", json=body)
+    assert r.status_code == 200, r.text
+    served = r.json()
+    assert canonical(served["run"]) == canonical(client.post("/api/run", json=body).json())
+    results = run_api("camp_taji_2020", 2000, 7, 1, {"kh_autonomy": 0.8})
+    m = results.model
+    occ = served["occupancy"]
+    assert occ["steps"] == list(range(m.horizon + 1))
+    assert occ["rungs"] == list(m.scenario.ladder)
+    assert occ["shares"] == (results.occupancy / 2000).tolist()
+    ended = np.cumsum(results.ended, axis=0)
+    ended[:, m.end_outcome] -= np.where(
+        np.arange(m.horizon + 1) == m.horizon, results.occupancy[m.horizon].sum(), 0
+    )
+    assert occ["ended_by_outcome"] == {
+        o: (ended[:, k] / 2000).tolist() for k, o in enumerate(m.outcome_ids)
+    }
+    assert occ["ended"] == pytest.approx((ended.sum(axis=1) / 2000).tolist(), abs=1e-15)
+    # every run is somewhere: at a rung or ended, at the end of every step
+    totals = np.sum(occ["shares"], axis=1) + occ["ended"]
+    assert totals == pytest.approx(np.ones(m.horizon + 1), abs=1e-12)
+    assert 0 < occ["ended"][-1] < 1  # some runs end early, some are still going at the horizon
+    assert set(occ["colours"]) == set(m.outcome_ids)
+
+
 def test_exact_is_the_json_of_exact_and_refuses_infinite_scenarios(client):
     r = client.post("/api/exact", json={"scenario": "chicken", "set": {"us_firmness": 0.8}})
     assert r.status_code == 200

@@ -145,9 +145,9 @@ def test_an_uploaded_scenario_is_checked_and_its_problems_shown(watched):
     assert all("400" in e for e in w.errors), w.errors
 
 
-def cli_run(*argv: str) -> dict:
+def cli_run(*argv: str, command: str = "run") -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "sim", "run", *argv, "--json"],
+        [sys.executable, "-m", "sim", command, *argv, "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -173,6 +173,8 @@ def test_moving_a_slider_shows_the_numbers_of_run_json(watched):
     page = w.page
     page.goto("/scenario?id=chicken")
     first = wait_ready(page)
+    occupancy = page.get_attribute("#occupancy svg.occupancy", "data-ended")
+    assert page.locator("#occupancy svg rect[data-layer]").count() >= 2
     slider = page.locator("#param-us_firmness")
     slider.focus()
     for _ in range(30):  # 0.4 -> 0.7 one step at a time: each supersedes the one before
@@ -187,9 +189,16 @@ def test_moving_a_slider_shows_the_numbers_of_run_json(watched):
     command = page.inner_text("#command")
     assert command == "escalation run chicken --runs 10000 --seed 1 --set us_firmness=0.7"
     assert "set.us_firmness=0.7" in page.url
+    moved = page.get_attribute("#occupancy svg.occupancy", "data-ended")
+    assert moved != occupancy  # the occupancy chart is redrawn with the other charts
+    shares = json.loads(page.get_attribute("#occupancy svg.occupancy", "data-shares"))
+    assert json.loads(moved)[-1] + sum(shares[-1]) == pytest.approx(1)
+    assert page.locator("#occupancy svg rect[data-layer]").count() >= 2
     assert page.locator("#doctrines table[data-actor=us]").count() == 1
     assert page.locator("#exact .value").count() == 4  # chicken is finite
-    assert page.get_attribute("#doctrines .recommendation", "data-best") == "always_back_down"
+    assert (
+        page.get_attribute("#doctrines .recommendation", "data-best") == "equilibrium"
+    )  # the strategic doctrine: a best reply, here backing down
     assert w.errors == []
     w.shot("explorer", full_page=True)
 
@@ -237,7 +246,7 @@ def test_a_newer_slider_position_cancels_the_requests_of_the_older_one(watched):
         page.wait_for_timeout(250)
     wait_ready(page, first)
     value = slider.input_value()
-    assert any(url.endswith(("/api/run", "/api/compare", "/api/exact")) for url in aborted)
+    assert any(url.endswith(("/api/explore", "/api/compare", "/api/exact")) for url in aborted)
     expected = cli_run(
         "camp-taji-2020", "--runs", "10000", "--seed", "1", "--set", f"force_protection={value}"
     )

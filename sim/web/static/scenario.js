@@ -1,4 +1,5 @@
-// A scenario's page: sliders, outcome bars with 95% intervals, peak rungs, doctrines, exact answer.
+// A scenario's page: sliders, outcome bars with 95% intervals, rung occupancy, peak rungs, doctrines,
+// exact answer.
 "use strict";
 
 (function () {
@@ -72,6 +73,64 @@
     esc.$("#payoffs").replaceChildren(payoffs);
   }
 
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+    node.append(...children);
+    return node;
+  }
+
+  // The rung of each rung still fought over: greys, light for low rungs, dark for high ones
+  // (as the rung_occupancy chart of `escalation run`).
+  function grey(rung, n) {
+    const level = Math.round(200 - 120 * (rung / Math.max(n - 1, 1)));
+    return `rgb(${level},${level},${level})`;
+  }
+
+  // Stacked bars, one per step: the share already ended (by outcome, coloured), then the share at
+  // each rung still going (greys). `occ` is the `occupancy` of /api/explore.
+  function renderOccupancy(occ) {
+    const W = 720, H = 220, left = 40, bottom = 22, top = 6;
+    const n = occ.steps.length;
+    const slot = (W - left) / n;
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "occupancy", role: "img",
+      "aria-label": `Share of runs at each rung and ended, ${scenario.step_label} by ${scenario.step_label}`,
+      "data-shares": JSON.stringify(occ.shares), "data-ended": JSON.stringify(occ.ended) });
+    const y = (share) => top + (H - top - bottom) * (1 - share);
+    for (const tick of [0, 0.5, 1]) {
+      chart.append(svg("line", { x1: left - 4, x2: W, y1: y(tick), y2: y(tick), stroke: "#d6dbe1" }),
+        svg("text", { x: left - 6, y: y(tick) + 4, "text-anchor": "end", "font-size": "11" }, `${100 * tick}%`));
+    }
+    const layers = [
+      ...scenario.outcomes.map((o) => ({ key: "ended:" + o.id, label: "ended: " + o.label, colour: occ.colours[o.id], at: (s) => occ.ended_by_outcome[o.id][s] })),
+      ...occ.rungs.map((label, r) => ({ key: "rung:" + r, label: `rung ${r}: ${label}`, colour: grey(r, occ.rungs.length), at: (s) => occ.shares[s][r] })),
+    ];
+    const shown = new Set();
+    const every = Math.ceil(n / 14);
+    occ.steps.forEach((step, s) => {
+      let base = 0;
+      const x = left + s * slot + slot * 0.08;
+      for (const layer of layers) {
+        const share = layer.at(s);
+        if (share <= 1e-12) continue;
+        shown.add(layer);
+        chart.append(svg("rect", { x, width: slot * 0.84, y: y(base + share), height: y(base) - y(base + share),
+          fill: layer.colour, "data-step": String(step), "data-layer": layer.key },
+        svg("title", {}, `${scenario.step_label} ${step}, ${layer.label}: ${pct(share)}`)));
+        base += share;
+      }
+      if (s % every === 0) chart.append(svg("text", { x: x + slot * 0.42, y: H - 6, "text-anchor": "middle", "font-size": "11" }, String(step)));
+    });
+    const legend = el("ul", { class: "legend" }, layers.filter((l) => shown.has(l)).map((l) => {
+      const swatch = el("span", { class: "swatch" });
+      swatch.style.background = l.colour;
+      return el("li", {}, swatch, l.label);
+    }));
+    esc.$("#occupancy").replaceChildren(chart, legend,
+      el("p", { class: "muted", text: `${scenario.step_label.charAt(0).toUpperCase() + scenario.step_label.slice(1)} (0 = start); share of runs at the end of each ${scenario.step_label}.` }));
+  }
+
   function renderExact(result, error) {
     const box = esc.$("#exact");
     if (error) {
@@ -113,8 +172,10 @@
     const body = { scenario: id, runs: state.runs, seed: state.seed, set: state.set };
     const started = performance.now();
     try {
-      const result = await api("/api/run", { body, signal });
+      const both = await api("/api/explore", { body, signal });
+      const result = both.run;
       renderRun(result);
+      renderOccupancy(both.occupancy);
       main.dataset.numbers = String(mine);
       status.textContent = `${result.runs.toLocaleString("en")} runs, seed ${result.seed}, ` +
         `${((performance.now() - started) / 1000).toFixed(2)} s`;
@@ -213,6 +274,8 @@
           el("div", { class: "row" }, el("h2", { text: "How it ends" }), el("span", { class: "muted", id: "status" })),
           el("div", { id: "run-errors" }),
           el("div", { id: "outcomes" }),
+          el("h2", { text: `Where the runs are, ${scenario.step_label} by ${scenario.step_label}` }),
+          el("div", { id: "occupancy" }),
           el("h2", { text: "Highest rung reached" }),
           el("div", { id: "peaks" }),
           el("p", { id: "steps", class: "muted" }),
