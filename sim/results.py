@@ -253,6 +253,17 @@ class Results:
 
     # --- derived figures ---------------------------------------------------------------
 
+    def occupancy_shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where the runs are at the end of each step t = 0..horizon, as shares of all runs:
+        (still going, by rung: (steps, rungs); already ended, by outcome: (steps, outcomes)).
+        Runs still going at the horizon are not counted as ended, so each step's two rows add up
+        to 1. The one definition behind the run chart and the browser explorer."""
+        m = self.model
+        total = max(self.runs, 1)
+        ended_counts = np.array(self.ended, dtype=float)
+        ended_counts[m.horizon, m.end_outcome] -= self.occupancy[m.horizon].sum()
+        return self.occupancy / total, np.cumsum(ended_counts, axis=0) / total
+
     @property
     def probabilities(self) -> np.ndarray:
         return self.outcome_counts / max(self.runs, 1)

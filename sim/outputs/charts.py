@@ -303,11 +303,7 @@ def occupancy_chart(results: Results, *, ax: Axes | None = None) -> Figure:
     and the share already ended, by outcome. Step s is the column from s - 1/2 to s + 1/2, so
     the horizon's own column is shown too."""
     m = results.model
-    total = max(results.runs, 1)
-    active = results.occupancy / total
-    ended_counts = results.ended.copy()
-    ended_counts[m.horizon, m.end_outcome] -= results.occupancy[m.horizon].sum()
-    ended = np.cumsum(ended_counts, axis=0) / total
+    active, ended = results.occupancy_shares()
     fig, ax, own = figure_and_axes(ax, (9, 5))
     layers = [ended[:, o] for o in range(len(m.outcome_ids))] + [
         active[:, r] for r in range(m.n_rungs)

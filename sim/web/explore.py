@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -92,19 +91,16 @@ async def run(request: Request) -> JSONResponse:
 def occupancy(results: Results) -> dict[str, Any]:
     """Where the runs are at the end of each step, as shares of all runs: `shares[s][r]` still
     going at rung r, `ended[s]` already ended (by outcome in `ended_by_outcome`), so each step's
-    shares and `ended` add up to 1. The numbers of `sim.outputs.charts.occupancy_chart`: the runs
-    still going at the horizon are not counted as ended there."""
+    shares and `ended` add up to 1: `Results.occupancy_shares`, the numbers of
+    `sim.outputs.charts.occupancy_chart`."""
     from sim.outputs.palette import outcome_colours
 
     m = results.model
-    total = max(results.runs, 1)
-    ended_counts = np.array(results.ended, dtype=float)
-    ended_counts[m.horizon, m.end_outcome] -= results.occupancy[m.horizon].sum()
-    ended = np.cumsum(ended_counts, axis=0) / total
+    active, ended = results.occupancy_shares()
     return {
         "steps": list(range(m.horizon + 1)),
         "rungs": list(m.scenario.ladder),
-        "shares": (results.occupancy / total).tolist(),
+        "shares": active.tolist(),
         "ended": ended.sum(axis=1).tolist(),
         "ended_by_outcome": {o: ended[:, k].tolist() for k, o in enumerate(m.outcome_ids)},
         "colours": outcome_colours(m.scenario, m.outcome_ids),
