@@ -23,6 +23,8 @@ from tests.conftest import SCENARIOS
 
 RUNS = 40_000
 SIGMAS = 4.0
+GONE = 2.0
+"""With the claimed mechanism knocked out, the claimed direction must fall below this."""
 
 
 @cache
@@ -56,6 +58,8 @@ def z_proportions(high: Results, low: Results, outcome: str) -> float:
     """z of P(outcome | high) - P(outcome | low) for two independent experiments."""
     p1, p2 = p(high, outcome), p(low, outcome)
     se = math.sqrt(p1 * (1 - p1) / high.runs + p2 * (1 - p2) / low.runs)
+    if se == 0:  # both certain (a knocked-out mechanism that never fires, say)
+        return 0.0 if p1 == p2 else math.copysign(math.inf, p1 - p2)
     return (p1 - p2) / se
 
 
@@ -71,6 +75,15 @@ def z_means(high: np.ndarray, low: np.ndarray) -> float:
 
 def report(claim: str, z: float) -> None:
     print(f"\n{claim}: z = {z:.1f}")
+
+
+def knocked_out(claim: str, z: float, scenario_name: str, knockout: str) -> None:
+    """The knock-out arm: with `knockout` (a parameter whose doc says "Knock-out") set to 0 the
+    claimed effect is gone, or it was typed in rather than derived (issue 18)."""
+    doc = scenario(scenario_name).parameters[knockout].doc
+    assert "knock-out" in doc.lower(), f"{knockout}'s doc does not say knock-out"
+    report(f"{claim}, {knockout}=0", z)
+    assert z < GONE, f"{claim} survives its knock-out {knockout}=0 (z = {z:.2f})"
 
 
 # --- chicken.yaml ------------------------------------------------------------------------------
@@ -169,13 +182,23 @@ def test_chicken_equilibrium_approaches_the_hand_mix_and_indifference():
 # --- credibility.yaml --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def doctrines() -> dict[str, Results]:
-    """The three US doctrines of credibility.yaml, each with its own seed."""
+@cache
+def doctrines_with(knockout: str | None = None, no_spirals: bool = False) -> dict[str, Results]:
+    """The three US doctrines of credibility.yaml, each with its own seed; optionally with one
+    knock-out parameter set to 0, and with spirals switched off (`no_spirals`) so that runs that
+    end early in a spiral cannot fake fewer attacks."""
+    overrides = {knockout: 0.0} if knockout else {}
+    if no_spirals:
+        overrides["spiral_risk"] = 0.0
     return {
-        name: simulate("credibility", seed=10 + k, policies={"us": name})
+        name: simulate("credibility", seed=10 + k, overrides=overrides, policies={"us": name})
         for k, name in enumerate(("absorb", "one_off", "sustained"))
     }
+
+
+@pytest.fixture(scope="module")
+def doctrines() -> dict[str, Results]:
+    return doctrines_with()
 
 
 def test_credibility_sustained_response_lowers_attacks_more_than_one_off(doctrines):
@@ -184,15 +207,27 @@ def test_credibility_sustained_response_lowers_attacks_more_than_one_off(doctrin
 
     Over 12 weeks the militia attacks fewer times when every attack is answered than after a
     single strike (one-off about 5.3 attacks, sustained about 1.0; z > 4), and it attacks in a
-    smaller share of the weeks it moves.
+    smaller share of the weeks it moves. Mechanism: fear of a resolute US (`fear_per_level`).
+    Runs that end early in a spiral count fewer attacks, so the knock-out compares with spirals
+    switched off: the difference holds there, and vanishes when belief deters nothing.
     """
-    one_off = final_values(doctrines["one_off"], "attacks")
-    sustained = final_values(doctrines["sustained"], "attacks")
-    z = z_means(one_off, sustained)
+
+    def attacks(d):
+        return z_means(
+            final_values(d["one_off"], "attacks"), final_values(d["sustained"], "attacks")
+        )
+
+    z = attacks(doctrines)
     report("credibility: attacks, one-off minus sustained", z)
     assert z > SIGMAS
     rate = {k: doctrines[k].move_shares()["militia"]["attack"] for k in ("one_off", "sustained")}
     assert rate["sustained"] < rate["one_off"]
+    claim = "credibility: attacks without spirals, one-off minus sustained"
+    z = attacks(doctrines_with(no_spirals=True))
+    report(claim, z)
+    assert z > SIGMAS
+    off = doctrines_with("fear_per_level", no_spirals=True)
+    knocked_out(claim, attacks(off), "credibility", "fear_per_level")
 
 
 def test_credibility_sustained_response_restores_deterrence_more_often(doctrines):
@@ -204,6 +239,11 @@ def test_credibility_sustained_response_restores_deterrence_more_often(doctrines
     z = z_proportions(doctrines["sustained"], doctrines["one_off"], "deterred")
     report("credibility: deterred, sustained minus one-off", z)
     assert z > SIGMAS
+    off = doctrines_with("fear_per_level")
+    z = z_proportions(off["sustained"], off["one_off"], "deterred")
+    knocked_out(
+        "credibility: deterred, sustained minus one-off", z, "credibility", "fear_per_level"
+    )
 
 
 def test_credibility_one_off_signals_weakness(doctrines):
@@ -213,12 +253,22 @@ def test_credibility_one_off_signals_weakness(doctrines):
     later attack left unanswered lowers it again. At the end of a one-off run the mean belief is
     below where it started (z > 4), so the militia attacks more readily than before the strike.
     """
-    belief = final_values(doctrines["one_off"], "belief")
-    initial = scenario("credibility").state["belief"].initial
-    se = belief.std(ddof=1) / math.sqrt(belief.size)
-    z = float((initial - belief.mean()) / se)
+
+    def weakened(d):
+        belief = final_values(d["one_off"], "belief")
+        initial = scenario("credibility").state["belief"].initial
+        se = belief.std(ddof=1) / math.sqrt(belief.size)
+        if se == 0:  # every run ends on the same belief
+            return 0.0 if belief.mean() == initial else math.copysign(math.inf, initial - belief[0])
+        return float((initial - belief.mean()) / se)
+
+    z = weakened(doctrines)
     report("credibility: one-off, initial minus final belief", z)
     assert z > SIGMAS
+    claim = "credibility: one-off, initial minus final belief"
+    knocked_out(
+        claim, weakened(doctrines_with("weakness_signal")), "credibility", "weakness_signal"
+    )
 
 
 def test_credibility_absorbing_offers_no_off_ramp(doctrines):
@@ -230,6 +280,9 @@ def test_credibility_absorbing_offers_no_off_ramp(doctrines):
     z = z_proportions(doctrines["one_off"], doctrines["absorb"], "deterred")
     report("credibility: deterred, one-off minus absorb", z)
     assert z > SIGMAS
+    off = doctrines_with("fear_per_level")
+    z = z_proportions(off["one_off"], off["absorb"], "deterred")
+    knocked_out("credibility: deterred, one-off minus absorb", z, "credibility", "fear_per_level")
 
 
 def test_credibility_sustained_strikes_carry_more_spiral_risk(doctrines):
@@ -241,6 +294,9 @@ def test_credibility_sustained_strikes_carry_more_spiral_risk(doctrines):
     z = z_proportions(doctrines["sustained"], doctrines["one_off"], "spiral")
     report("credibility: spiral, sustained minus one-off", z)
     assert z > SIGMAS
+    off = doctrines_with("spiral_risk")
+    z = z_proportions(off["sustained"], off["one_off"], "spiral")
+    knocked_out("credibility: spiral, sustained minus one-off", z, "credibility", "spiral_risk")
 
 
 # --- proxy_control.yaml ------------------------------------------------------------------------
@@ -258,6 +314,11 @@ def test_proxy_autonomy_raises_unintended_escalation():
     z = z_proportions(high, low, "unintended_escalation")
     report("proxy: escalation, autonomy 0.6 minus 0.3", z)
     assert z > SIGMAS
+    off = {"salvo_lethality": 0.0}
+    low = simulate("proxy_control", seed=20, overrides={"kh_autonomy": 0.3, **off})
+    high = simulate("proxy_control", seed=21, overrides={"kh_autonomy": 0.6, **off})
+    z = z_proportions(high, low, "unintended_escalation")
+    knocked_out("proxy: escalation, autonomy 0.6 minus 0.3", z, "proxy_control", "salvo_lethality")
 
 
 def test_proxy_escalation_matches_the_hand_calculation():
@@ -289,3 +350,11 @@ def test_proxy_rocket_diplomacy_is_riskier_than_ordering_calm():
     z = z_proportions(rockets, calm, "unintended_escalation")
     report("proxy: escalation, rocket diplomacy minus calm", z)
     assert z > SIGMAS
+    off = {"accident_chance": 0.0}
+    calm = simulate("proxy_control", seed=24, overrides=off, policies={"iran": "wants_calm"})
+    rockets = simulate(
+        "proxy_control", seed=25, overrides=off, policies={"iran": "rocket_diplomacy"}
+    )
+    z = z_proportions(rockets, calm, "unintended_escalation")
+    claim = "proxy: escalation, rocket diplomacy minus calm"
+    knocked_out(claim, z, "proxy_control", "accident_chance")
