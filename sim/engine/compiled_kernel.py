@@ -589,13 +589,12 @@ _PS, _PE, _SS, _SE, _AS, _AE, _TS, _TE, _GS, _GE = range(10)
 
 
 @njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
-def _apply(
-    g, w, pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
-    target_var, target_span, target_tally, st_min, st_max, st_int,
-    prog, consts, fw, state, pay, ci, tkey, offset, vals, before, inc,
-):  # fmt: skip
+def _apply(g, w, fx, prog, consts, fw, state, pay, ci, tkey, offset, vals, before, inc):
     """step.payoffs_and_effects for one run: payoffs, effects (read on the state before),
-    settled; tallied increases into their totals and charged per unit."""
+    settled; tallied increases into their totals and charged per unit. `fx` holds the payoff,
+    effect and tally tables, in the order run_batch packs them."""
+    (pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx) = fx[:8]
+    (target_var, target_span, target_tally, st_min, st_max, st_int) = fx[8:]
     k = 0
     for e in range(pe[g, _PS], pe[g, _PE]):
         vals[k] = evaluate(entry_prog[e], prog, consts, fw, ci, tkey, offset)
@@ -733,6 +732,8 @@ def run_batch(
     keybits = u_scratch[0]
     avail, hits = b_scratch[0], b_scratch[1]
     gamma = np.uint64(0x9E3779B97F4A7C15)
+    fx = (pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
+          target_var, target_span, target_tally, st_min, st_max, st_int)  # fmt: skip
     for r in range(n):
         run = first_run + r
         block = r // 4096
@@ -884,20 +885,7 @@ def run_batch(
                         _apply(
                             opt_pe[g],
                             w,
-                            pe,
-                            entry_actor,
-                            entry_prog,
-                            fx_var,
-                            fx_prog,
-                            tal_var,
-                            tal_rate,
-                            tal_idx,
-                            target_var,
-                            target_span,
-                            target_tally,
-                            st_min,
-                            st_max,
-                            st_int,
+                            fx,
                             prog,
                             consts,
                             fw,
@@ -958,20 +946,7 @@ def run_batch(
                             _apply(
                                 br_pe[bb],
                                 w,
-                                pe,
-                                entry_actor,
-                                entry_prog,
-                                fx_var,
-                                fx_prog,
-                                tal_var,
-                                tal_rate,
-                                tal_idx,
-                                target_var,
-                                target_span,
-                                target_tally,
-                                st_min,
-                                st_max,
-                                st_int,
+                                fx,
                                 prog,
                                 consts,
                                 fw,
@@ -1002,20 +977,7 @@ def run_batch(
                     _apply(
                         step_pe,
                         w,
-                        pe,
-                        entry_actor,
-                        entry_prog,
-                        fx_var,
-                        fx_prog,
-                        tal_var,
-                        tal_rate,
-                        tal_idx,
-                        target_var,
-                        target_span,
-                        target_tally,
-                        st_min,
-                        st_max,
-                        st_int,
+                        fx,
                         prog,
                         consts,
                         fw,
@@ -1068,20 +1030,7 @@ def run_batch(
             _apply(
                 term_pay[e],
                 w,
-                pe,
-                entry_actor,
-                entry_prog,
-                fx_var,
-                fx_prog,
-                tal_var,
-                tal_rate,
-                tal_idx,
-                target_var,
-                target_span,
-                target_tally,
-                st_min,
-                st_max,
-                st_int,
+                fx,
                 prog,
                 consts,
                 fw,
