@@ -64,7 +64,8 @@ def test_no_total_is_settled_only_by_every_step(path):
 def test_totals_match_the_per_move_sums_in_every_run(name):
     model = prepare_model(load_scenario(SCENARIOS / f"{name}.yaml"))
     assert model.tallies, f"{name} keeps its casualty totals with a tally"
-    assert _short_totals(model) == dict.fromkeys(_short_totals(model), 0)
+    short = _short_totals(model)
+    assert short == dict.fromkeys(short, 0)
 
 
 def test_the_old_every_step_settlement_fails_this_test():
