@@ -113,7 +113,8 @@ def test_chicken_collision_probability_with_changed_firmness():
 
     And a firmer United States prevails more often but also collides more often (article 000's
     warning that escalating "may well ... push the situation toward war"): raising p from 0.4 to
-    0.8 at q = 0.25 raises P(collision) from 0.10 to 0.20 (z > 4).
+    0.8 at q = 0.25 raises P(collision) from 0.10 to 0.20 (z > 4). Mechanism: Iran stands firm
+    some of the time (knock-out `iran_firmness` 0: then no collision at any US firmness).
     """
     r = simulate("chicken", seed=2, overrides={"us_firmness": 0.7, "iran_firmness": 0.6})
     z = z_against(p(r, "collision"), 0.42, r.runs)
@@ -128,6 +129,11 @@ def test_chicken_collision_probability_with_changed_firmness():
     z = z_proportions(firm, base, "us_prevails")
     report("chicken: firmer US prevails more", z)
     assert z > SIGMAS
+    no_firm_iran = {"iran_firmness": 0.0}
+    firm_off = simulate("chicken", seed=3, overrides={"us_firmness": 0.8, **no_firm_iran})
+    base_off = simulate("chicken", seed=4, overrides=no_firm_iran)
+    z = z_proportions(firm_off, base_off, "collision")
+    knocked_out("chicken: firmer US collides more", z, "chicken", "iran_firmness")
 
 
 def _equilibrium(**overrides: float) -> dict:

@@ -12,6 +12,7 @@ from sim.errors import ScenarioError
 from sim.model.compiled import NOT_YET
 from sim.model.loading import load_text
 from sim.solvers.prepare import prepare_model
+from tests.claims.harness import knockout_parameter
 from tests.conftest import scenario_text
 
 CRISIS = """
@@ -343,20 +344,33 @@ def test_bundled_red_line_scenario_matches_hand_calculation(overrides):
 def test_audience_costs_deter_attacks_in_the_red_line_scenario():
     """Article 000: Trump pledged to retaliate if Americans were harmed. A president who pays at
     home for absorbing an attack strikes more surely, so Iran attacks less (Fearon's audience
-    costs). Monte Carlo, 40,000 runs per arm, the difference beyond 4 standard errors."""
+    costs). Monte Carlo, 40,000 runs per arm, the difference beyond 4 standard errors; gone when
+    Iran chooses at random (knock-out `iran_rationality` 0)."""
     n = 40_000
-    low = run_monte_carlo(red_line(us_audience_cost=0), n, seed=3).probabilities[0]
-    high = run_monte_carlo(red_line(us_audience_cost=1), n, seed=3).probabilities[0]
-    se = math.sqrt(low * (1 - low) / n + high * (1 - high) / n)
-    assert (high - low) / se > 4
+
+    def deterred(**knockout):
+        low = run_monte_carlo(red_line(us_audience_cost=0, **knockout), n, seed=3)
+        high = run_monte_carlo(red_line(us_audience_cost=1, **knockout), n, seed=3)
+        low, high = low.probabilities[0], high.probabilities[0]
+        se = math.sqrt(low * (1 - low) / n + high * (1 - high) / n)
+        return (high - low) / se
+
+    assert deterred() > 4
+    # the knock-out (tests/claims/harness.py): an Iran that does not weigh the US answer
+    knockout_parameter("red_line_2020.yaml", "iran_rationality")
+    assert deterred(iran_rationality=0) < 2
 
 
 def test_a_red_line_works_only_if_iran_fears_the_war():
     """Article 002: a direct strike makes Khamenei restrain the Guard rather than risk a war that
-    threatens the regime. The more Iran fears that war, the likelier the status quo."""
+    threatens the regime. The more Iran fears that war, the likelier the status quo; with the
+    knock-out `iran_rationality` 0 (Iran weighs nothing) the war's cost changes nothing."""
     from sim.solvers.exact import solve
 
     timid = dict(zip(red_line().outcome_ids, solve(red_line(iran_war_cost=4)).probabilities))
     bold = dict(zip(red_line().outcome_ids, solve(red_line(iran_war_cost=1)).probabilities))
     assert timid["status_quo"] > bold["status_quo"] + 0.3
     assert timid["war"] < bold["war"]
+    knockout_parameter("red_line_2020.yaml", "iran_rationality")  # Iran weighs nothing
+    off = [solve(red_line(iran_war_cost=c, iran_rationality=0)).probabilities for c in (4, 1)]
+    assert off[0][0] == pytest.approx(off[1][0], abs=1e-12)
