@@ -555,11 +555,25 @@ def _unwinding_signals() -> Iterator[None]:
             return
         hook(info)
 
+    thread_hook = threading.excepthook
+
+    def thread_exception(args) -> None:
+        """A Ctrl-C that cancels a process pool's futures while its manager thread is marking
+        them broken makes that thread raise InvalidStateError (CPython gh-107219; 3.11 still has
+        it): a race inside the pool, harmless, and not the user's concern."""
+        futures = sys.modules.get("concurrent.futures._base")  # loaded once a pool exists
+        stale = futures is not None and isinstance(args.exc_value, futures.InvalidStateError)
+        if stale and str(args.exc_value).startswith("CANCELLED"):
+            return
+        thread_hook(args)
+
     sys.unraisablehook = unraisable
+    threading.excepthook = thread_exception
     try:
         yield
     finally:
         sys.unraisablehook = hook
+        threading.excepthook = thread_hook
         for signum, handler in previous.items():
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(signum, handler)
