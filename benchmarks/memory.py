@@ -57,9 +57,10 @@ def child(runs: int, workers: int) -> None:
 def measure(runs: int, workers: int) -> dict:
     code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import memory; "
     code += f"memory.child({runs}, {workers})"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:  # show the child's traceback, not only its exit status
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"the {runs:,}-run subprocess failed with exit status {out.returncode}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
