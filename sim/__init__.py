@@ -22,7 +22,7 @@ def _quiet_signals_if_program() -> None:
     sim`; called here, as early as possible, and again by `sim.cli` (sys.argv[0] is final then).
 
     They are unblocked too: the program's worker processes start with SIGINT blocked (see
-    sim.engine.runner.spawn_context), so that a Ctrl-C while their interpreter starts waits,
+    sim.engine.workers.spawn_context), so that a Ctrl-C while their interpreter starts waits,
     pending, for this handler."""
     import os
 

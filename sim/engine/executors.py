@@ -14,17 +14,20 @@ dask is imported only when a Dask executor is opened.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.engine.workers import spawn_context
 from sim.errors import SimulationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+# multiprocessing and the process pool are imported only when a pool is opened: one worker runs
+# in this process, and `escalation run` starts faster without them (tests/cli/test_startup.py).
 
 EXECUTORS = ("process", "dask")
 DEFAULT_CLUSTER_TIMEOUT = 30.0
@@ -77,6 +80,8 @@ class ExecutorSpec:
 
 def _init_worker() -> None:
     """Pool workers leave Ctrl-C to the parent, and exit when the parent dies (even by kill -9)."""
+    import multiprocessing
+    import signal
     import threading
     from multiprocessing.connection import wait
 
@@ -101,6 +106,10 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor | None]:
     elif spec.workers <= 1:
         yield None
     else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        from sim.engine.workers import spawn_context
+
         pool = ProcessPoolExecutor(
             spec.workers, mp_context=spawn_context(), initializer=_init_worker
         )

@@ -8,16 +8,15 @@ import pickle
 import re
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.engine.batch import BatchOutput, simulate_batch
 from sim.engine.executors import result, slots, tune_worker_memory
 from sim.engine.streams import BLOCK_SIZE, block_count
-from sim.engine.workers import spawn_context
 from sim.errors import SimulationError
 from sim.format.digest import canonical_json, file_source
 from sim.model.compiled import CompiledPolicy, Model
@@ -31,6 +30,9 @@ from sim.results import (
     StateStream,
     summarise_batch,
 )
+
+if TYPE_CHECKING:  # a process pool is imported only where one is made (`process_pool`)
+    from concurrent.futures import Executor, ProcessPoolExecutor
 
 DEFAULT_BATCH_BLOCKS = 16
 PRECISION_CAP = 4_000_000
@@ -292,6 +294,10 @@ def run_with_records(
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A spawn-based process pool (safe from Jupyter and on every OS; see sim.engine.workers)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sim.engine.workers import spawn_context
+
     return ProcessPoolExecutor(max_workers=workers, mp_context=spawn_context())
 
 
@@ -426,6 +432,8 @@ def run_to_precision(
 
 def check_backend(backend: str) -> None:
     """ValueError for an unknown backend, ImportError (with the pip line) without numba."""
+    if backend == "numpy":  # the default: sim.engine.compiled is not imported for it
+        return
     from sim.engine.compiled import check_backend as check
 
     check(backend)

@@ -145,3 +145,26 @@ def test_check_runs_default_matches_the_checker():
     from sim.cli.check import DEFAULT_RUNS
 
     assert DEFAULT_RUNS == CHECKER
+
+
+RUN_LAZY = (
+    "matplotlib",  # charts: only when they are written
+    "scipy",
+    "dask",
+    "numba",
+    "multiprocessing",  # a process pool: only for more than one worker
+    "concurrent.futures.process",
+    "sim.engine.workers",
+    "sim.engine.compiled",  # the compiled backend: only for --backend compiled
+    "sim.analysis",
+    "sim.play",
+)
+"""What `escalation run FILE --no-charts` on one worker does without: its start-up is part of
+its speed (issue 16; benchmarks/startup.py measures it)."""
+
+
+@pytest.mark.parametrize("extra", [["--no-charts"], ["--json"]])
+def test_run_without_charts_imports_no_charts_pool_or_compiled_backend(extra):
+    status, modules = modules_after("run", str(SCENARIO), "--runs", "200", *extra)
+    assert status == 0
+    assert loaded(modules, RUN_LAZY) == []
