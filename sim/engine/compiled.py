@@ -116,6 +116,9 @@ class Tables:
     """Length of a run's float work array (state, stack, registers)."""
     ci: np.ndarray
     """A run's integer context, with the offsets filled in (sim/engine/compiled_kernel.py)."""
+    exprs: Any
+    """The model's expressions as machine code (sim/engine/compiled_exprs.py): kept alive here,
+    called by the kernel through `args["ea"]`, its address."""
 
 
 def _span(pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -281,6 +284,9 @@ def build_tables(model: Model, math: dict[str, str]) -> Tables:
         ch_span.append(len(ch_codes))
         ch_codes.extend(int(c) for c in ch.codes)
     i64 = np.int64
+    from sim.engine import compiled_exprs  # imports llvmlite, which comes with numba
+
+    exprs = compiled_exprs.build(progs.code, progs.consts, progs.start, kernel().HELPERS)
 
     def arr(values: Any, dtype: Any = i64) -> np.ndarray:
         return np.array(values, dtype=dtype)
@@ -346,8 +352,7 @@ def build_tables(model: Model, math: dict[str, str]) -> Tables:
         plan=_span(plan_span),
         plan_idx=arr(plan_idx),
         end_outcome=model.end_outcome,
-        prog=np.concatenate([arr(progs.start), np.array(progs.code, dtype=i64).reshape(-1)]),
-        consts=arr(progs.consts, float),
+        ea=exprs.address,
         ptype=arr(progs.types),
     )
     width = max(
@@ -363,7 +368,7 @@ def build_tables(model: Model, math: dict[str, str]) -> Tables:
     fw = n_state + progs.max_stack + 1 + progs.max_regs + 1
     ci = np.zeros(8 + model.n_last_rows, dtype=i64)
     ci[5:8] = len(progs.start), n_state, n_state + progs.max_stack + 1
-    return Tables(args, width, fw, ci)
+    return Tables(args, width, fw, ci, exprs)
 
 
 class _NoEffects:

@@ -1,8 +1,10 @@
 """The compiled backend's machine code: one numba kernel that steps one run at a time.
 
 Imported only by sim/engine/compiled.py, and only when `--backend compiled` is asked for (it
-imports numba). The kernel is the same for every scenario: a scenario reaches it as tables and
-stack-machine programs (sim/model/opcodes.py), so it is compiled once per process.
+imports numba). The kernel is the same for every scenario (compiled once, then loaded from
+numba's cache): a scenario reaches it as tables, and its expressions as one machine-code
+function built from their stack-machine programs (sim/model/opcodes.py) by
+sim/engine/compiled_exprs.py, which the kernel calls through its address.
 
 Numbers are identical to the numpy engine's because every operation is the one numpy performs:
 IEEE arithmetic, numpy's rules for //, %, clip, min and max, and for exp, log and power the very
@@ -20,7 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from numba import njit, types
+from numba import cfunc, njit, types
 from numba.extending import intrinsic
 
 from sim.model import opcodes as oc
@@ -374,179 +376,27 @@ _POISSON_SMALL = 30.0
 _MAX_POISSON = 1_000_000.0
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE)
-def evaluate(p, prog, consts, fw, ci, tkey, offset):
-    """Value of program `p` for one run; on failure sets ci[_STATUS] and returns NaN.
+@intrinsic
+def evaluate(typingctx, ea, p, fw, ci, tkey, offset):
+    """Value of program `p` for one run: a call of the model's machine-code expressions at
+    address `ea` (sim/engine/compiled_exprs.py); on failure it sets ci[_STATUS], returns NaN.
 
-    `prog`: the programs' starts, then their (opcode, argument) pairs from ci[_CODE]; `fw`: the
-    run's state variables, then the stack (from ci[_STACK]) and registers (from ci[_REGS]);
-    `ci`: rung, peak rung, step, turn, status, those offsets, then the `last` rows."""
-    sp = 0
-    site = 0
-    cb = ci[_CODE]
-    sb = ci[_STACK]
-    rb = ci[_REGS]
-    for k in range(prog[p], prog[p + 1]):
-        op = prog[cb + 2 * k]
-        arg = prog[cb + 2 * k + 1]
-        if op == oc.CONST:
-            fw[sb + sp] = consts[arg]
-            sp += 1
-        elif op == oc.STATE:
-            fw[sb + sp] = fw[arg]
-            sp += 1
-        elif op == oc.RUNG:
-            fw[sb + sp] = ci[_RUNG]
-            sp += 1
-        elif op == oc.PEAK:
-            fw[sb + sp] = ci[_PEAK]
-            sp += 1
-        elif op == oc.STEP:
-            fw[sb + sp] = ci[_STEP]
-            sp += 1
-        elif op == oc.LAST:
-            fw[sb + sp] = ci[_LAST + arg]
-            sp += 1
-        elif op < 20:  # binary arithmetic, or NEG (POWS is further down)
-            if op == oc.NEG:
-                fw[sb + sp - 1] = -fw[sb + sp - 1]
-                continue
-            b = fw[sb + sp - 1]
-            a = fw[sb + sp - 2]
-            sp -= 1
-            if op == oc.ADD:
-                r = a + b
-            elif op == oc.SUB:
-                r = a - b
-            elif op == oc.MUL:
-                r = a * b
-            elif op == oc.DIV:
-                r = a / b
-            elif op == oc.FLOORDIV:
-                r = np_floor_divide(a, b)
-            elif op == oc.MOD:
-                r = np_remainder(a, b)
-            else:
-                r = _pow(a, b)
-            fw[sb + sp - 1] = r
-        elif op == oc.POWS:
-            b = fw[sb + sp - 1]
-            a = fw[sb + sp - 2]
-            sp -= 1
-            fw[sb + sp - 1] = scalar_power(a, b)
-        elif op < 30:  # comparisons
-            b = fw[sb + sp - 1]
-            a = fw[sb + sp - 2]
-            sp -= 1
-            if op == oc.LT:
-                t = a < b
-            elif op == oc.LE:
-                t = a <= b
-            elif op == oc.GT:
-                t = a > b
-            elif op == oc.GE:
-                t = a >= b
-            elif op == oc.EQ:
-                t = a == b
-            else:
-                t = a != b
-            fw[sb + sp - 1] = 1.0 if t else 0.0
-        elif op == oc.AND:
-            b = fw[sb + sp - 1]
-            sp -= 1
-            fw[sb + sp - 1] = 1.0 if (fw[sb + sp - 1] != 0.0 and b != 0.0) else 0.0
-        elif op == oc.OR:
-            b = fw[sb + sp - 1]
-            sp -= 1
-            fw[sb + sp - 1] = 1.0 if (fw[sb + sp - 1] != 0.0 or b != 0.0) else 0.0
-        elif op == oc.NOT:
-            fw[sb + sp - 1] = 1.0 if fw[sb + sp - 1] == 0.0 else 0.0
-        elif op == oc.TRUTH:
-            fw[sb + sp - 1] = 1.0 if fw[sb + sp - 1] != 0.0 else 0.0
-        elif op < 50:  # one-argument functions
-            x = fw[sb + sp - 1]
-            if op == oc.ABS:
-                r = abs(x)
-            elif op == oc.EXP:
-                r = _exp(x)
-            elif op == oc.LOG:
-                r = _log(x)
-            elif op == oc.SQRT:
-                r = np.sqrt(x)
-            elif op == oc.FLOOR:
-                r = np.floor(x)
-            elif op == oc.CEIL:
-                r = np.ceil(x)
-            else:
-                r = np.rint(x)
-            fw[sb + sp - 1] = r
-        elif op == oc.MIN or op == oc.MAX:
-            b = fw[sb + sp - 1]
-            a = fw[sb + sp - 2]
-            sp -= 1
-            fw[sb + sp - 1] = np_minimum(a, b) if op == oc.MIN else np_maximum(a, b)
-        elif op == oc.CLIP or op == oc.CLIPS:
-            hi = fw[sb + sp - 1]
-            lo = fw[sb + sp - 2]
-            x = fw[sb + sp - 3]
-            sp -= 2
-            fw[sb + sp - 1] = np_clip(x, lo, hi) if op == oc.CLIP else np_clip_scalar(x, lo, hi)
-        elif op == oc.WHERE:
-            no = fw[sb + sp - 1]
-            yes = fw[sb + sp - 2]
-            c = fw[sb + sp - 3]
-            sp -= 2
-            fw[sb + sp - 1] = yes if c != 0.0 else no
-        elif op == oc.STORE:
-            fw[rb + arg] = fw[sb + sp - 1]
-            sp -= 1
-        elif op == oc.LOAD:
-            fw[sb + sp] = fw[rb + arg]
-            sp += 1
-        elif op == oc.SITE:
-            site = arg
-        else:  # draws
-            u = uniform(tkey, site, offset)
-            if op == oc.BERNOULLI:
-                prob = fw[sb + sp - 1]
-                if not (prob >= 0.0 and prob <= 1.0):
-                    ci[_STATUS] = ERROR
-                    return np.nan
-                fw[sb + sp - 1] = 1.0 if u < prob else 0.0
-            elif op == oc.UNIFORM:
-                high = fw[sb + sp - 1]
-                low = fw[sb + sp - 2]
-                sp -= 1
-                if not (math.isfinite(low) and math.isfinite(high)):
-                    ci[_STATUS] = ERROR
-                    return np.nan
-                r = low + (high - low) * u
-                if not math.isfinite(r):
-                    ci[_STATUS] = ERROR
-                    return np.nan
-                fw[sb + sp - 1] = r
-            elif op == oc.POISSON:
-                lam = fw[sb + sp - 1]
-                if not (lam >= 0.0 and math.isfinite(lam)) or lam > _MAX_POISSON:
-                    ci[_STATUS] = ERROR
-                    return np.nan
-                if lam > _POISSON_SMALL:
-                    ci[_STATUS] = UNSUPPORTED
-                    return np.nan
-                kk = 0.0
-                pmf = _exp(-lam)
-                cdf = pmf
-                while u > cdf:
-                    kk = kk + 1.0
-                    pmf = pmf * lam / max(kk, 1.0)
-                    cdf = cdf + pmf
-                    if not pmf > 0.0:
-                        break
-                fw[sb + sp - 1] = kk
-            else:
-                ci[_STATUS] = UNSUPPORTED
-                return np.nan
-    return fw[sb + 0]
+    `fw`: the run's state variables; `ci`: rung, peak rung, step, turn, status, (unused), then
+    the `last` rows."""
+    sig = types.float64(types.int64, types.int64, fw, ci, tkey, offset)
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        address, program, fw_value, ci_value, turn_key_, offset_ = args
+        fw_data = context.make_array(signature.args[2])(context, builder, fw_value).data
+        ci_data = context.make_array(signature.args[3])(context, builder, ci_value).data
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(ir.DoubleType(), [i64, fw_data.type, ci_data.type, i64, i64])
+        fn = builder.inttoptr(address, fnty.as_pointer())
+        return builder.call(fn, [program, fw_data, ci_data, turn_key_, offset_])
+
+    return sig, codegen
 
 
 # --- strategic look-ups ------------------------------------------------------------------------
@@ -589,7 +439,7 @@ _PS, _PE, _SS, _SE, _AS, _AE, _TS, _TE, _GS, _GE = range(10)
 
 
 @njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
-def _apply(g, w, fx, prog, consts, fw, state, pay, ci, tkey, offset, vals, before, inc):
+def _apply(g, w, fx, ea, fw, state, pay, ci, tkey, offset, vals, before, inc):
     """step.payoffs_and_effects for one run: payoffs, effects (read on the state before),
     settled; tallied increases into their totals and charged per unit. `fx` holds the payoff,
     effect and tally tables, in the order run_batch packs them."""
@@ -597,15 +447,15 @@ def _apply(g, w, fx, prog, consts, fw, state, pay, ci, tkey, offset, vals, befor
     (target_var, target_span, target_tally, st_min, st_max, st_int) = fx[8:]
     k = 0
     for e in range(pe[g, _PS], pe[g, _PE]):
-        vals[k] = evaluate(entry_prog[e], prog, consts, fw, ci, tkey, offset)
+        vals[k] = evaluate(ea, entry_prog[e], fw, ci, tkey, offset)
         k += 1
     for e in range(pe[g, _SS], pe[g, _AE]):
-        vals[k] = evaluate(fx_prog[e], prog, consts, fw, ci, tkey, offset)
+        vals[k] = evaluate(ea, fx_prog[e], fw, ci, tkey, offset)
         k += 1
     for t in range(pe[g, _TS], pe[g, _TE]):
         tally = tal_idx[t]
         for e in range(tal_rate[tally, 0], tal_rate[tally, 1]):
-            vals[k] = evaluate(entry_prog[e], prog, consts, fw, ci, tkey, offset)
+            vals[k] = evaluate(ea, entry_prog[e], fw, ci, tkey, offset)
             k += 1
     if ci[_STATUS] != OK:
         return
@@ -682,14 +532,14 @@ def _sample(weights, n, u, positive):
 @njit(error_model="numpy", _nrt=False, cache=CACHE)
 def _terminal(
     turn_slot, first, plan, plan_idx, term_when, term_out, term_type,
-    prog, consts, fw, ci, tkey, offset, hits,
+    ea, fw, ci, tkey, offset, hits,
 ):  # fmt: skip
     """The first terminal outcome that holds (-1: none): step.first_terminal for one run."""
     n = term_when.shape[0]
     count = n if first else plan[turn_slot, 1] - plan[turn_slot, 0]
     for i in range(count):
         t = i if first else plan_idx[plan[turn_slot, 0] + i]
-        v = evaluate(term_when[t], prog, consts, fw, ci, tkey, offset)
+        v = evaluate(ea, term_when[t], fw, ci, tkey, offset)
         if term_type[t] != oc.BOOL and v != v:
             ci[_STATUS] = ERROR
         hits[i] = v != 0.0
@@ -715,7 +565,7 @@ def run_batch(
     pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
     target_var, target_span, target_tally, step_pe,
     term_when, term_out, term_type, term_pay, term_pay_span, plan, plan_idx, end_outcome,
-    prog, consts, ptype, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
+    ea, ptype, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
     out_outcome, out_steps, out_peak, out_rung, out_pay, out_state,
     occupancy, ended, move_counts,
 ):  # fmt: skip
@@ -781,7 +631,7 @@ def run_batch(
                             p = opt_requires[base + i]
                             if p >= 0:
                                 any_req = True
-                                v = evaluate(p, prog, consts, fw, ci, tkey, offset)
+                                v = evaluate(ea, p, fw, ci, tkey, offset)
                                 if ptype[p] != oc.BOOL and v != v:
                                     ci[_STATUS] = ERROR
                                 avail[i] = v != 0.0
@@ -811,7 +661,7 @@ def run_batch(
                             lam = pol_rationality[actor]
                             for i in range(nopt):
                                 p = util_prog[base + i]
-                                v = evaluate(p, prog, consts, fw, ci, tkey, offset)
+                                v = evaluate(ea, p, fw, ci, tkey, offset)
                                 if not math.isfinite(v):
                                     ci[_STATUS] = ERROR
                                 z[i] = lam * v
@@ -886,8 +736,7 @@ def run_batch(
                             opt_pe[g],
                             w,
                             fx,
-                            prog,
-                            consts,
+                            ea,
                             fw,
                             state,
                             pay,
@@ -917,7 +766,7 @@ def run_batch(
                                         rem = j
                                         probs[j] = 0.0
                                         continue
-                                    v = evaluate(p, prog, consts, fw, ci, tkey, offset)
+                                    v = evaluate(ea, p, fw, ci, tkey, offset)
                                     probs[j] = v
                                 if ci[_STATUS] != OK:
                                     return ci[_STATUS], r
@@ -947,8 +796,7 @@ def run_batch(
                                 br_pe[bb],
                                 w,
                                 fx,
-                                prog,
-                                consts,
+                                ea,
                                 fw,
                                 state,
                                 pay,
@@ -978,8 +826,7 @@ def run_batch(
                         step_pe,
                         w,
                         fx,
-                        prog,
-                        consts,
+                        ea,
                         fw,
                         state,
                         pay,
@@ -1002,8 +849,7 @@ def run_batch(
                         term_when,
                         term_out,
                         term_type,
-                        prog,
-                        consts,
+                        ea,
                         fw,
                         ci,
                         tkey,
@@ -1031,8 +877,7 @@ def run_batch(
                 term_pay[e],
                 w,
                 fx,
-                prog,
-                consts,
+                ea,
                 fw,
                 state,
                 pay,
@@ -1056,6 +901,72 @@ def run_batch(
         ended[block, end_step, outcome] += 1
     return OK, n
 
+
+# --- C entry points for the machine-code expressions (sim/engine/compiled_exprs.py) -----------
+
+_F1 = types.float64(types.float64)
+_F2 = types.float64(types.float64, types.float64)
+
+
+@cfunc(_F1, cache=CACHE, error_model="numpy")
+def _c_exp(x):
+    return _exp(x)
+
+
+@cfunc(_F1, cache=CACHE, error_model="numpy")
+def _c_log(x):
+    return _log(x)
+
+
+@cfunc(_F2, cache=CACHE, error_model="numpy")
+def _c_pow(x, y):
+    return _pow(x, y)
+
+
+@cfunc(_F2, cache=CACHE, error_model="numpy")
+def _c_pows(x, e):
+    return scalar_power(x, e)
+
+
+@cfunc(_F2, cache=CACHE, error_model="numpy")
+def _c_floordiv(a, b):
+    return np_floor_divide(a, b)
+
+
+@cfunc(_F2, cache=CACHE, error_model="numpy")
+def _c_mod(a, b):
+    return np_remainder(a, b)
+
+
+@cfunc(_F2, cache=CACHE, error_model="numpy")
+def _c_poisson(lam, u):
+    """The poisson draw of uniform u by inversion; -1: a run-time error, -2: not done here."""
+    if not (lam >= 0.0 and math.isfinite(lam)) or lam > _MAX_POISSON:
+        return -1.0
+    if lam > _POISSON_SMALL:
+        return -2.0
+    kk = 0.0
+    pmf = _exp(-lam)
+    cdf = pmf
+    while u > cdf:
+        kk = kk + 1.0
+        pmf = pmf * lam / max(kk, 1.0)
+        cdf = cdf + pmf
+        if not pmf > 0.0:
+            break
+    return kk
+
+
+HELPERS = {
+    "exp": _c_exp.address,
+    "log": _c_log.address,
+    "pow": _c_pow.address,
+    "pows": _c_pows.address,
+    "floordiv": _c_floordiv.address,
+    "mod": _c_mod.address,
+    "poisson": _c_poisson.address,
+}
+"""Addresses of the functions the machine-code expressions call."""
 
 if CACHE:
     numba.config.CACHE_DIR = _SAVED_CACHE_DIR
