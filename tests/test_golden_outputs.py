@@ -9,7 +9,9 @@ casualty totals to tallies (issue 18, item 5), only the runs that end mid-step c
 sha256, the US payoff and `us_killed` in camp_taji's file; one payoff's last digit in the sweep);
 when camp_taji's knock-out parameters made KH's pain come only from strikes that hit; and when
 kh_december's Iran came to need a round to ready its revenge (issue 18, item 3); and when
-camp_taji took the other windows' `war_risk`, `casualty_aversion` and `kh_autonomy` (item 4).
+camp_taji took the other windows' `war_risk`, `casualty_aversion` and `kh_autonomy` (item 4);
+and when camp_taji's and kh_december's credibility became one learnt belief (items 2 and 4: the
+sweep now varies `credibility_learning`, which replaced `resolve_gain`).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def test_exact_output_is_unchanged(capsys, name):
 
 def test_sweep_points_are_unchanged(tmp_path):
     out = tmp_path / "sweep"
-    argv = ["sweep", scenario("kh_december_2019"), "--vary", "resolve_gain=0:1:3"]
+    argv = ["sweep", scenario("kh_december_2019"), "--vary", "credibility_learning=0:1:3"]
     argv += ["--runs", "500", "--seed", "2", "--workers", "1", "--out", str(out)]
     assert main([*argv, "--no-charts", "--quiet"]) == 0
     assert (out / "points.csv").read_bytes() == (

@@ -78,14 +78,18 @@ def test_camp_taji_force_protection_lowers_us_deaths():
     claim("Americans killed: no force protection > 80%", deaths, CAMP_TAJI, "interception")
 
 
-def test_camp_taji_strikes_on_evacuated_sites_do_not_lower_the_attack_rate():
+def test_camp_taji_strikes_on_evacuated_sites_are_a_game_we_lose_under_article_003s_reading():
     """003_9208ec3c198840b0.txt: the high road's strikes hit sites KH "had evacuated"; the
-    militias can "trade empty buildings" for US lives: "a game we will lose". Strikes on evacuated
-    sites leave the attack rate where no military response leaves it; the same strikes on occupied
-    sites lower it. Mechanism: strikes that hit hurt KH and earn credibility (`strike_damage`)."""
-    sanctions = arm(CAMP_TAJI, "us=fixed:sanctions").share("kh", *ATTACKS)
-    empty = arm(CAMP_TAJI, "us=alt:high_road", evacuation=1.0).share("kh", *ATTACKS)
-    occupied = arm(CAMP_TAJI, "us=alt:high_road", evacuation=0.0).share("kh", *ATTACKS)
+    militias can "trade empty buildings" for US lives: "a game we will lose". Under article 003's
+    reading of what a strike teaches (`resolve_reading` 0: only strikes that hurt count), strikes
+    on evacuated sites leave the attack rate where no military response leaves it; the same
+    strikes on occupied sites lower it. Mechanism: strikes that hit hurt KH and raise the
+    credibility it learns (`strike_damage`)."""
+    article_003 = {"resolve_reading": 0.0}
+    sanctions = arm(CAMP_TAJI, "us=fixed:sanctions", **article_003).share("kh", *ATTACKS)
+    empty = arm(CAMP_TAJI, "us=alt:high_road", evacuation=1.0, **article_003).share("kh", *ATTACKS)
+    occupied = arm(CAMP_TAJI, "us=alt:high_road", evacuation=0.0, **article_003)
+    occupied = occupied.share("kh", *ATTACKS)
     reduction = sanctions.mean() - empty.mean()
     print(
         f"  attack rate: sanctions {sanctions.mean():.3f}, high road on empty sites "
@@ -95,15 +99,34 @@ def test_camp_taji_strikes_on_evacuated_sites_do_not_lower_the_attack_rate():
     assert reduction < 0.1 * (sanctions.mean() - occupied.mean())
 
     def occupied_sites_deter(**o):
-        empty = arm(CAMP_TAJI, "us=alt:high_road", evacuation=1.0, **o)
-        occupied = arm(CAMP_TAJI, "us=alt:high_road", evacuation=0.0, **o)
+        empty = arm(CAMP_TAJI, "us=alt:high_road", evacuation=1.0, **article_003, **o)
+        occupied = arm(CAMP_TAJI, "us=alt:high_road", evacuation=0.0, **article_003, **o)
         return z_score(empty.share("kh", *ATTACKS), occupied.share("kh", *ATTACKS))
 
     claim(
-        "attack rate: strikes on empty > on occupied sites",
+        "attack rate: strikes on empty > on occupied sites (article 003's reading)",
         occupied_sites_deter,
         CAMP_TAJI,
         "strike_damage",
+    )
+
+
+def test_camp_taji_under_article_004s_reading_even_empty_sites_signal_resolve():
+    """004_90628b156741915b.txt, the rival thesis: strikes deter when read "as a signal of
+    resolve", whatever they hit. Mechanism: the resolve KH reads into any US answer
+    (`resolve_reading`, 0.5 by default: both readings). With it, the high road on evacuated sites
+    lowers the attack rate below sanctions; knocked out (article 003's reading), it does not."""
+
+    def empty_sites_deter(**o):
+        sanctions = arm(CAMP_TAJI, "us=fixed:sanctions", **o)
+        empty = arm(CAMP_TAJI, "us=alt:high_road", evacuation=1.0, **o)
+        return z_score(sanctions.share("kh", *ATTACKS), empty.share("kh", *ATTACKS))
+
+    claim(
+        "attack rate: sanctions > strikes on empty sites",
+        empty_sites_deter,
+        CAMP_TAJI,
+        "resolve_reading",
     )
 
 

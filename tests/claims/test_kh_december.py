@@ -3,7 +3,9 @@
 The two credibility claims are tested with attrition held off in every arm (`strike_hit` 0: US
 strikes hit only empty sites). Without that control, issue 18's audit found "a sustained response
 beats a one-off" survived removing credibility, carried by the fighters sustained strikes kill;
-here the effect must come from the resolve KH reads into answered attacks (`resolve_gain`).
+here the effect must come from the credibility KH learns from what the US does
+(`credibility_learning`: each answer moves its belief toward what the answer showed, each absorbed
+attack toward "attacks cost nothing").
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ NO_ATTRITION = {"strike_hit": 0.0}
 def test_kh_december_sustained_response_deters_more_than_a_one_off():
     """004_90628b156741915b.txt: for a "deterrence dividend", Iran and its proxies must "read a
     U.S. show of force as a signal of resolve, rather than a one-off". Mechanism: each answered
-    attack raises the resolve KH reads (`resolve_gain`); absorbing after a strike discounts it.
+    attack moves the credibility KH learns up, each absorbed attack moves it down
+    (`credibility_learning`), so a one-off is soon unlearnt.
     A sustained response lowers the attack rate more than a one-off, attrition held off."""
 
     def attack_rate(**o):
@@ -24,13 +27,14 @@ def test_kh_december_sustained_response_deters_more_than_a_one_off():
         sustained = arm(KH_DECEMBER, "us=alt:sustained", **NO_ATTRITION, **o)
         return z_score(one_off.share("kh", "rocket_attack"), sustained.share("kh", "rocket_attack"))
 
-    claim("attack rate: one-off > sustained", attack_rate, KH_DECEMBER, "resolve_gain")
+    claim("attack rate: one-off > sustained", attack_rate, KH_DECEMBER, "credibility_learning")
 
 
 def test_kh_december_absorbing_leaves_tehran_no_off_ramp():
     """004_90628b156741915b.txt: "At no point was there any kinetic retribution ... And because
-    of that, at no point did Tehran look for an off-ramp." Mechanism: resolve read from answered
-    attacks (`resolve_gain`), which is what turns Iran to restraining its proxies. Absorbing every
+    of that, at no point did Tehran look for an off-ramp." Mechanism: the credibility KH and Iran
+    learn from answered attacks (`credibility_learning`), which turns Iran to restraining its
+    proxies. Absorbing every
     attack restores deterrence far less often than a sustained response, attrition held off."""
 
     def deterrence(**o):
@@ -40,7 +44,12 @@ def test_kh_december_absorbing_leaves_tehran_no_off_ramp():
             sustained.outcome("deterrence_restored"), absorb.outcome("deterrence_restored")
         )
 
-    claim("P(deterrence restored): sustained > absorb", deterrence, KH_DECEMBER, "resolve_gain")
+    claim(
+        "P(deterrence restored): sustained > absorb",
+        deterrence,
+        KH_DECEMBER,
+        "credibility_learning",
+    )
 
 
 def test_kh_december_strikes_in_iraq_bring_embassy_protests():
