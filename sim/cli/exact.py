@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         from sim.outputs.charts import write_run_charts
 
         with writing("charts", args.out):
-            charts = write_run_charts(results, args.out, chart_options(args))
+            charts = write_run_charts(results, args.out, chart_options(args), parallel=True)
     if args.json:
         print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2, allow_nan=False))
     else:

@@ -720,7 +720,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sim.outputs.charts import write_run_charts
 
         with writing("charts", out_dir):
-            charts = write_run_charts(results, out_dir, chart_options(args))
+            charts = write_run_charts(results, out_dir, chart_options(args), parallel=True)
         if not args.json:
             print("Charts: " + ", ".join(str(c) for c in charts))
     return EXIT_OK

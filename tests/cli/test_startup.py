@@ -168,3 +168,37 @@ def test_run_without_charts_imports_no_charts_pool_or_compiled_backend(extra):
     status, modules = modules_after("run", str(SCENARIO), "--runs", "200", *extra)
     assert status == 0
     assert loaded(modules, RUN_LAZY) == []
+
+
+def test_run_writes_its_charts_in_parallel_the_same_files(tmp_path):
+    """`run` writes half of its charts in a forked process (sim.outputs.charts.in_parallel):
+    the files are those written one after another, byte for byte."""
+    from sim.cli.main import main
+    from sim.engine.runner import run_monte_carlo
+    from sim.model.loading import load_scenario
+    from sim.outputs.charts import write_run_charts
+    from sim.solvers.prepare import prepare_model
+
+    argv = ["run", str(SCENARIO), "--runs", "300", "--seed", "2", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "cli")]) == 0
+    results = run_monte_carlo(prepare_model(load_scenario(SCENARIO), {}), 300, 2)
+    one_by_one = write_run_charts(results, tmp_path / "serial")
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == sorted(
+        p.name for p in one_by_one
+    )  # and no temporary file left behind
+    for path in one_by_one:
+        assert (tmp_path / "cli" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_chart_the_forked_process_cannot_write_is_an_output_error(tmp_path, capsys):
+    """rung_occupancy.png is written by the forked process: its failure is reported by the
+    command as any other chart's (exit status 2, the folder and the reason)."""
+    from sim.cli.main import main
+
+    out = tmp_path / "charts"
+    (out / "rung_occupancy.png").mkdir(parents=True)  # a folder where the chart goes
+    status = main(["run", str(SCENARIO), "--runs", "300", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"escalation run: error: cannot write charts to {out}: " in err
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
