@@ -21,7 +21,16 @@ from sim.results import Results
 class Terminal(Console):
     """A rich Console for the program's output. When the reader of a pipe has gone away
     (`| head -1`) it raises BrokenPipeError, which the command line turns into a quiet exit 141;
-    rich's own Console exits with status 1 instead."""
+    rich's own Console exits with status 1 instead.
+
+    Where it writes no colours or styles at all (a pipe, a file, TERM=dumb), it does not
+    highlight: highlighting only adds styles, so no character changes, and its first use
+    compiles rich's repr regexes (a tenth of the start-up of `escalation run` into a pipe)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.color_system is None and "highlight" not in kwargs:
+            self._highlight = False
 
     def on_broken_pipe(self) -> None:
         self.quiet = True

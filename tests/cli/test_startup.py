@@ -202,3 +202,16 @@ def test_a_chart_the_forked_process_cannot_write_is_an_output_error(tmp_path, ca
     assert status == 2
     assert f"escalation run: error: cannot write charts to {out}: " in err
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_console_without_colours_does_not_highlight():
+    """Highlighting only adds styles: where none are written (a pipe, a file) it is skipped,
+    and with it the compiling of rich's repr regexes; in colour it stays."""
+    import io
+
+    from sim.outputs.tables import terminal
+
+    assert terminal(file=io.StringIO())._highlight is False
+    coloured = terminal(file=io.StringIO(), force_terminal=True, color_system="standard")
+    assert coloured._highlight is True
+    assert terminal(file=io.StringIO(), highlight=True)._highlight is True
