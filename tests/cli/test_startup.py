@@ -168,6 +168,8 @@ def test_run_without_charts_imports_no_charts_pool_or_compiled_backend(extra):
     status, modules = modules_after("run", str(SCENARIO), "--runs", "200", *extra)
     assert status == 0
     assert loaded(modules, RUN_LAZY) == []
+    if "--json" in extra:  # JSON for a script: no table, so no rich
+        assert loaded(modules, ("rich", "sim.outputs")) == []
 
 
 def test_run_writes_its_charts_in_parallel_the_same_files(tmp_path):
