@@ -8,6 +8,7 @@ Each claim is checked with the scenario as it is and with the mechanism it names
 - `iran_restrains_militias=0`: Iran no longer asks the militias to hold fire;
 - `us_killed_pull=0`: dead Americans no longer raise the US utility of striking Iran;
 - `saturation=0`: air defences stop munitions beyond their capacity like the rest.
+- `war_fear=0`: Iran's own policy no longer weighs the war a salvo may provoke.
 
 Rewritten (issue 18 audit of this file):
 - "Too weak a response looks impotent" held because the file typed the verdict in: each option
@@ -143,3 +144,18 @@ def test_al_asad_saturated_air_defences_let_more_through():
         AL_ASAD,
         "saturation",
     )
+
+
+def test_al_asad_iran_threads_the_needle_by_weighing_the_war_it_may_provoke():
+    """001_74a24966ff1a162a.txt: Iran must respond "in a way that doesn't prove to be completely
+    impotent ... but they also don't want to go overboard". Mechanism: Iran's own choice weighs
+    each salvo's expected standing against the war it expects the salvo to provoke, read off
+    Israel's and the US's responses to the Israelis it expects to kill (`war_fear`). Left to its
+    own policy, Iran fires calibrated salvos far more often than massive ones; knocked out, an
+    Iran that fears no war goes overboard."""
+
+    def needle(**o):
+        iran = arm(AL_ASAD, **o)
+        return z_score(iran.moves("iran", "calibrated"), iran.moves("iran", "massive"))
+
+    claim("Iran's own salvos: calibrated > massive", needle, AL_ASAD, "war_fear")

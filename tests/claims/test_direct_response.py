@@ -8,12 +8,15 @@ names switched off by its knock-out parameter:
   the belief that makes restraining the Guard Iran's best option;
 - `iraqi_sensitivity=0`: strikes on Iraqi soil no longer feed Iraqi `grievance` (Sadr's drift
   toward Iran, the nationalist turns, the expulsion vote) or cost `iraqi_tolerance`;
-- `iran_pride=0`: a strike on Iranian soil no longer makes Iran want to answer with missiles.
+- `iran_pride=0`: a strike on Iranian soil no longer makes Iran want to answer with missiles;
+- `provocation=0`: KH no longer attacks to draw US strikes on Iraqi soil (article 000). The claim
+  that a direct response lowers KH's attack rate through Iran's restraint holds provocation off
+  in both arms, since strikes in Iraq also invite attacks meant to provoke them.
 """
 
 from __future__ import annotations
 
-from tests.claims.harness import DIRECT_RESPONSE, arm, claim, z_score
+from tests.claims.harness import DIRECT_RESPONSE, arm, claim, ratio_z, z_score
 
 
 def _arms(**overrides):
@@ -36,7 +39,7 @@ def test_direct_response_restrains_the_guard_and_the_militia():
         )
 
     def kh_attacks(**o):
-        direct, in_iraq = _arms(**o)
+        direct, in_iraq = _arms(provocation=0.0, **o)
         return z_score(in_iraq.share("kh", "rocket_attack"), direct.share("kh", "rocket_attack"))
 
     claim("Iran restrains the Guard: direct > in Iraq", restraint, DIRECT_RESPONSE, "red_line_gain")
@@ -95,3 +98,34 @@ def test_direct_response_risks_war():
         return z_score(direct.outcome("war"), in_iraq.outcome("war"))
 
     claim("P(war): direct > in Iraq", war, DIRECT_RESPONSE, "iran_pride")
+
+
+def test_direct_response_kh_attacks_to_provoke_strikes_on_iraqi_soil():
+    """000_901de9d5be86587a.txt: Iran's aims include to "compel" a US withdrawal, and strikes on
+    Iraqi soil are what erode the Iraqi government's tolerance. Mechanism: KH attacks partly to
+    draw such strikes, valuing each by the step it brings an expulsion closer (the tolerance it
+    costs, which `iraqi_sensitivity` scales, over the tolerance left) times its learnt belief that
+    an attack will draw one (`provocation`). Where the US answers every attack inside Iraq, KH
+    attacks more when the strikes cost Iraqi tolerance more: per KH move, sensitivity 1.5 against
+    0.5."""
+
+    def kh_attack_rate(**o):
+        touchy = arm(DIRECT_RESPONSE, "us=alt:in_iraq", iraqi_sensitivity=1.5, **o)
+        calm = arm(DIRECT_RESPONSE, "us=alt:in_iraq", iraqi_sensitivity=0.5, **o)
+
+        def kh_moves(a):
+            return a.rec.moves[a.model.actor_index("kh")].sum(axis=0).astype(float)
+
+        return ratio_z(
+            touchy.moves("kh", "rocket_attack"),
+            kh_moves(touchy),
+            calm.moves("kh", "rocket_attack"),
+            kh_moves(calm),
+        )
+
+    claim(
+        "KH attacks per move, US striking in Iraq: touchy Iraq > calm Iraq",
+        kh_attack_rate,
+        DIRECT_RESPONSE,
+        "provocation",
+    )

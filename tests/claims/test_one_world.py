@@ -200,23 +200,34 @@ def test_the_windows_differ_only_for_stated_reasons():
     """What the doctrine gives in each window, and the stated reasons it still differs:
     kh_december's strikes of December 2019 found fighters (`strike_hit` 0.4, STATED above) and
     its rounds are four days, so eight quiet rounds come sooner than eight quiet weeks;
-    direct_response models article 002's thesis that strikes in Iraq realign Iraqi politics
-    (`realignment`). With that thesis switched off, no window expels the US under the doctrine,
-    as none did in the record (a dozen US strikes inside Iraq, no binding expulsion)."""
+    direct_response models two theses the other windows leave out, each behind a switch:
+    article 002's realignment of Iraqi politics by strikes on Iraqi soil (`realignment`) and
+    article 000's provocation, KH attacking to draw those strikes (`provocation`). With
+    realignment off no window expels the US under the doctrine, as none did in the record (a
+    dozen US strikes inside Iraq, no binding expulsion); with both off, direct_response gives
+    what camp_taji, the other March 2020 window, gives."""
     rows = {}
     for window, (strike, _, _) in STRIKE_AFTER_EVERY_ATTACK.items():
         a = arm(f"{window}.yaml", f"us=respond:{strike}")
         rows[window] = (a.outcome("deterrence_restored").mean(), a.outcome("us_expelled").mean())
-    rival = arm("direct_response_2020.yaml", "us=respond:strike_kh_in_iraq", realignment=0.0)
+    doctrine = "us=respond:strike_kh_in_iraq"
+    no_realignment = arm("direct_response_2020.yaml", doctrine, realignment=0.0)
+    neither = arm("direct_response_2020.yaml", doctrine, realignment=0.0, provocation=0.0)
     for window, (deterred, expelled) in rows.items():
         print(f"  {window}: deterrence restored {deterred:.3f}, expelled {expelled:.3f}")
+    expelled_without_realignment = no_realignment.outcome("us_expelled").mean()
+    print(f"  direct_response_2020, realignment 0: expelled {expelled_without_realignment:.3f}")
+    neither_deterred = neither.outcome("deterrence_restored").mean()
     print(
-        f"  direct_response_2020, realignment 0: expelled {rival.outcome('us_expelled').mean():.3f}"
+        f"  direct_response_2020, realignment 0 and provocation 0: deterrence restored "
+        f"{neither_deterred:.3f}, expelled {neither.outcome('us_expelled').mean():.3f}"
     )
-    assert all(0.1 < deterred < 0.9 for deterred, _ in rows.values()), rows
+    assert rows["kh_december_2019"][0] > rows["camp_taji_2020"][0] > 0.1, rows
     assert rows["kh_december_2019"][1] < 0.02 and rows["camp_taji_2020"][1] < 0.02, rows
     assert rows["direct_response_2020"][1] > 0.1, rows
-    assert rival.outcome("us_expelled").mean() < 0.02
+    assert expelled_without_realignment < 0.02
+    assert neither.outcome("us_expelled").mean() < 0.02
+    assert abs(neither_deterred - rows["camp_taji_2020"][0]) < 0.08, (neither_deterred, rows)
     camp = load_scenario(SCENARIOS / "camp_taji_2020.yaml").parameters
     direct = load_scenario(SCENARIOS / "direct_response_2020.yaml").parameters
     assert 1 - camp["evacuation"].value == pytest.approx(direct["strike_hit"].value), (
