@@ -161,7 +161,10 @@ def test_unknown_set_name_lists_the_valid_ones(capsys):
         assert main([*argv, "--no-charts"] if command[0] != "params" else argv) == 2
         err = capsys.readouterr().err
         assert "unknown parameter 'kh_autonmy'" in err and "did you mean 'kh_autonomy'" in err
-        assert "parameters: kh_autonomy, force_protection, leader_availability" in err
+        assert (
+            "parameters: credibility_learning, resolve_reading, kh_autonomy, force_protection"
+            in err
+        )
 
 
 def test_set_value_with_an_underscore_is_not_read_as_a_number(capsys):
