@@ -519,7 +519,7 @@ def _apply(g, w, fx, ea, fw, state, pay, ci, tkey, offset, vals, before, inc):
             k += 1
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE)
+@njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
 def _sample(weights, n, u, positive):
     """policies._sample for one run: the option drawn with probability proportional to weight."""
     total = weights[0]
@@ -537,7 +537,7 @@ def _sample(weights, n, u, positive):
     return -1
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE)
+@njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
 def _terminal(
     turn_slot, first, plan, plan_idx, term_when, term_out, term_type,
     ea, fw, ci, tkey, offset, hits,
@@ -932,7 +932,10 @@ strategic choices), passed at each call, so that a sweep's points share one kern
 
 def specialise(tables: tuple):
     """run_batch with the model's tables (in TABLE_ARGS order) frozen into its machine code: the
-    per-batch arguments only, every table a constant of the compiled function."""
+    per-batch arguments only, every table a constant of the compiled function (numba caches it
+    on disk, in _CACHE_DIR, keyed by the tables)."""
+    if CACHE:  # the cache's folder is chosen when the function is decorated
+        saved, numba.config.CACHE_DIR = numba.config.CACHE_DIR, _CACHE_DIR
 
     @njit(error_model="numpy", _nrt=False, cache=CACHE)
     def run_model(
@@ -946,6 +949,8 @@ def specialise(tables: tuple):
             occupancy, ended, move_counts, tables, numbers,
         )  # fmt: skip
 
+    if CACHE:
+        numba.config.CACHE_DIR = saved
     return run_model
 
 
