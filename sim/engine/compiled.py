@@ -119,10 +119,6 @@ class Tables:
     exprs: Any
     """The model's expressions as machine code (sim/engine/compiled_exprs.py): kept alive here,
     called by the kernel through `args["ea"]`, its address."""
-    kernel: Any
-    """The kernel with these tables frozen in (compiled_kernel.specialise)."""
-    numbers: tuple
-    """The kernel's `numbers` argument (compiled_kernel.NUMBER_ARGS)."""
 
 
 def _span(pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -372,31 +368,7 @@ def build_tables(model: Model, math: dict[str, str]) -> Tables:
     fw = n_state + progs.max_stack + 1 + progs.max_regs + 1
     ci = np.zeros(8 + model.n_last_rows, dtype=i64)
     ci[5:8] = len(progs.start), n_state, n_state + progs.max_stack + 1
-    numbers = tuple(args[name] for name in kernel().NUMBER_ARGS)
-    return Tables(args, width, fw, ci, exprs, _specialised(args), numbers)
-
-
-_KERNELS: dict[bytes, Any] = {}
-
-
-def _specialised(args: dict[str, Any]) -> Any:
-    """The kernel for a model's structure, shared by every model with the same structure (the
-    points of a sweep, the columns of a comparison whose policies have the same shape)."""
-    import hashlib
-
-    k = kernel()
-    frozen = tuple(args[name] for name in k.TABLE_ARGS)
-    digest = hashlib.sha256()
-    for value in frozen:
-        data = np.asarray(value)
-        digest.update(f"{data.dtype.str}{data.shape}".encode())
-        digest.update(np.ascontiguousarray(data).tobytes())
-    found = _KERNELS.get(digest.digest())
-    if found is None:
-        if len(_KERNELS) > 64:
-            _KERNELS.clear()
-        found = _KERNELS[digest.digest()] = k.specialise(frozen)
-    return found
+    return Tables(args, width, fw, ci, exprs)
 
 
 class _NoEffects:
@@ -507,13 +479,11 @@ def simulate_batch_compiled(
     ended = np.zeros((n_blocks, h + 1, len(model.outcome_ids)), dtype=np.int64)
     moves = np.zeros((n_blocks, n_actors, model.max_options + 1), dtype=np.int64)
     key = np.uint64(RandomField(seed, stream).key & ((1 << 64) - 1))
-    tkeys = np.empty((h + 1, len(model.turn_order) + 2), dtype=np.uint64)
-    k.fill_turn_keys(key, tkeys)
-    status, at = tables.kernel(
+    status, at = k.run_batch(
         first_run,
         n,
-        tkeys,
-        tables.args["ea"],
+        key,
+        **tables.args,
         fw=np.zeros(tables.fw),
         ci=tables.ci.copy(),
         f_scratch=np.zeros((11, tables.width)),
@@ -529,7 +499,6 @@ def simulate_batch_compiled(
         occupancy=occupancy,
         ended=ended,
         move_counts=moves,
-        numbers=tables.numbers,
     )
     if status != k.OK:
         why = "a run-time error" if status == k.ERROR else "a step it does not compile"

@@ -361,14 +361,6 @@ def turn_key(key, step, turn):
 
 
 @njit(cache=CACHE)
-def fill_turn_keys(key, out):
-    """out[step, turn]: turn_key(key, step, turn), the part of a draw's key shared by all runs."""
-    for step in range(out.shape[0]):
-        for turn in range(out.shape[1]):
-            out[step, turn] = turn_key(key, step, turn)
-
-
-@njit(cache=CACHE)
 def uniform(tkey, site, offset):
     """The run's uniform at a site: streams.RandomField.uniforms for one run."""
     bits = mix(offset + mix(tkey ^ mix(np.uint64(site) * _KSITE + _THIRTEEN)))
@@ -519,7 +511,7 @@ def _apply(g, w, fx, ea, fw, state, pay, ci, tkey, offset, vals, before, inc):
             k += 1
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
+@njit(error_model="numpy", _nrt=False, cache=CACHE)
 def _sample(weights, n, u, positive):
     """policies._sample for one run: the option drawn with probability proportional to weight."""
     total = weights[0]
@@ -537,7 +529,7 @@ def _sample(weights, n, u, positive):
     return -1
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
+@njit(error_model="numpy", _nrt=False, cache=CACHE)
 def _terminal(
     turn_slot, first, plan, plan_idx, term_when, term_out, term_type,
     ea, fw, ci, tkey, offset, hits,
@@ -560,25 +552,24 @@ def _terminal(
     return -1
 
 
-@njit(error_model="numpy", _nrt=False, cache=CACHE, inline="always")
+@njit(error_model="numpy", _nrt=False, cache=CACHE)
 def run_batch(
-    first_run, n, tkeys, ea, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
+    first_run, n, key, horizon, n_rungs, initial_rung, weights, turn_actor, move_number,
+    st_init, st_min, st_max, st_int, n_last,
+    opt_base, n_opts, opt_requires, opt_rung, opt_pe, opt_site, opt_br, util_prog,
+    br_p, br_rung, br_pe, br_cum, br_const,
+    pol_kind, pol_option, pol_seq, pol_seq_span, pol_respond, pol_rowcode, pol_rowcode_span,
+    pol_rows, pol_rows_span, pol_rationality, forced,
+    ch_mover, ch_row, ch_codes, ch_span,
+    lk_table, lk_span, lk_cols, lk_cols_span, lk_hash, lk_bits, lk_probs,
+    pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
+    target_var, target_span, target_tally, step_pe,
+    term_when, term_out, term_type, term_pay, term_pay_span, plan, plan_idx, end_outcome,
+    ea, ptype, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
     out_outcome, out_steps, out_peak, out_rung, out_pay, out_state,
-    occupancy, ended, move_counts, tables, numbers,
+    occupancy, ended, move_counts,
 ):  # fmt: skip
     """Every run of a batch, one after the other; returns (status, run index it stopped at)."""
-    (
-    horizon, n_rungs, initial_rung, turn_actor, move_number, st_int, n_last, opt_base, n_opts,
-    opt_requires, opt_rung, opt_pe, opt_site, opt_br, util_prog, br_p, br_rung, br_pe, br_const,
-    pol_kind, pol_option, pol_seq, pol_seq_span, pol_respond, pol_rowcode, pol_rowcode_span,
-    pol_rows_span, forced, ch_mover, ch_row, ch_codes, ch_span, pe, entry_actor, entry_prog,
-    fx_var, fx_prog, tal_var, tal_rate, tal_idx, target_var, target_span, target_tally, step_pe,
-    term_when, term_out, term_type, term_pay, term_pay_span, plan, plan_idx, end_outcome, ptype,
-    ) = tables  # fmt: skip
-    (
-    weights, st_init, st_min, st_max, br_cum, pol_rows, pol_rationality, lk_table, lk_span,
-    lk_cols, lk_cols_span, lk_hash, lk_bits, lk_probs,
-    ) = numbers  # fmt: skip
     n_state = st_init.shape[0]
     n_actors = n_opts.shape[0]
     n_turns = turn_actor.shape[0]
@@ -616,7 +607,7 @@ def run_batch(
             w = weights[step]
             for turn in range(n_turns + 1):
                 ci[_TURN] = turn
-                tkey = tkeys[step, turn]
+                tkey = turn_key(key, step, turn)
                 if turn < n_turns:
                     actor = turn_actor[turn]
                     mnum = move_number[step - 1, turn]
@@ -878,9 +869,9 @@ def run_batch(
             outcome = end_outcome
             ci[_TURN] = n_turns + 1
             w = weights[horizon]
-            tkey = tkeys[horizon, n_turns + 1]
+            tkey = turn_key(key, horizon, n_turns + 1)
         else:
-            tkey = tkeys[end_step, ci[_TURN]]
+            tkey = turn_key(key, end_step, ci[_TURN])
         for e in range(term_pay_span[outcome, 0], term_pay_span[outcome, 1]):
             _apply(
                 term_pay[e],
@@ -909,49 +900,6 @@ def run_batch(
             out_state[i, r] = state[i]
         ended[block, end_step, outcome] += 1
     return OK, n
-
-
-TABLE_ARGS = (
-    'horizon', 'n_rungs', 'initial_rung', 'turn_actor', 'move_number', 'st_int', 'n_last',
-    'opt_base', 'n_opts', 'opt_requires', 'opt_rung', 'opt_pe', 'opt_site', 'opt_br',
-    'util_prog', 'br_p', 'br_rung', 'br_pe', 'br_const', 'pol_kind', 'pol_option', 'pol_seq',
-    'pol_seq_span', 'pol_respond', 'pol_rowcode', 'pol_rowcode_span', 'pol_rows_span', 'forced',
-    'ch_mover', 'ch_row', 'ch_codes', 'ch_span', 'pe', 'entry_actor', 'entry_prog', 'fx_var',
-    'fx_prog', 'tal_var', 'tal_rate', 'tal_idx', 'target_var', 'target_span', 'target_tally',
-    'step_pe', 'term_when', 'term_out', 'term_type', 'term_pay', 'term_pay_span', 'plan',
-    'plan_idx', 'end_outcome', 'ptype',
-)  # fmt: skip
-"""run_batch's `tables`, in order: the model's structure (integers), frozen into the kernel."""
-NUMBER_ARGS = (
-    'weights', 'st_init', 'st_min', 'st_max', 'br_cum', 'pol_rows', 'pol_rationality',
-    'lk_table', 'lk_span', 'lk_cols', 'lk_cols_span', 'lk_hash', 'lk_bits', 'lk_probs',
-)  # fmt: skip
-"""run_batch's `numbers`, in order: what parameters change (probabilities, bounds, solved
-strategic choices), passed at each call, so that a sweep's points share one kernel."""
-
-
-def specialise(tables: tuple):
-    """run_batch with the model's tables (in TABLE_ARGS order) frozen into its machine code: the
-    per-batch arguments only, every table a constant of the compiled function (numba caches it
-    on disk, in _CACHE_DIR, keyed by the tables)."""
-    if CACHE:  # the cache's folder is chosen when the function is decorated
-        saved, numba.config.CACHE_DIR = numba.config.CACHE_DIR, _CACHE_DIR
-
-    @njit(error_model="numpy", _nrt=False, cache=CACHE)
-    def run_model(
-        first_run, n, tkeys, ea, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
-        out_outcome, out_steps, out_peak, out_rung, out_pay, out_state,
-        occupancy, ended, move_counts, numbers,
-    ):  # fmt: skip
-        return run_batch(
-            first_run, n, tkeys, ea, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
-            out_outcome, out_steps, out_peak, out_rung, out_pay, out_state,
-            occupancy, ended, move_counts, tables, numbers,
-        )  # fmt: skip
-
-    if CACHE:
-        numba.config.CACHE_DIR = saved
-    return run_model
 
 
 # --- C entry points for the machine-code expressions (sim/engine/compiled_exprs.py) -----------
