@@ -43,14 +43,18 @@ def test_summaries_take_the_same_memory_after_n_and_4n_runs():
     assert large.results(3).final_state is None
 
 
-def test_summaries_grow_far_slower_than_the_runs(model):
-    """camp_taji's continuous variables show more distinct values in more runs (counted up to
-    MAX_DISTINCT each), but nothing like the 8 bytes a variable a run kept before."""
-    n = 4 * BLOCK_SIZE
-    small, large = aggregate(model, n), aggregate(model, 4 * n)
-    per_run_before = 3 * n * 8 * len(model.state_names)
-    assert large.nbytes() - small.nbytes() < per_run_before / 20
-    assert large.nbytes() < 16 * results_module.MAX_DISTINCT * len(model.state_names)
+def test_summaries_stop_growing_once_the_distinct_values_pass_the_cap(model):
+    """camp_taji's learnt credibility takes a new value in almost every run. Each continuous
+    variable is kept exactly up to MAX_DISTINCT distinct values, then as a fixed-size sketch, so
+    the summaries are bounded whatever the runs: never above 16 bytes per allowed distinct value
+    of each variable, and no larger for twice the runs once the cap is passed."""
+    bound = 16 * results_module.MAX_DISTINCT * len(model.state_names)
+    below = aggregate(model, 16 * BLOCK_SIZE)
+    past = aggregate(model, 20 * BLOCK_SIZE)
+    twice = aggregate(model, 40 * BLOCK_SIZE)
+    assert 20 * BLOCK_SIZE > results_module.MAX_DISTINCT
+    assert max(below.nbytes(), past.nbytes(), twice.nbytes()) < bound
+    assert twice.nbytes() <= past.nbytes()
 
 
 def test_state_figures_equal_those_of_the_sorted_final_states(model):
