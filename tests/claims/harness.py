@@ -81,10 +81,13 @@ class Arm:
         ids = [o.id for o in self.model.options[a]]
         return sum(self.rec.moves[a, ids.index(o) + 1].astype(float) for o in options)
 
+    def turns(self, actor: str) -> np.ndarray:
+        """How many turns `actor` had in each run (every option and pass)."""
+        return self.rec.moves[self.model.actor_index(actor)].sum(axis=0).astype(float)
+
     def share(self, actor: str, *options: str) -> np.ndarray:
         """The share of `actor`'s moves in each run that were any of `options` (a rate per step)."""
-        total = self.rec.moves[self.model.actor_index(actor)].sum(axis=0)
-        return self.moves(actor, *options) / np.maximum(total, 1)
+        return self.moves(actor, *options) / np.maximum(self.turns(actor), 1)
 
 
 def _policy(scenario, spec: str):

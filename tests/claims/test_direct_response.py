@@ -112,15 +112,11 @@ def test_direct_response_kh_attacks_to_provoke_strikes_on_iraqi_soil():
     def kh_attack_rate(**o):
         touchy = arm(DIRECT_RESPONSE, "us=alt:in_iraq", iraqi_sensitivity=1.5, **o)
         calm = arm(DIRECT_RESPONSE, "us=alt:in_iraq", iraqi_sensitivity=0.5, **o)
-
-        def kh_moves(a):
-            return a.rec.moves[a.model.actor_index("kh")].sum(axis=0).astype(float)
-
         return ratio_z(
             touchy.moves("kh", "rocket_attack"),
-            kh_moves(touchy),
+            touchy.turns("kh"),
             calm.moves("kh", "rocket_attack"),
-            kh_moves(calm),
+            calm.turns("kh"),
         )
 
     claim(
