@@ -11,7 +11,8 @@ when camp_taji's knock-out parameters made KH's pain come only from strikes that
 kh_december's Iran came to need a round to ready its revenge (issue 18, item 3); and when
 camp_taji took the other windows' `war_risk`, `casualty_aversion` and `kh_autonomy` (item 4);
 and when camp_taji's and kh_december's credibility became one learnt belief (items 2 and 4: the
-sweep now varies `credibility_learning`, which replaced `resolve_gain`).
+sweep now varies `credibility_learning`, which replaced `resolve_gain`); and when camp_taji's
+Iran, a typed table, became a logit actor weighing each blow (item 2).
 """
 
 from __future__ import annotations
