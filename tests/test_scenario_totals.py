@@ -70,11 +70,16 @@ def test_totals_match_the_per_move_sums_in_every_run(name):
 
 def test_the_old_every_step_settlement_fails_this_test():
     """The control: camp_taji settling its dead in every_step (as before issue 18) loses them
-    in the runs that end mid-step, and the per-run comparison finds them."""
+    in the runs that end mid-step (here in war, Iran's salvo answering KH's week), and the
+    per-run comparison finds them."""
     text = (SCENARIOS / "camp_taji_2020.yaml").read_text()
     text = re.sub(r"    tally:\n      into: \[us_killed\]\n.*\n", "    tally: {into: []}\n", text)
     settle = "      kh_capability: 0.01\n"
     text = text.replace(settle, settle + "      us_killed: killed_this_week\n")
+    # An Iran that fears no war fires often, so runs end in war after KH's move of the week.
+    fearless = "  war_fear:\n    value: 0\n"
+    text = text.replace("  war_fear:\n    value: 50\n", fearless)
+    assert fearless in text
     model = prepare_model(load_text(text, "old_camp_taji.yaml"))
     observer = _Increases(model, RUNS)
     rec = simulate_batch(model, 18, 0, block_count(RUNS), RUNS, observer=observer).records

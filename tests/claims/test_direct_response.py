@@ -4,11 +4,12 @@ Each claim compares the US alternatives `direct` (an IRGC base after each attack
 (KH inside Iraq after each attack), with the scenario as it is and with the mechanism the claim
 names switched off by its knock-out parameter:
 
-- `red_line_gain=0`: strikes on Iran no longer raise Iran's belief in the red line (`red_line`),
-  the belief that makes restraining the Guard Iran's best option;
+- `red_line_fear=0`: Iran's learnt belief in the red line (`red_line`, up with each strike on
+  Iran by the windows' rule) no longer makes restraining the Guard worth anything to it;
 - `iraqi_sensitivity=0`: strikes on Iraqi soil no longer feed Iraqi `grievance` (Sadr's drift
   toward Iran, the nationalist turns, the expulsion vote) or cost `iraqi_tolerance`;
-- `iran_pride=0`: a strike on Iranian soil no longer makes Iran want to answer with missiles;
+- `iran_resolve=0`: a strike on Iranian soil (`iran_blow`) no longer makes Iran want to answer
+  with missiles;
 - `provocation=0`: KH no longer attacks to draw US strikes on Iraqi soil (article 000). The claim
   that a direct response lowers KH's attack rate through Iran's restraint holds provocation off
   in both arms, since strikes in Iraq also invite attacks meant to provoke them.
@@ -28,9 +29,10 @@ def _arms(**overrides):
 def test_direct_response_restrains_the_guard_and_the_militia():
     """002_6879370bef8a4866.txt: "respond directly to Iran"; a strike on an IRGC base "would
     likely lead Ayatollah Ali Khamenei to restrain the Guard". Mechanism: each strike on Iranian
-    soil raises Iran's belief that the red line is real (`red_line`, by `red_line_gain`), which
-    makes restraining the Guard Iran's best option, and the restraint stops KH. Knock-out:
-    `red_line_gain=0`."""
+    soil moves Iran's belief that the red line is real (`red_line`) toward 1, by the windows'
+    learning rule; Iran weighs restraint by the blow it then expects if its militias keep firing
+    (`red_line_fear` x 8 x `red_line`), and the restraint stops KH. Knock-out:
+    `red_line_fear=0`."""
 
     def restraint(**o):
         direct, in_iraq = _arms(**o)
@@ -42,8 +44,8 @@ def test_direct_response_restrains_the_guard_and_the_militia():
         direct, in_iraq = _arms(provocation=0.0, **o)
         return z_score(in_iraq.share("kh", "rocket_attack"), direct.share("kh", "rocket_attack"))
 
-    claim("Iran restrains the Guard: direct > in Iraq", restraint, DIRECT_RESPONSE, "red_line_gain")
-    claim("KH attack rate: in Iraq > direct", kh_attacks, DIRECT_RESPONSE, "red_line_gain")
+    claim("Iran restrains the Guard: direct > in Iraq", restraint, DIRECT_RESPONSE, "red_line_fear")
+    claim("KH attack rate: in Iraq > direct", kh_attacks, DIRECT_RESPONSE, "red_line_fear")
 
 
 def test_direct_response_strikes_in_iraq_risk_expulsion():
@@ -90,14 +92,15 @@ def test_direct_response_strikes_in_iraq_push_sadr_toward_iran():
 def test_direct_response_risks_war():
     """000_901de9d5be86587a.txt (the other side of article 002's argument): strikes on Iranian
     soil "may well bring Iranian retaliation and push the situation toward war". Mechanism: after a
-    strike on its soil Iran wants to answer with a missile salvo (`iran_pride`), and a salvo can
-    spiral (`war_risk`). Knock-out: `iran_pride=0`."""
+    strike on its soil Iran wants to answer the blow (`iran_resolve` x `iran_blow`) with a
+    missile salvo, weighed against the war it fears (`war_fear` x `war_risk`), and a salvo can
+    spiral. Knock-out: `iran_resolve=0`."""
 
     def war(**o):
         direct, in_iraq = _arms(**o)
         return z_score(direct.outcome("war"), in_iraq.outcome("war"))
 
-    claim("P(war): direct > in Iraq", war, DIRECT_RESPONSE, "iran_pride")
+    claim("P(war): direct > in Iraq", war, DIRECT_RESPONSE, "iran_resolve")
 
 
 def test_direct_response_kh_attacks_to_provoke_strikes_on_iraqi_soil():

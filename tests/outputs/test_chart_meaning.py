@@ -48,7 +48,7 @@ def comparison():
 
 @pytest.fixture(scope="module")
 def line_sweep():
-    return sim.sweep("camp_taji_2020", {"war_risk": (0, 1, 3)}, runs=200, seed=1)
+    return sim.sweep("camp_taji_2020", {"war_fear": (0, 100, 3)}, runs=200, seed=1)
 
 
 def png_size(data: bytes) -> tuple[int, int]:

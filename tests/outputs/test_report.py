@@ -500,7 +500,9 @@ def test_policies_are_described_in_words():
     assert "rationality us_rationality = 1.5" in describe_policy(
         scenario, "us", parameters={"us_rationality": 1.5}
     )
-    assert describe_policy(scenario, "iran").startswith("a table of responses to United States")
+    assert "rationality iran_rationality" in describe_policy(scenario, "iran")
+    tit_for_tat = load_scenario(SCENARIOS / "tit_for_tat.yaml")
+    assert describe_policy(tit_for_tat, "us").startswith("a table of responses to ")
     fixed = SimpleNamespace(kind="fixed", option="sanctions")
     assert describe_policy(scenario, "us", fixed).startswith("always 'sanctions'")
     plan = SimpleNamespace(kind="sequence", options=["a", "b"])
