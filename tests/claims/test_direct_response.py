@@ -10,6 +10,11 @@ names switched off by its knock-out parameter:
   toward Iran, the nationalist turns, the expulsion vote) or cost `iraqi_tolerance`;
 - `iran_resolve=0`: a strike on Iranian soil (`iran_blow`) no longer makes Iran want to answer
   with missiles;
+- `attribution` is a rival switch, not a knock-out: 0 (the default, article 001 and the
+  record, where every attack went unclaimed) hides from the US whether an attack defied
+  Tehran's covert order to hold fire (`iran_restraint` is visible only to Iran and KH, and
+  Iran's orders are unseen moves); 1 (article 002's "all know full well") tells it. The claims
+  on it knock out `red_line_fear` (no restraint, so no defiance to tell) and `kh_autonomy`;
 - `provocation=0`: KH no longer attacks to draw US strikes on Iraqi soil (article 000). The claim
   that a direct response lowers KH's attack rate through Iran's restraint holds provocation off
   in both arms, since strikes in Iraq also invite attacks meant to provoke them.
@@ -17,7 +22,12 @@ names switched off by its knock-out parameter:
 
 from __future__ import annotations
 
+import pytest
+
+from sim.errors import ScenarioError
+from sim.model.loading import load_text
 from tests.claims.harness import DIRECT_RESPONSE, arm, claim, ratio_z, z_score
+from tests.conftest import SCENARIOS
 
 
 def _arms(**overrides):
@@ -128,3 +138,66 @@ def test_direct_response_kh_attacks_to_provoke_strikes_on_iraqi_soil():
         DIRECT_RESPONSE,
         "provocation",
     )
+
+
+def test_direct_response_hidden_orders_bring_strikes_on_iran_for_attacks_it_tried_to_stop():
+    """001_74a24966ff1a162a.txt: "It's unclear if Iran had anything to do with the attack", and
+    Iran's allies "sometimes act without explicit instruction"; 002_6879370bef8a4866.txt holds
+    that all "know full well" the attacks are Iran's. Mechanism (hidden information, DESIGN.md
+    8.1): Khamenei's order to hold fire is covert, so a US that answers every attack on Iranian
+    soil also strikes Iran for attacks that defied that order, and Iran answers those blows. With
+    `attribution` 1 the US learns of the defiance and holds back. Knock-out `red_line_fear=0`:
+    Iran never has reason to order restraint, so there is no defiance to tell."""
+
+    def war(**o):
+        hidden = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=0.0, **o)
+        seen = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=1.0, **o)
+        return z_score(hidden.outcome("war"), seen.outcome("war"))
+
+    def strikes(**o):
+        hidden = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=0.0, **o)
+        seen = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=1.0, **o)
+        return z_score(hidden.share("us", "strike_irgc"), seen.share("us", "strike_irgc"))
+
+    claim(
+        "strikes on Iran per week, direct: orders hidden > seen",
+        strikes,
+        DIRECT_RESPONSE,
+        "red_line_fear",
+    )
+    claim("P(war), direct: orders hidden > seen", war, DIRECT_RESPONSE, "red_line_fear")
+
+
+def test_direct_response_restraint_is_worth_more_to_iran_when_the_us_can_tell():
+    """002_6879370bef8a4866.txt: a direct red line would lead Khamenei to restrain the Guard;
+    001_74a24966ff1a162a.txt: the militias sometimes act on their own. Mechanism: Iran weighs
+    restraint by the blows it avoids; while its orders are hidden, an autonomous attack brings
+    the blow anyway, so restraint protects Iran only for the share of KH that obeys. If the US
+    can tell defiance (`attribution` 1), restraint protects it wholly, and Iran restrains more.
+    Knock-out `kh_autonomy=0`: KH always obeys, and attribution changes nothing for Iran."""
+
+    def restraint(**o):
+        hidden = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=0.0, **o)
+        seen = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=1.0, **o)
+        return z_score(seen.share("iran", "restrain_guard"), hidden.share("iran", "restrain_guard"))
+
+    claim(
+        "Iran restrains the Guard, direct: orders seen > hidden",
+        restraint,
+        DIRECT_RESPONSE,
+        "kh_autonomy",
+    )
+
+
+def test_direct_response_no_us_doctrine_can_read_tehrans_order():
+    """The hidden order is enforced, not a convention: a US doctrine that conditions on Iran's
+    restraint (the state the US cannot see) is refused at load time, at its place in the file."""
+    text = (SCENARIOS / DIRECT_RESPONSE).read_text(encoding="utf-8")
+    seen = '"where(attacked > 0, 1, -1) - 2 * defiance_known"'
+    assert seen in text
+    peeking = text.replace(seen, '"where(attacked > 0, 1, -1) - 2 * iran_restraint"')
+    with pytest.raises(ScenarioError) as info:
+        load_text(peeking, DIRECT_RESPONSE)
+    line = 1 + text[: text.index(seen)].count("\n")
+    assert f"{DIRECT_RESPONSE}:{line}:" in str(info.value)
+    assert "'iran_restraint' is hidden from us" in str(info.value)
