@@ -7,7 +7,6 @@ numbers do not depend on how blocks were grouped into batches or spread over wor
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -572,7 +571,6 @@ _GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA)
 _LOG_GAMMA = math.log(_GAMMA)
 _MAX_KEY = math.ceil(math.log(np.finfo(float).max) / _LOG_GAMMA) + 1
 _MIN_KEY = math.floor(math.log(np.finfo(float).smallest_subnormal) / _LOG_GAMMA) - 1
-_PAIRWISE_BLOCK = 128
 _SCALE = 2.0**-64
 """Values are summed a second time scaled by this power of two (exactly), for a mean of values
 so large that their plain sum overflows."""
@@ -587,43 +585,92 @@ def quantile_ranks(n: int, levels: Any = QUANTILES) -> np.ndarray:
     return np.clip(rank, 0, max(n - 1, 0))
 
 
-def _pairwise_leaves(a: np.ndarray) -> np.ndarray:
-    """numpy's pairwise-summation leaf (8 accumulators, then the rest one by one) of each
-    (rows, leaves, n <= 128) slab: (rows, leaves) sums."""
-    n = a.shape[2]
-    if n < 8:
-        res = np.zeros(a.shape[:2])
-        for i in range(n):
-            res = res + a[:, :, i]
-        return res
-    whole = n - n % 8
-    r = a[:, :, 0:8].copy()
-    for i in range(8, whole, 8):
-        r += a[:, :, i : i + 8]
-    res = ((r[..., 0] + r[..., 1]) + (r[..., 2] + r[..., 3])) + (
-        (r[..., 4] + r[..., 5]) + (r[..., 6] + r[..., 7])
-    )
-    for i in range(whole, n):
-        res = res + a[:, :, i]
+def _pairwise_leaf_sums(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """numpy's pairwise-summation leaf of each column span [start, start + length) of `buffer`
+    (rows, columns), length <= 128: 8 accumulators over the first `length - length % 8` values,
+    combined pairwise, then the rest added one by one (below 8 values: one by one from 0.0).
+    All spans at once: (rows, spans) sums.
+
+    Spans of different lengths are padded with zeros, which changes no sum: x + 0.0 is x for
+    every x but -0.0, and a zero's sign cannot reach the total (x + z is x for x nonzero, and
+    the total is 0.0 + the root, as numpy starts from the identity 0.0)."""
+    rows = buffer.shape[0]
+    rest = lengths % 8
+    whole = lengths - rest
+    wide, tail = int(whole.max()), int(rest.max())
+    padded = np.concatenate([buffer, np.zeros((rows, 1))], axis=1)
+    pad = padded.shape[1] - 1
+
+    def gather(first: np.ndarray, count: np.ndarray, width: int) -> np.ndarray:
+        offsets = np.arange(width)
+        at = first[:, None] + offsets
+        at[offsets >= count[:, None]] = pad
+        return padded[:, at]  # (rows, spans, width)
+
+    if wide:
+        slab = gather(starts, whole, wide).reshape(rows, starts.size, wide // 8, 8)
+        r = slab[:, :, 0].copy()
+        for i in range(1, wide // 8):
+            r += slab[:, :, i]
+        res = ((r[..., 0] + r[..., 1]) + (r[..., 2] + r[..., 3])) + (
+            (r[..., 4] + r[..., 5]) + (r[..., 6] + r[..., 7])
+        )
+    else:
+        res = np.zeros((rows, starts.size))
+    if tail:
+        ends = gather(starts + whole, rest, tail)
+        for i in range(tail):
+            res = res + ends[:, :, i]
     return res
 
 
-def _pairwise_leaf_spans(lo: int, n: int):
-    """(start, length) of the leaves of numpy's pairwise-summation tree over n values, in order."""
-    if n <= _PAIRWISE_BLOCK:
-        yield lo, n
-        return
-    half = n // 2
-    half -= half % 8
-    yield from _pairwise_leaf_spans(lo, half)
-    yield from _pairwise_leaf_spans(lo + half, n - half)
+class _PairwiseLeaves:
+    """The leaves of numpy's pairwise-summation tree over n values, in order, as (start,
+    length, merges): `merges` is how many nodes the leaf completes (each the sum left + right of
+    the two latest values: a postfix walk). Holds O(log n) frames, never the n / 128 leaves."""
+
+    def __init__(self, n: int):
+        self.frames: list[list[int]] = []  # [lo, n, half, right child begun] on the path
+        self.leaf: tuple[int, int] | None = None
+        self._descend(0, n)
+
+    def _descend(self, lo: int, n: int) -> None:
+        while n > _PAIRWISE_BLOCK:
+            half = n // 2
+            half -= half % 8
+            self.frames.append([lo, n, half, 0])
+            n = half
+        self.leaf = (lo, n)
+
+    def __iter__(self) -> _PairwiseLeaves:
+        return self
+
+    def __next__(self) -> tuple[int, int, int]:
+        if self.leaf is None:
+            raise StopIteration
+        lo, n = self.leaf
+        frames = self.frames
+        merges = 0
+        while frames and frames[-1][3]:
+            frames.pop()
+            merges += 1
+        if frames:
+            frame = frames[-1]
+            frame[3] = 1
+            self._descend(frame[0] + frame[2], frame[1] - frame[2])
+        else:
+            self.leaf = None
+        return lo, n, merges
+
+
+_PAIRWISE_BLOCK = 128
 
 
 class PairwiseSum:
     """Row sums of a (rows, n) matrix fed a few columns at a time, in order, equal bit for bit to
     numpy's `matrix.sum(axis=1)` of the whole (its pairwise summation, whose tree depends only on
     n, which must be known in advance). Holds O(rows * (128 + log n)) numbers beyond the columns
-    of the latest `add`, never n. Leaves of equal length side by side are summed together."""
+    of the latest `add`, never n. The leaves an `add` completes are summed together."""
 
     def __init__(self, rows: int, n: int):
         self.rows, self.n = rows, n
@@ -631,46 +678,37 @@ class PairwiseSum:
         self.buffer_start = 0  # column index of the buffer's first column
         self.seen = 0
         self.done = 0  # columns summed into finished leaves
-        self.ready: deque[np.ndarray] = deque()  # leaf sums not yet taken by the walk
-        self.spans = _pairwise_leaf_spans(0, n)
-        self.next_span = next(self.spans, None)
         self.total: np.ndarray | None = np.zeros(rows) if n == 0 else None
-        self._walk = self._node(0, n) if n else None
-        if self._walk is not None:
-            next(self._walk)
-
-    def _node(self, lo: int, n: int):
-        if n <= _PAIRWISE_BLOCK:
-            while not self.ready:
-                yield
-            return self.ready.popleft()
-        half = n // 2
-        half -= half % 8
-        left = yield from self._node(lo, half)
-        right = yield from self._node(lo + half, n - half)
-        return left + right
+        self.leaves = _PairwiseLeaves(n) if n else None
+        self.next_leaf = next(self.leaves) if n else None
+        self.values: list[np.ndarray] = []  # the postfix walk's stack: O(log n) sums
 
     def _sum_leaves(self) -> None:
-        """Sum every leaf now complete, runs of equal-length leaves at once."""
-        while self.next_span is not None and sum(self.next_span) <= self.seen:
-            start, length = self.next_span
-            count = 1
-            self.next_span = next(self.spans, None)
-            while (
-                self.next_span is not None
-                and self.next_span[1] == length
-                and sum(self.next_span) <= self.seen
-            ):
-                count += 1
-                self.next_span = next(self.spans, None)
-            at = start - self.buffer_start
-            slab = self.buffer[:, at : at + count * length].reshape(self.rows, count, length)
-            sums = _pairwise_leaves(slab)
-            self.ready.extend(sums.T)
-            self.done = start + count * length
+        """Sum every leaf now complete, all at once, and combine them up the tree."""
+        spans = []
+        while self.next_leaf is not None and self.next_leaf[0] + self.next_leaf[1] <= self.seen:
+            spans.append(self.next_leaf)
+            self.next_leaf = next(self.leaves, None)
+        if not spans:
+            return
+        starts = np.array([s[0] for s in spans]) - self.buffer_start
+        lengths = np.array([s[1] for s in spans])
+        sums = _pairwise_leaf_sums(self.buffer, starts, lengths)
+        values = self.values
+        for k, (_, _, merges) in enumerate(spans):
+            values.append(sums[:, k])
+            for _ in range(merges):
+                right = values.pop()
+                values[-1] = values[-1] + right
+        last = spans[-1]
+        self.done = last[0] + last[1]
+        if self.next_leaf is None:
+            self.total = 0.0 + values.pop()  # numpy starts from the identity, 0.0
+            self.leaves = None
+            self.buffer = self.buffer[:, :0]
 
     def add(self, columns: np.ndarray) -> None:
-        if self._walk is None:
+        if self.leaves is None:
             raise ValueError("more values than announced")
         self.buffer = np.concatenate(
             [self.buffer[:, self.done - self.buffer_start :], columns], axis=1
@@ -678,12 +716,6 @@ class PairwiseSum:
         self.buffer_start = self.done
         self.seen += columns.shape[1]
         self._sum_leaves()
-        try:
-            self._walk.send(None)
-        except StopIteration as finished:
-            self.total = 0.0 + finished.value  # numpy starts from the identity, 0.0
-            self._walk = None
-            self.buffer = self.buffer[:, :0]
 
     def nbytes(self) -> int:
         return self.buffer.nbytes
