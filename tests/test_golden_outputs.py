@@ -12,7 +12,8 @@ kh_december's Iran came to need a round to ready its revenge (issue 18, item 3);
 camp_taji took the other windows' `war_risk`, `casualty_aversion` and `kh_autonomy` (item 4);
 and when camp_taji's and kh_december's credibility became one learnt belief (items 2 and 4: the
 sweep now varies `credibility_learning`, which replaced `resolve_gain`); and when camp_taji's
-Iran, a typed table, became a logit actor weighing each blow (item 2).
+Iran, a typed table, became a logit actor weighing each blow, and kh_december's Iran became the
+same actor (item 2).
 """
 
 from __future__ import annotations
