@@ -161,6 +161,47 @@ def test_hand_check_of_the_lessons():
     assert [round(LESSONS[k](0.3, p), 12) for k in LESSONS] == [0.18, 0.58, 0.38]
 
 
+# --- One Iran ----------------------------------------------------------------------------------
+
+OWED_BLOW = {
+    "kh_december_2019": "revenge_ready",
+    "camp_taji_2020": "iran_blow",
+    "direct_response_2020": "iran_blow",
+}
+"""What each window's Iran answers with its missiles: the blow the US dealt it this week
+(camp_taji, direct_response), or the blow it owes once its revenge is ready (kh_december, whose
+Iran took a round to answer Soleimani's killing)."""
+
+
+@pytest.mark.parametrize("window", sorted(OWED_BLOW))
+def test_iran_weighs_a_salvo_by_one_rule(window):
+    """Issue 18 items 2 and 4: in every 2019-2020 window that has Iran fire missiles at US forces
+    in Iraq, Iran's utility for a salvo is the blow it answers at `iran_resolve` per unit, less
+    the war it may start priced at `war_fear` (article 001's dilemma), on a grid of values, and
+    the salvo itself pays Iran nothing more. Hand check: resolve 0.85, a blow of 8, war_fear
+    50, war_risk 0.1: 0.85 * 8 - 5 = 1.8."""
+    scenario = load_scenario(SCENARIOS / f"{window}.yaml")
+    text = str(scenario.policies["iran"].utilities["missile_salvo"])
+    rng = np.random.default_rng(18)
+    n = 500
+    blow = OWED_BLOW[window]
+    grid = {
+        "iran_resolve": rng.uniform(0, 2, n),
+        "war_fear": rng.uniform(0, 200, n),
+        "war_risk": rng.uniform(0, 1, n),
+        blow: rng.uniform(0, 20, n),
+    }
+    names = Namespace(parameters=frozenset(grid), state=frozenset())
+    got = compile_expr(text, names)(_Grid(grid))
+    want = grid["iran_resolve"] * grid[blow] - grid["war_fear"] * grid["war_risk"]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=window)
+    salvo = next(o for o in scenario.options["iran"] if o.id == "missile_salvo")
+    assert "iran" not in salvo.payoffs, f"{window}: the salvo's worth to Iran is its utility"
+    hand = {"iran_resolve": np.array([0.85]), "war_fear": np.array([50.0])}
+    hand |= {"war_risk": np.array([0.1]), blow: np.array([8.0])}
+    assert compile_expr(text, names)(_Grid(hand))[0] == pytest.approx(1.8)
+
+
 STRIKE_AFTER_EVERY_ATTACK = {
     "kh_december_2019": ("strike_kh", "absorb", {"strike_hit": 0.0}),
     "camp_taji_2020": ("strike_proxies", "sanctions", {"evacuation": 1.0}),
