@@ -257,10 +257,15 @@ class _Batch:
         stream: tuple[int, ...] = (),
         observer: Observer | None = None,
         choosers: Mapping[int, Chooser] | None = None,
+        stable: bool = False,
     ):
         self.m = self.model = model
         self.observer = observer
         self.choosers = dict(choosers or {})
+        self.stable = stable or observer is not None or bool(self.choosers)
+        """Live runs stay in run order (observers and choosers see them so); otherwise a
+        finished run's place is taken by a live run from the end, and an error stops the batch
+        to be played again in run order, so that its message names the same run's value."""
         ranges = [block_runs(runs, b) for b in range(first_block, first_block + n_blocks)]
         self.block_sizes = [hi - lo for lo, hi in ranges]
         self.first_run = ranges[0][0]
@@ -431,17 +436,18 @@ class _Batch:
         self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float, horizon: bool = False
     ) -> None:
         m = self.m
+        gone = np.flatnonzero(done)
+        ended_as = outcome[gone]
         for terminal in m.terminals:
             if terminal.payoffs:
-                sub = np.flatnonzero(done & (outcome == terminal.outcome))
+                sub = gone[ended_as == terminal.outcome]
                 if sub.size:
                     terminal_payoffs(_Part(self, sub, sub.shape[0]), terminal.outcome, weight)
-        gone = np.flatnonzero(done)
         if self.observer:
-            self.observer.ended(step, self.run[gone], outcome[gone])
+            self.observer.ended(step, self.run[gone], ended_as)
         rec = self.records
         local = self.run[gone] - self.first_run
-        rec.outcome[local] = outcome[gone]
+        rec.outcome[local] = ended_as
         rec.steps[local] = step
         rec.peak_rung[local] = self.peak[gone]
         rec.final_rung[local] = self.rung[gone]
@@ -453,17 +459,35 @@ class _Batch:
             rec.rung_path[local, step] = self.rung[gone]
         n_out = len(m.outcome_ids)
         counts = np.bincount(
-            self.block[gone] * n_out + outcome[gone], minlength=len(self.block_sizes) * n_out
+            self.block[gone] * n_out + ended_as, minlength=len(self.block_sizes) * n_out
         )
         self.ended[:, step, :] += counts.reshape(len(self.block_sizes), n_out)
         if horizon:
             self.run = self.run[:0]
             return
-        keep = np.flatnonzero(~done)
-        self.floats = self.floats.take(keep, axis=1)
-        self.ints = self.ints.take(keep, axis=1)
-        if self.moves is not None:
-            self.moves = self.moves.take(keep, axis=0)
+        if self.stable:
+            keep = np.flatnonzero(~done)
+            self.floats = self.floats.take(keep, axis=1)
+            self.ints = self.ints.take(keep, axis=1)
+            if self.moves is not None:
+                self.moves = self.moves.take(keep, axis=0)
+        else:
+            # the live runs of the tail fill the places of the finished runs before it, and the
+            # live matrices are cut to the live count: a copy of the finished runs' number of
+            # columns, not of all of them (the runs' order changes; no figure depends on it)
+            live = self.active - gone.shape[0]
+            holes = gone[: np.searchsorted(gone, live)]
+            if holes.size:
+                fillers = np.flatnonzero(~done[live:])
+                fillers += live
+                self.floats[:, holes] = self.floats[:, fillers]
+                self.ints[:, holes] = self.ints[:, fillers]
+                if self.moves is not None:
+                    self.moves[holes] = self.moves[fillers]
+            self.floats = self.floats[:, :live]
+            self.ints = self.ints[:, :live]
+            if self.moves is not None:
+                self.moves = self.moves[:live]
         self._bind_rows()
 
     def _bind_rows(self) -> None:
@@ -509,18 +533,16 @@ def simulate_batch(
 
     `record_moves=False` skips the per-run move counts (aggregates are always kept): faster.
     """
-    batch = _Batch(
-        model,
-        seed,
-        first_block,
-        n_blocks,
-        runs,
-        record_paths,
-        record_moves,
-        stream,
-        observer,
-        choosers,
-    )
+    args = (model, seed, first_block, n_blocks, runs, record_paths, record_moves, stream)
+    batch = _Batch(*args, observer, choosers)
     with np.errstate(all="ignore"):
-        batch.simulate()
+        try:
+            batch.simulate()
+        except Exception:
+            if batch.stable:
+                raise
+            # the same runs again in run order: the error (which names the first run's value
+            # that is wrong) is the one the runs give in that order
+            batch = _Batch(*args, observer, choosers, stable=True)
+            batch.simulate()
     return batch.output(first_block)

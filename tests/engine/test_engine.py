@@ -87,6 +87,31 @@ policies: {a: {kind: fixed, option: go}}
     assert message.startswith("inline.yaml:")
 
 
+def test_a_run_time_error_names_the_same_run_whatever_the_order_of_live_runs():
+    """Finished runs' places are taken by live runs from the end of the batch; an error then
+    plays the batch again in run order, so the message names the value of the same run as an
+    observer (which sees live runs in run order) does."""
+    model = one_actor(
+        """
+state: {x: 0}
+options:
+  a:
+    - id: go
+      effects: {set: {x: "uniform(0, 2)"}}
+      outcomes: [{id: up, p: "where(step >= 2, x / 1.8, 0)"}, {id: stay}]
+policies: {a: {kind: fixed, option: go}}
+outcomes: {low: {when: x < 1.6}}
+""",
+        horizon=3,
+    )
+    messages = []
+    for observer in (None, Observer()):
+        with pytest.raises(SimulationError) as err:
+            simulate_batch(model, 1, 0, 2, 2 * BLOCK_SIZE, observer=observer)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "outside [0, 1] at step 2" in messages[0]
+
+
 def test_probabilities_not_summing_to_one_are_never_renormalised():
     with pytest.raises(SimulationError, match=r"sum to 1\.2, not 1"):
         model = one_actor("""
