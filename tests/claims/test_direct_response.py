@@ -13,8 +13,10 @@ names switched off by its knock-out parameter:
 - `attribution` is a rival switch, not a knock-out: 0 (the default, article 001 and the
   record, where every attack went unclaimed) hides from the US whether an attack defied
   Tehran's covert order to hold fire (`iran_restraint` is visible only to Iran and KH, and
-  Iran's orders are unseen moves); 1 (article 002's "all know full well") tells it. The claims
-  on it knock out `red_line_fear` (no restraint, so no defiance to tell) and `kh_autonomy`;
+  Iran's orders are unseen moves); 1 (article 002's "all know full well") tells it. The claim
+  on it knocks out `red_line_fear` (no restraint, so no defiance to tell). Dropped: "Iran
+  restrains more when the US can tell": it held (z 40) only while Iran's restraint utility
+  carried a typed `1 - kh_autonomy * (1 - attribution)`; without it, z 1.5;
 - `provocation=0`: KH no longer attacks to draw US strikes on Iraqi soil (article 000). The claim
   that a direct response lowers KH's attack rate through Iran's restraint holds provocation off
   in both arms, since strikes in Iraq also invite attacks meant to provoke them.
@@ -166,27 +168,6 @@ def test_direct_response_hidden_orders_bring_strikes_on_iran_for_attacks_it_trie
         "red_line_fear",
     )
     claim("P(war), direct: orders hidden > seen", war, DIRECT_RESPONSE, "red_line_fear")
-
-
-def test_direct_response_restraint_is_worth_more_to_iran_when_the_us_can_tell():
-    """002_6879370bef8a4866.txt: a direct red line would lead Khamenei to restrain the Guard;
-    001_74a24966ff1a162a.txt: the militias sometimes act on their own. Mechanism: Iran weighs
-    restraint by the blows it avoids; while its orders are hidden, an autonomous attack brings
-    the blow anyway, so restraint protects Iran only for the share of KH that obeys. If the US
-    can tell defiance (`attribution` 1), restraint protects it wholly, and Iran restrains more.
-    Knock-out `kh_autonomy=0`: KH always obeys, and attribution changes nothing for Iran."""
-
-    def restraint(**o):
-        hidden = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=0.0, **o)
-        seen = arm(DIRECT_RESPONSE, "us=alt:direct", attribution=1.0, **o)
-        return z_score(seen.share("iran", "restrain_guard"), hidden.share("iran", "restrain_guard"))
-
-    claim(
-        "Iran restrains the Guard, direct: orders seen > hidden",
-        restraint,
-        DIRECT_RESPONSE,
-        "kh_autonomy",
-    )
 
 
 def test_direct_response_no_us_doctrine_can_read_tehrans_order():
