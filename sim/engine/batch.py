@@ -232,11 +232,11 @@ class _Part:
             b.observer.branched(b.step, actor, option.index, runs, branch)
         counts = np.bincount(branch, minlength=len(option.branches))
         out = []
-        for j in np.flatnonzero(counts):
+        for j in counts.nonzero()[0]:
             if counts[j] == self.size:
                 sub = idx
             else:
-                sel = np.flatnonzero(branch == j)
+                sel = (branch == j).nonzero()[0]
                 sub = sel if idx is ALL else idx[sel]
             out.append((int(j), _Part(b, sub, int(counts[j]))))
         return out
@@ -277,12 +277,13 @@ class _Batch:
         self.floats[:n_state] = model.state_initial[:, None]
         self.ints = np.empty((5 + model.n_last_rows, n), dtype=np.int64)
         self.ints[0] = np.arange(self.first_run, self.first_run + n)
-        self.ints[1] = np.arange(n) // BLOCK_SIZE
+        n_codes = model.max_options + 1
+        self.width = max(n_codes, len(model.outcome_ids), model.n_rungs)
+        self.ints[1] = np.arange(n) // BLOCK_SIZE * self.width + 1
         self.ints[2:4] = model.initial_rung
         self.ints[4] = RandomField.offsets(self.ints[0]).view(np.int64)
         self.ints[5:] = NOT_YET
         self._bind_rows()
-        n_codes = model.max_options + 1
         self.moves = np.zeros((n, n_actors, n_codes), dtype=np.int32) if record_moves else None
         self.move_counts = np.zeros((n_blocks, n_actors, n_codes), dtype=np.int64)
         self.step = 0
@@ -367,16 +368,14 @@ class _Batch:
         if self.observer:
             self.observer.chose(self.step, actor, self.run, chosen)
         n_codes = self.move_counts.shape[2]
-        by_block = np.bincount(
-            self.block * n_codes + (chosen + 1), minlength=self.move_counts.shape[0] * n_codes
-        ).reshape(-1, n_codes)
+        by_block = self._by_block(chosen, n_codes, 1)
         self.move_counts[:, actor, :] += by_block
         if self.moves is not None:
             self.moves[np.arange(n), actor, chosen + 1] += 1
         counts = by_block.sum(axis=0)
         parts = []
-        for code in np.flatnonzero(counts[1:]):
-            idx = ALL if counts[code + 1] == n else np.flatnonzero(chosen == code)
+        for code in counts[1:].nonzero()[0]:
+            idx = ALL if counts[code + 1] == n else (chosen == code).nonzero()[0]
             parts.append((int(code), _Part(self, idx, n if idx is ALL else idx.shape[0])))
         return parts
 
@@ -436,7 +435,7 @@ class _Batch:
         self, done: np.ndarray, outcome: np.ndarray, step: int, weight: float, horizon: bool = False
     ) -> None:
         m = self.m
-        gone = np.flatnonzero(done)
+        gone = done.nonzero()[0]
         ended_as = outcome[gone]
         for terminal in m.terminals:
             if terminal.payoffs:
@@ -451,22 +450,20 @@ class _Batch:
         rec.steps[local] = step
         rec.peak_rung[local] = self.peak[gone]
         rec.final_rung[local] = self.rung[gone]
-        rec.payoffs[:, local] = self.pay.take(gone, axis=1)
-        rec.state[:, local] = self.state.take(gone, axis=1)
+        for into, rows in ((rec.payoffs, self.pay), (rec.state, self.state)):
+            for i, row in enumerate(rows):  # row by row: numpy's fast one-axis indexing
+                into[i, local] = row[gone]
         if self.moves is not None:
             rec.moves_by_run[local] = self.moves.take(gone, axis=0)
         if rec.rung_path is not None:
             rec.rung_path[local, step] = self.rung[gone]
         n_out = len(m.outcome_ids)
-        counts = np.bincount(
-            self.block[gone] * n_out + ended_as, minlength=len(self.block_sizes) * n_out
-        )
-        self.ended[:, step, :] += counts.reshape(len(self.block_sizes), n_out)
+        self.ended[:, step, :] += self._by_block(ended_as, n_out, 0, gone)
         if horizon:
             self.run = self.run[:0]
             return
         if self.stable:
-            keep = np.flatnonzero(~done)
+            keep = (~done).nonzero()[0]
             self.floats = self.floats.take(keep, axis=1)
             self.ints = self.ints.take(keep, axis=1)
             if self.moves is not None:
@@ -478,10 +475,11 @@ class _Batch:
             live = self.active - gone.shape[0]
             holes = gone[: np.searchsorted(gone, live)]
             if holes.size:
-                fillers = np.flatnonzero(~done[live:])
+                fillers = (~done[live:]).nonzero()[0]
                 fillers += live
-                self.floats[:, holes] = self.floats[:, fillers]
-                self.ints[:, holes] = self.ints[:, fillers]
+                for rows in (self.floats, self.ints):
+                    for row in rows:  # row by row: numpy's fast one-axis indexing
+                        row[holes] = row[fillers]
                 if self.moves is not None:
                     self.moves[holes] = self.moves[fillers]
             self.floats = self.floats[:, :live]
@@ -495,16 +493,23 @@ class _Batch:
         n_state = len(self.m.state_names)
         self.state = self.floats[:n_state]
         self.pay = self.floats[n_state:]
-        self.run, self.block, self.rung, self.peak = self.ints[:4]
+        self.run, self.slot, self.rung, self.peak = self.ints[:4]
         self.offsets = self.ints[4].view(np.uint64)
         self.last = self.ints[5:]
 
     def _record_occupancy(self, step: int) -> None:
-        r = self.m.n_rungs
-        counts = np.bincount(self.block * r + self.rung, minlength=len(self.block_sizes) * r)
-        self.occupancy[:, step, :] = counts.reshape(len(self.block_sizes), r)
+        self.occupancy[:, step, :] = self._by_block(self.rung, self.m.n_rungs, 0)
         if self.records.rung_path is not None:
             self.records.rung_path[self.run - self.first_run, step] = self.rung
+
+    def _by_block(self, codes: np.ndarray, width: int, shift: int, at: Any = ALL) -> np.ndarray:
+        """(blocks, width) counts of the codes (each in [-shift, width - shift)) of the runs `at`
+        in each block. `slot` is each run's block times `self.width`, plus 1."""
+        n_blocks = len(self.block_sizes)
+        keys = self.slot[at] + codes
+        counts = np.bincount(keys, minlength=n_blocks * self.width + 1)
+        counts = counts[1 - shift : 1 - shift + n_blocks * self.width]
+        return counts.reshape(n_blocks, self.width)[:, :width]
 
     def output(self, first_block: int) -> BatchOutput:
         return BatchOutput(

@@ -17,6 +17,7 @@ aligned across experiments too.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,10 +41,28 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
+_U30, _U27, _U31, _U12 = (np.uint64(k) for k in (30, 27, 31, 12))
+_UC1, _UC2, _UONE = np.uint64(_C1), np.uint64(_C2), np.uint64(_ONE_BITS)
+
+
 def _mix_array(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_C1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_C2)
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64's finaliser of every entry, in place (`z` is changed and returned)."""
+    t = z >> _U30
+    z ^= t
+    z *= _UC1
+    np.right_shift(z, _U27, out=t)
+    z ^= t
+    z *= _UC2
+    np.right_shift(z, _U31, out=t)
+    z ^= t
+    return z
+
+
+@lru_cache(maxsize=1 << 16)
+def _call_key(key: int, step: int, turn: int, site: int) -> np.uint64:
+    z = _mix_int(key ^ _mix_int(step * 0x100000001B3 + 1))
+    z = _mix_int(z ^ _mix_int(turn * 0x9FB21C651E98DF25 + 7))
+    return np.uint64(_mix_int(z ^ _mix_int(site * 0xC2B2AE3D27D4EB4F + 13)))
 
 
 def block_count(runs: int) -> int:
@@ -64,9 +83,8 @@ class RandomField:
         self.key = (int(state[0]) << 1 | 1) ^ int(state[1])
 
     def _call_key(self, step: int, turn: int, site: int) -> np.uint64:
-        z = _mix_int(self.key ^ _mix_int(step * 0x100000001B3 + 1))
-        z = _mix_int(z ^ _mix_int(turn * 0x9FB21C651E98DF25 + 7))
-        return np.uint64(_mix_int(z ^ _mix_int(site * 0xC2B2AE3D27D4EB4F + 13)))
+        """The key of a draw site (the same for every batch of an experiment: cached)."""
+        return _call_key(self.key, step, turn, site)
 
     @staticmethod
     def offsets(runs: np.ndarray) -> np.ndarray:
@@ -85,10 +103,12 @@ class RandomField:
         """One uniform in (0, 1) per run (`offsets`: the runs' precomputed `offsets(runs)`)."""
         if offsets is None:
             offsets = self.offsets(runs)
-        with np.errstate(over="ignore"):
-            bits = _mix_array(offsets + self._call_key(step, turn, site))
+        # (integer arrays wrap around silently: no error state to set)
+        bits = _mix_array(offsets + _call_key(self.key, step, turn, site))
         # 52 random mantissa bits under exponent 0 make a float in [1, 2); shift it into (0, 1)
-        doubles = ((bits >> np.uint64(12)) | np.uint64(_ONE_BITS)).view(np.float64)
+        bits >>= _U12
+        bits |= _UONE
+        doubles = bits.view(np.float64)
         doubles -= _ONE_MINUS_HALF_ULP
         return doubles
 

@@ -115,15 +115,23 @@ def _sample(weights: np.ndarray, u: np.ndarray, positive: bool = False) -> np.nd
 
     `positive`: every row's weights are known to have a positive total (skips the PASS check).
     """
-    total = weights[0].copy()
-    for row in weights[1:]:
+    k = weights.shape[0]
+    total = weights[0] + weights[1] if k > 1 else weights[0].copy()
+    for row in weights[2:]:
         total += row
     target = u * total
-    running = weights[0].copy()
-    choice = np.zeros(u.shape, dtype=np.int64)
-    for row in weights[1:]:
-        choice += running <= target
-        running += row
+    if k == 1:
+        choice = np.zeros(u.shape, dtype=np.int64)
+    else:
+        # the running sum of the weights before each option (the same additions in the same
+        # order as the total's): the choice is how many of them are at most the target
+        choice = (weights[0] <= target).astype(np.int64)
+        if k > 2:
+            running = weights[0] + weights[1]
+            for row in weights[2:-1]:
+                choice += running <= target
+                running += row
+            choice += running <= target
     return choice if positive else np.where(total > 0, choice, PASS)
 
 
@@ -136,7 +144,8 @@ def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndar
     if available is not None:
         top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        return np.exp(z - top)
+        z -= top
+        return np.exp(z, out=z)
 
 
 def logit_probabilities(

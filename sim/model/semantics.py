@@ -57,7 +57,10 @@ def _relevant(model: Model, changed: set[str]) -> tuple[Any, ...]:
 
 
 def vector(value: Any, n: int, dtype: Any = float) -> np.ndarray:
-    """An expression's value as one entry per row (scalars broadcast)."""
+    """An expression's value as one entry per row (scalars broadcast); read it, never write it
+    (it may be the value itself)."""
+    if type(value) is np.ndarray and value.shape == (n,) and value.dtype == dtype:
+        return value
     return np.broadcast_to(np.asarray(value, dtype=dtype), (n,))
 
 
