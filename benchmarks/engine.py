@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE))
 TARGET_RUN_MOVES = 3_000_000
 TARGET_REFERENCE_RATIO = 100
 TARGET_MEMORY_MIB = 1024
-TARGET_SPECIALISED_RATIO = 0.5
+TARGET_SPECIALISED_RATIO = 1.0  # issue 16 (an earlier issue asked 0.5x)
 TARGET_COMPILED_RATIO = 0.7
 """The compiled backend on one core against the hand-written numba loop (issue 16)."""
 TARGET_COMPILED_TWO_WORKERS_RATIO = 1.0
