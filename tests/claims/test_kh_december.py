@@ -69,10 +69,10 @@ def test_kh_december_strikes_in_iraq_bring_embassy_protests():
 def test_kh_december_killing_soleimani_brings_irans_missile_salvo():
     """003_9208ec3c198840b0.txt and 000_901de9d5be86587a.txt: Iran's "reprisal in early January
     after the U.S. killed Qassem Soleimani" was a ballistic missile attack. Mechanism: the windows'
-    Iran answers the blow it owes (`revenge_ready`: 10 for Soleimani and al-Muhandis, a round to ready)
-    at `iran_resolve` per unit, less the war it fears (`war_fear` x `war_risk`). Killing
-    Soleimani draws Iran's missiles far more often than strikes on KH alone, which deal Iran no
-    blow."""
+    Iran answers the blow it owes (`revenge_ready`: 10 for Soleimani and al-Muhandis, ready a
+    round later) at `iran_resolve` per unit, less the war it fears (`war_fear` x `war_risk`).
+    Killing Soleimani draws Iran's missiles far more often than strikes on KH alone, which deal
+    Iran no blow."""
 
     def salvo(**o):
         decapitation = arm(KH_DECEMBER, "us=alt:decapitation", **o)
