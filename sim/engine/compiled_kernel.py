@@ -40,6 +40,8 @@ def _svml(name: str, nargs: int):
         import numpy._core._multiarray_umath as umath
         from llvmlite import ir
 
+        if not umath.__cpu_features__.get("AVX512_SKX"):
+            return None  # numpy's SVML routines are AVX-512 code: calling them here is SIGILL
         address = ctypes.cast(getattr(ctypes.CDLL(umath.__file__), name), ctypes.c_void_p).value
     except (ImportError, AttributeError, OSError):
         return None
