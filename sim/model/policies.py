@@ -138,6 +138,10 @@ def _sample(weights: np.ndarray, u: np.ndarray, positive: bool = False) -> np.nd
 def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndarray | None):
     """Softmax weights exp(lambda * u), unavailable options left out, stable for large lambda."""
     z = rationality * utilities
+    if available is None and z.ndim == 2 and z.shape[0] == 2:
+        pair = _two_option_weights(z)
+        if pair is not None:
+            return pair
     if available is not None:
         z = np.where(available, z, -np.inf)
     top = z.max(axis=0)
@@ -146,6 +150,25 @@ def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndar
     with np.errstate(invalid="ignore", over="ignore"):
         z -= top
         return np.exp(z, out=z)
+
+
+def _two_option_weights(z: np.ndarray) -> np.ndarray | None:
+    """exp(z - max) of two options with one exp per row instead of two, bit for bit the same:
+    the larger gets exp(0) = 1, the other exp(-|z0 - z1|), since z1 - z0 is exactly
+    -(z0 - z1); None (use the general path) unless every difference is finite."""
+    d = z[0] - z[1]
+    if not np.isfinite(d).all():
+        return None
+    first_on_top = d >= 0
+    np.abs(d, out=d)
+    np.negative(d, out=d)
+    np.exp(d, out=d)
+    out = np.empty_like(z)
+    np.copyto(out[0], d)
+    out[1] = 1.0
+    np.copyto(out[0], 1.0, where=first_on_top)
+    np.copyto(out[1], d, where=first_on_top)
+    return out
 
 
 def logit_probabilities(

@@ -246,7 +246,7 @@ def payoffs_and_effects(
     part, values = part.evaluate(exprs + [e for _, _, e in rates])
     k, n_set, n_fx = len(payoffs), len(effects.set), len(exprs)
     for (actor, expr), value in zip(payoffs, values[:k], strict=True):
-        part.add_payoff(actor, weight * checked_payoff(expr, value))
+        part.add_payoff(actor, discounted(weight, checked_payoff(expr, value)))
     if effects:
         new = [
             (var, np.array(vector(value, part.size), dtype=float), expr)
@@ -262,6 +262,14 @@ def payoffs_and_effects(
         if tallies:
             settle_tallies(part, tallies, before, rates, values[n_fx:], weight)
     return part
+
+
+def discounted(weight: float, value: Any) -> Any:
+    """`weight * value`, without the pass over the rows when the weight is 1 (undiscounted
+    steps): the product would be the value itself, bit for bit (it is checked finite)."""
+    if weight != 1.0:
+        return weight * value
+    return float(value) if np.isscalar(value) else value
 
 
 def settle_tallies(
@@ -285,7 +293,7 @@ def settle_tallies(
     for target, added in totals.items():
         part.set_state(target, settle_value(part.model, target, part.state_value(target) + added))
     for (var, actor, expr), value in zip(rates, rate_values, strict=True):
-        part.add_payoff(actor, weight * checked_payoff(expr, value) * increase[var])
+        part.add_payoff(actor, discounted(weight, checked_payoff(expr, value)) * increase[var])
 
 
 def terminal_payoffs(part: Part, outcome: int, weight: float) -> Part:
@@ -303,7 +311,13 @@ def first_terminal(part: Part, terminals: Sequence[Any] | None = None) -> tuple[
     terminals = part.model.terminals if terminals is None else terminals
     part, values = part.evaluate([t.when for t in terminals])
     outcome = np.full(part.size, -1, dtype=np.int64)
+    settled = False
     for terminal, value in zip(terminals, values, strict=True):
         hit = checked_condition(terminal.when, value, part.size, part.step)
-        outcome = np.where((outcome < 0) & hit, terminal.outcome, outcome)
+        if not hit.any():  # (most checks: no row ends, and nothing to write)
+            continue
+        if settled:
+            hit = hit & (outcome < 0)
+        outcome[hit] = terminal.outcome
+        settled = True
     return part, outcome
