@@ -3,6 +3,7 @@
 Each test runs a teaching scenario (scenarios/chicken.yaml, credibility.yaml, proxy_control.yaml)
 with a fixed seed and checks one claim of the source articles (shared/articles/, cited by file
 name) by more than 4 standard errors, or checks a hand calculation to within 4 standard errors.
+bluff_2020.yaml is solved exactly instead: its claims are margins on exact probabilities.
 Run with `pytest -s` to see each z-score.
 """
 
@@ -18,6 +19,9 @@ import pytest
 from sim.engine.runner import run_monte_carlo
 from sim.model.loading import load_scenario
 from sim.results import Results
+from sim.solvers.exact import exact_check
+from sim.solvers.exact import solve as solve_exact
+from sim.solvers.information import beliefs
 from sim.solvers.prepare import prepare_model
 from tests.claims.harness import knockout_parameter
 from tests.conftest import SCENARIOS
@@ -364,3 +368,131 @@ def test_proxy_rocket_diplomacy_is_riskier_than_ordering_calm():
     z = z_proportions(rockets, calm, "unintended_escalation")
     claim = "proxy: escalation, rocket diplomacy minus calm"
     knocked_out(claim, z, "proxy_control", "accident_chance")
+
+
+# --- bluff_2020.yaml (solved exactly: the strategic solver's information sets) -----------------
+
+
+def bluff_sets(**overrides: float) -> list[dict]:
+    """Every reached information set of bluff_2020, with its choices and beliefs."""
+    model = prepare_model(scenario("bluff_2020"), overrides)
+    return [e for e in beliefs(model, model.strategic) if e["reach"] > 0]
+
+
+def pragmatic_retaliation(sets: list[dict], step: int) -> float:
+    """P(a pragmatic Iran retaliates | struck in `step`), over its sets weighted by reach."""
+    struck = [
+        e
+        for e in sets
+        if e["actor"] == "iran"
+        and e["step"] == step
+        and e["sees"]["resolute"] == 0
+        and e["sees"]["last_us"] == "strike_iran"
+    ]
+    reach = sum(e["reach"] for e in struck)
+    return sum(e["reach"] * e["choice"]["retaliate"] for e in struck) / reach
+
+
+def first_test_restraint(sets: list[dict]) -> float:
+    """P(Iran restrains the Guard | the first US strike), both types together."""
+    struck = [
+        e
+        for e in sets
+        if e["actor"] == "iran" and e["step"] == 1 and e["sees"]["last_us"] == "strike_iran"
+    ]
+    reach = sum(e["reach"] for e in struck)
+    return sum(e["reach"] * e["choice"]["restrain_guard"] for e in struck) / reach
+
+
+def us_after_round_one(sets: list[dict], answer: str) -> dict:
+    """The US's set in round 2 after it struck in round 1 and Iran answered `answer`."""
+    (entry,) = [
+        e
+        for e in sets
+        if e["actor"] == "us" and e["step"] == 2 and e["sees"]["last_iran"] == answer
+    ]
+    return entry
+
+
+def believed_resolute(entry: dict) -> float:
+    return sum(r["p"] for r in entry["beliefs"] if r["hidden"]["resolute"] == 1)
+
+
+ONE_SHOT_BLUFF = 1 / (1 + math.exp(2 * 0.15 * 10))
+"""A pragmatic Iran's retaliation when no crisis follows: restraint is worth 0, retaliation
+-0.15 x 10 (the war it risks); at rationality 2, 1 / (1 + e^(2 x 1.5)) = 0.0474."""
+
+
+def test_bluff_a_pragmatic_iran_retaliates_to_look_resolute():
+    """Article 001: Iran must answer in a way that "doesn’t prove to be completely impotent and
+    reveal them as weak". Article 002 expects a strike to "lead Ayatollah Ali Khamenei to
+    restrain the Guard further". Mechanism: a reputation. The US's belief that Iran is resolute
+    comes by Bayes' rule from Iran's answers, and a next crisis makes that belief worth
+    protecting, so a pragmatic Iran (which loses nothing by restraint) retaliates in the first
+    round far more often than in the last, where nothing is left to protect. The last round is
+    the hand value ONE_SHOT_BLUFF. So article 002's restraint holds at the first test in about
+    half the crises (0.50), though 7 in 10 Irans are pragmatic. Knock-out: `second_crisis` 0 (no
+    next crisis) brings the first-round rate down to that one-shot value, and the restraint at
+    the first test up to nearly the pragmatic share (0.68)."""
+    sets = bluff_sets()
+    first, last = pragmatic_retaliation(sets, 1), pragmatic_retaliation(sets, 3)
+    print(f"\nbluff: pragmatic retaliation, round 1 {first:.4f}, round 3 {last:.4f}")
+    assert last == pytest.approx(ONE_SHOT_BLUFF, abs=1e-9)
+    assert first > last + 0.2
+    held = first_test_restraint(sets)
+    print(f"bluff: Iran restrains the Guard after the first strike {held:.4f}")
+
+    knockout_parameter("bluff_2020.yaml", "second_crisis")
+    alone = bluff_sets(second_crisis=0)
+    first_alone = pragmatic_retaliation(alone, 1)
+    print(f"bluff: pragmatic retaliation in round 1, second_crisis=0 {first_alone:.4f}")
+    assert first_alone == pytest.approx(ONE_SHOT_BLUFF, abs=1e-9)
+    held_alone = first_test_restraint(alone)
+    print(
+        f"bluff: Iran restrains the Guard after the first strike, second_crisis=0 {held_alone:.4f}"
+    )
+    assert held_alone > 0.7 * (1 - ONE_SHOT_BLUFF) - 1e-3
+    assert held_alone > held + 0.1
+
+
+def test_bluff_the_united_states_reads_irans_answer():
+    """Article 000: a strike on Iranian soil "may well bring Iranian retaliation", and article
+    002 bets that it brings restraint instead; which one the US sees tells it whom it faces.
+    Mechanism: the US's belief, updated by Bayes' rule on how often each type retaliates in
+    equilibrium. After a restraint in round 1 it believes Iran pragmatic and strikes again
+    almost surely; after a retaliation it believes Iran resolute with 0.3 x P(resolute
+    retaliates) / P(retaliation) and holds back more often. Knock-out: `honour` 0 makes the two
+    types alike, the answer tells nothing, the belief stays at the prior and the difference
+    vanishes."""
+    sets = bluff_sets()
+    restrained, retaliated = (us_after_round_one(sets, a) for a in ("restrain_guard", "retaliate"))
+    (resolute_first,) = [
+        e
+        for e in sets
+        if e["actor"] == "iran"
+        and e["step"] == 1
+        and e["sees"]["resolute"] == 1
+        and e["sees"]["last_us"] == "strike_iran"
+    ]
+    r, b = resolute_first["choice"]["retaliate"], pragmatic_retaliation(sets, 1)
+    assert believed_resolute(retaliated) == pytest.approx(0.3 * r / (0.3 * r + 0.7 * b), abs=1e-12)
+    assert believed_resolute(restrained) < 0.01
+    gap = restrained["choice"]["strike_iran"] - retaliated["choice"]["strike_iran"]
+    print(f"\nbluff: US strikes in round 2, after a restraint minus after a retaliation {gap:.4f}")
+    assert gap > 0.2
+
+    knockout_parameter("bluff_2020.yaml", "honour")
+    alike = bluff_sets(honour=0)
+    restrained, retaliated = (us_after_round_one(alike, a) for a in ("restrain_guard", "retaliate"))
+    gap = restrained["choice"]["strike_iran"] - retaliated["choice"]["strike_iran"]
+    print(f"bluff: the same, honour=0 {gap:.2e}")
+    assert believed_resolute(retaliated) == pytest.approx(0.3, abs=1e-9)
+    assert abs(gap) < 1e-9
+
+
+def test_bluff_monte_carlo_agrees_with_the_exact_solution():
+    """The engine plays the solved choices by information set: 100,000 runs agree with the exact
+    outcome probabilities and payoffs within 5 standard errors."""
+    model = prepare_model(scenario("bluff_2020"), {"second_crisis": 0.8})
+    check = exact_check(run_monte_carlo(model, 100_000, seed=20), solve_exact(model))
+    assert check["max_abs_z"] is not None and check["max_abs_z"] <= 5, check

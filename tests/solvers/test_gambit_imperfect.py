@@ -303,6 +303,46 @@ def provocation(h: tuple[str, ...]) -> Node:
     return Leaf(outcome, {p: PROVOCATION[(p, r, h[1], h[2])] for p in ("iran", "us")})
 
 
+def bluff(h: tuple[str, ...]) -> Node:
+    """(g) The bundled scenarios/bluff_2020.yaml (a next crisis after each round with
+    probability 4/5): chance makes Iran resolute (3/10) or pragmatic, known to Iran only. Up to
+    three rounds: the US absorbs (US -1, Iran +1) or strikes Iran (Iran -1); struck, Iran
+    restrains the Guard (US +2, a resolute Iran -3) or retaliates (US -1), which is war with
+    probability 3/20 (each -10). The US sees every move but the type."""
+    if not h:
+        return Chance({"resolute": Fraction(3, 10), "pragmatic": Fraction(7, 10)})
+    resolute = int(h[0] == "resolute")
+    total: dict[str, float] = {}
+    i = 1
+    for round_ in (1, 2, 3):
+        if round_ > 1:
+            if i == len(h):
+                return Chance({"another_attack": Fraction(4, 5), "settled": Fraction(1, 5)})
+            if h[i] == "settled":
+                return Leaf("settled", total)
+            i += 1
+        if i == len(h):
+            return Move("us", ("absorb", "strike_iran"), h[1:i])
+        i += 1
+        if h[i - 1] == "absorb":
+            total = payoffs(total, {"us": -1, "iran": 1})
+            continue
+        total = payoffs(total, {"iran": -1})
+        if i == len(h):
+            return Move("iran", ("restrain_guard", "retaliate"), h[:i])
+        i += 1
+        if h[i - 1] == "restrain_guard":
+            total = payoffs(total, {"us": 2, "iran": -3 * resolute})
+            continue
+        total = payoffs(total, {"us": -1})
+        if i == len(h):
+            return Chance({"war": Fraction(3, 20), "contained": Fraction(17, 20)})
+        if h[i] == "war":
+            return Leaf("war", payoffs(total, {"us": -10, "iran": -10}))
+        i += 1
+    return Leaf("three_crises", total)
+
+
 @dataclass(frozen=True)
 class Game:
     name: str
@@ -310,10 +350,21 @@ class Game:
     players: tuple[str, ...]
     relative: Mapping[str, float]
     """Each player's rationality divided by the common one (`lam` of the scenario)."""
+    bundled: str | None = None
+    """A bundled scenario to check instead of tests/scenarios/hidden/gambit_<name>.yaml."""
+    fixed: Mapping[str, float] = field(default_factory=dict)
+    """Parameters set for the check, besides the common rationality."""
+    common: str = "lam"
+    """The scenario's parameter that holds the common rationality."""
 
     @property
     def path(self) -> Path:
+        if self.bundled:
+            return ROOT / "sim" / "scenarios" / f"{self.bundled}.yaml"
         return HIDDEN / f"gambit_{self.name}.yaml"
+
+    def overrides(self, lam: float) -> dict[str, float]:
+        return {self.common: lam, **self.fixed}
 
 
 GAMES = [
@@ -323,6 +374,14 @@ GAMES = [
     Game("two_rounds", two_rounds, ("iran", "us"), {"iran": 1, "us": 1}),
     Game("evacuation", evacuation, ("kh", "us"), {"kh": 1, "us": 3}),
     Game("provocation", provocation, ("iran", "us"), {"iran": 1, "us": 1}),
+    Game(
+        "bluff",
+        bluff,
+        ("us", "iran"),
+        {"us": 1, "iran": 1},
+        bundled="bluff_2020",
+        common="rationality",
+    ),
 ]
 
 
@@ -354,8 +413,13 @@ def replay(model, graph, history: tuple[str, ...]) -> Stop:
             if not labels:
                 return Stop(index, node, None, reward)
             menu = model.options[layer.actor]
-            label = labels.pop(0)
-            option = next(o for o in menu if o.id == label)
+            here = {int(o) for o in t.option[rows] if o >= 0}
+            if labels[0] in {o.id for o in menu}:
+                label = labels.pop(0)
+                option = next(o for o in menu if o.id == label)
+            else:  # a forced move (a `fixed` chance actor's one option): the tree has no label
+                assert len(here) == 1, f"{history}: {labels[0]} is not a move here"
+                option = menu[here.pop()]
             rows = rows[t.option[rows] == option.index]
             if option.branches:  # every branch has a positive probability in these games
                 assert rows.size == len(option.branches)
@@ -395,7 +459,7 @@ def by_actions(vector) -> dict[tuple[str, ...], float]:
 
 def compare(game: Game, lam: float, tree: Tree, profile) -> Comparison:
     """Everything our solvers say about `game` at rationality `lam` against Gambit's profile."""
-    overrides = {"lam": lam}
+    overrides = game.overrides(lam)
     model = compile_model(load_scenario(game.path), overrides)
     solution = strategic.solve(model)
     graph = build_graph(model)
@@ -450,7 +514,8 @@ def compare(game: Game, lam: float, tree: Tree, profile) -> Comparison:
             result.update("reach", reach_ours[node], sum(realised[h] for h in hs))
             result.update("beliefs", reach_ours[node] / mass, sum(beliefs[h] for h in hs))
     assert len(set(ours_of.values())) == len(ours_of), "two Gambit sets are one of ours"
-    assert len(ours_of) == sum(s.count for s in sets.values()), "a set of ours is not in the tree"
+    choosing = sum(int((eq.set_pi[i][0] < 1).sum()) for i in sets)  # not sets that only pass
+    assert len(ours_of) == choosing, "a set of ours is not in the tree"
 
     # Outcome probabilities and expected payoffs, from the exact solver (with the solved choices)
     # and, for the payoffs, from the strategic solver's own values.
