@@ -21,9 +21,10 @@ from sim.model.compiled import (
     CompiledPolicy,
     Model,
 )
-from sim.model.policies import choose
+from sim.model.policies import choose, sample
 from sim.model.semantics import checked_branch_probabilities, terminals_to_check
 from sim.model.step import acting_policy, advance, first_terminal, record_move, terminal_payoffs
+from sim.model.tabulated import tabulated_policies
 
 ALL = slice(None)
 _CHOOSER = CompiledPolicy("chooser")
@@ -290,6 +291,11 @@ class _Batch:
         self.step = 0
         self.names = self._name_table()
         self.terminal_plan = terminals_to_check(model)
+        self.tabulated = [
+            None if t is None else CompiledPolicy("tabulated", lookup=t)
+            for t in tabulated_policies(model)
+        ]
+        """Per actor: its logit policy's weights looked up by state (sim/model/tabulated.py)."""
         self.checked_once = False
         h, n_out = model.horizon, len(model.outcome_ids)
         self.records = RunRecords(
@@ -340,7 +346,10 @@ class _Batch:
     def policy(self, actor: int, move_number: int) -> CompiledPolicy | None:
         if actor in self.choosers:
             return _CHOOSER
-        return acting_policy(self.m, actor, move_number)
+        policy = acting_policy(self.m, actor, move_number)
+        if policy is not None and policy is self.m.policies[actor] and self.tabulated[actor]:
+            return self.tabulated[actor]
+        return policy
 
     def choose(
         self,
@@ -357,6 +366,9 @@ class _Batch:
             self.observer.deciding(self.step, actor, self.run, self.state, self.rung, self.last)
         if policy is _CHOOSER:
             chosen = np.asarray(self.choosers[actor](self.step, available, view), dtype=np.int64)
+        elif policy.kind == "tabulated":  # no `requires` in the menu: `available` is None
+            weights = policy.lookup.weights_at(self.state)
+            chosen = sample(weights, view.uniforms(), positive=True)
         else:
             latest = self.last[policy.respond_to] if policy.kind == "table" else None
             chosen = choose(policy, available, n, move_number, latest, inputs, view.uniforms)

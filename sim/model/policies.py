@@ -152,6 +152,19 @@ def _logit_weights(rationality: float, utilities: np.ndarray, available: np.ndar
         return np.exp(z, out=z)
 
 
+def logit_weights(
+    rationality: float, utilities: np.ndarray, available: np.ndarray | None
+) -> np.ndarray:
+    """Softmax weights exp(lambda * u) per option and row (public: tabulated policies)."""
+    return _logit_weights(rationality, utilities, available)
+
+
+def sample(weights: np.ndarray, u: np.ndarray, positive: bool = False) -> np.ndarray:
+    """An option per row with probability proportional to its weight (public: the engine's
+    tabulated policies sample exactly as `choose` does)."""
+    return _sample(weights, u, positive)
+
+
 def _two_option_weights(z: np.ndarray) -> np.ndarray | None:
     """exp(z - max) of two options with one exp per row instead of two, bit for bit the same:
     the larger gets exp(0) = 1, the other exp(-|z0 - z1|), since z1 - z0 is exactly
