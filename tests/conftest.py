@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -10,6 +14,13 @@ import pytest
 from sim.model.compiled import Model
 from sim.model.loading import load_text
 from sim.solvers.prepare import prepare_model
+
+# The on-disk cache of scenario parses (sim/format/cache.py) goes to a folder of this test
+# session, never to the user's own cache folder; set in os.environ, so the commands the tests
+# run as subprocesses use it too. Removed when the session ends.
+CACHE_DIR = tempfile.mkdtemp(prefix="escalation-test-cache-")
+os.environ["ESCALATION_CACHE_DIR"] = CACHE_DIR
+atexit.register(shutil.rmtree, CACHE_DIR, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -10,6 +10,7 @@ misspelt key never passes silently (sim/format/checks.py).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,12 +67,17 @@ def is_free_citation(source: str) -> bool:
 
 
 @lru_cache(maxsize=1)
+def _file_bytes() -> bytes:
+    """The bytes of bibliography.yaml, read once."""
+    return (resources.files("sim.format") / "bibliography.yaml").read_bytes()
+
+
+@lru_cache(maxsize=1)
 def entries() -> tuple[Entry, ...]:
     """Every entry, in the file's order (article 000 first)."""
     from ruamel.yaml import YAML
 
-    text = (resources.files("sim.format") / "bibliography.yaml").read_text(encoding="utf-8")
-    data = YAML(typ="safe", pure=True).load(text)
+    data = YAML(typ="safe", pure=True).load(_file_bytes().decode("utf-8"))
     out = []
     for raw in data["entries"]:
         quotations = tuple(
@@ -104,6 +110,31 @@ def _by_name() -> dict[str, Entry]:
         for name in (entry.key, *entry.aliases):
             table[name] = entry
     return table
+
+
+@lru_cache(maxsize=1)
+def _name_set() -> frozenset[str]:
+    """Every key and alias: what checking a scenario's `sources:` needs. From the on-disk cache
+    (sim/format/cache.py) when the bibliography's bytes and this module's code are those it was
+    made from, so a scenario check does not parse the whole bibliography (pure-Python YAML)."""
+    from sim.format import cache
+
+    key = cache.make_key(
+        "bibliography-names",
+        hashlib.sha256(_file_bytes()).hexdigest(),
+        cache.source_digest("bibliography.py"),
+    )
+    found = cache.load("bibliography-names", key)
+    if isinstance(found, list) and all(isinstance(name, str) for name in found):
+        return frozenset(found)
+    found = names()
+    cache.store("bibliography-names", key, found)
+    return frozenset(found)
+
+
+def is_name(source: str) -> bool:
+    """Whether a `sources:` entry names an entry of the bibliography (`lookup` is not None)."""
+    return source.strip() in _name_set()
 
 
 def keys() -> list[str]:

@@ -86,7 +86,7 @@ class _Checker:
     def sources(self) -> None:
         """Each source is a bibliography key or alias, or a citation written out (or a URL)."""
         for i, source in enumerate(self.s.sources):
-            if bibliography.lookup(source) is not None or bibliography.is_free_citation(source):
+            if bibliography.is_name(source) or bibliography.is_free_citation(source):
                 continue
             keys = bibliography.keys()
             hint = did_you_mean(source, bibliography.names())

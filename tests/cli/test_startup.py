@@ -217,3 +217,16 @@ def test_a_console_without_colours_does_not_highlight():
     coloured = terminal(file=io.StringIO(), force_terminal=True, color_system="standard")
     assert coloured._highlight is True
     assert terminal(file=io.StringIO(), highlight=True)._highlight is True
+
+
+def test_run_from_the_cache_imports_no_yaml_parser(tmp_path, monkeypatch):
+    """The second run of a scenario takes its parse from the cache (sim/format/cache.py):
+    ruamel's pure-Python parser is not even imported, and the bibliography is not read."""
+    monkeypatch.setenv("ESCALATION_CACHE_DIR", str(tmp_path))
+    argv = ("run", str(SCENARIO), "--runs", "200", "--json")
+    status, first = modules_after(*argv)
+    assert status == 0
+    assert "ruamel.yaml" in first
+    status, second = modules_after(*argv)
+    assert status == 0
+    assert loaded(second, ("ruamel.yaml",)) == []
