@@ -22,6 +22,8 @@ where bytecode is never written; the other packages keep theirs).
 `--baseline REV` measures the tree of git revision REV beside the working tree, in the same
 rounds (its `sim/` extracted with `git archive`, first on PYTHONPATH, with this tree's copy of
 the scenario, so that both simulate the same file): the before and after of a change.
+"cache off" is the start-up with ESCALATION_CACHE_DIR=off, as the first run of a new or edited
+file is (the scenario's YAML parsed; a tree from before the cache ignores the variable).
 `--imports` adds the slowest imports of the start-up (`python -X importtime`, the minimum over
 the rounds).
 
@@ -97,10 +99,12 @@ class Tree:
         return [sys.executable, "-m", "sim", *args]
 
 
-def child_env(cache: Path | None) -> dict[str, str]:
+def child_env(cache: Path | None, parses: Path) -> dict[str, str]:
     """The children's environment: a bytecode cache of their own in `cache`, or (None) no
-    bytecode written; the installed packages keep their own __pycache__ either way."""
-    env = dict(os.environ, COLUMNS="100")
+    bytecode written (the installed packages keep their own __pycache__ either way); and a
+    cache of scenario parses of their own in `parses` (sim/format/cache.py, warmed by the
+    first run), so that nothing is written in the user's cache folder."""
+    env = dict(os.environ, COLUMNS="100", ESCALATION_CACHE_DIR=str(parses))
     env.pop("ESCALATION_SCENARIOS", None)
     env.pop("PYTHONPYCACHEPREFIX", None)
     if cache is None:
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as scratch_name:
         scratch = Path(scratch_name)
         cache = None if args.no_bytecode else scratch / "pycache"
-        env = child_env(cache)
+        env = child_env(cache, scratch / "parses")
         trees = [Tree("this tree", env, ROOT) if cache else copied_tree(scratch, env)]
         if args.baseline:
             trees.insert(0, baseline_tree(args.baseline, scratch, env))
@@ -201,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             run_timed(tree.argv(*COMMAND, "--out", str(charts_dir)), tree.env, tree.cwd)
             figures[tree.name] = {
                 k: []
-                for k in ("startup", "startup_cpu", "with_charts", "charts", "inproc", "inproc_cpu")
+                for k in (
+                    *("startup", "startup_cpu", "startup_cold", "with_charts", "charts"),
+                    *("inproc", "inproc_cpu"),
+                )
             }
         outputs: dict[str, str] = {}
         parts: dict[str, dict[str, list[float]]] = {t.name: {} for t in trees}
@@ -213,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                 outputs[tree.name] = out
                 f["startup"].append(wall)
                 f["startup_cpu"].append(cpu)
+                cold = dict(tree.env, ESCALATION_CACHE_DIR="off")  # the parse not cached
+                f["startup_cold"].append(
+                    run_timed(tree.argv(*COMMAND, "--no-charts"), cold, tree.cwd)[0]
+                )
                 charted, _, _ = run_timed(
                     tree.argv(*COMMAND, "--out", str(charts_dir)), tree.env, tree.cwd
                 )
@@ -236,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = (
         ("run --no-charts, wall", "startup"),
         ("run --no-charts, CPU", "startup_cpu"),
+        ("  cache off (a new file)", "startup_cold"),
         ("run with charts, wall", "with_charts"),
         ("charts: with - without", "charts"),
         ("write_run_charts itself", "inproc"),
