@@ -13,7 +13,8 @@ camp_taji took the other windows' `war_risk`, `casualty_aversion` and `kh_autono
 and when camp_taji's and kh_december's credibility became one learnt belief (items 2 and 4: the
 sweep now varies `credibility_learning`, which replaced `resolve_gain`); and when camp_taji's
 Iran, a typed table, became a logit actor weighing each blow, and kh_december's Iran became the
-same actor (item 2).
+same actor (item 2); and when camp_taji's Iran came to restrain its militias by a learnt red line,
+direct_response's (items 2 and 4).
 """
 
 from __future__ import annotations

@@ -220,9 +220,12 @@ def test_camp_taji_low_road_cuts_the_militia_down():
 
 def test_camp_taji_a_strike_on_iran_makes_it_restrain_its_proxies():
     """002_6879370bef8a4866.txt: a direct response against Iran would make Khamenei restrain the
-    Guard. Mechanism: Iran weighs reining in its militias by the blow it expects again if they
-    keep firing (`red_line_fear`, per unit of this week's blow, `iran_blow`); article 001's
-    autonomous militias (`kh_autonomy`) make the order worth less."""
+    Guard. Mechanism: Iran weighs reining in its militias by the blow it expects if they keep
+    firing (`red_line_fear` x a strike on its soil x `soil_red_line`); article 001's autonomous
+    militias (`kh_autonomy`) make the order worth less. The belief is learnt, not typed: it
+    moves toward 1 with each strike on Iran and toward 0 with each attack answered otherwise
+    (`credibility_learning`), so a second knock-out, Iran learning nothing, removes the effect
+    too."""
 
     def restraint(**o):
         iran = arm(CAMP_TAJI, "us=respond:strike_iran", **o)
@@ -236,4 +239,10 @@ def test_camp_taji_a_strike_on_iran_makes_it_restrain_its_proxies():
         restraint,
         CAMP_TAJI,
         "red_line_fear",
+    )
+    claim(
+        "Iran restrains its militias: strikes on Iran > sanctions",
+        restraint,
+        CAMP_TAJI,
+        "credibility_learning",
     )

@@ -114,8 +114,9 @@ class _Grid:
         return self.values[name]
 
 
-def _credibility_writes(window: str) -> dict[str, str]:
-    """Every place in the window's file that writes `credibility`, as 'option[/branch]' -> text."""
+def _credibility_writes(window: str, variable: str = "credibility") -> dict[str, str]:
+    """Every place in the window's file that writes `variable` (a belief only the US's moves
+    teach), as 'option[/branch]' -> text."""
     scenario = load_scenario(SCENARIOS / f"{window}.yaml")
     found: dict[str, str] = {}
     for actor, menu in scenario.options.items():
@@ -124,12 +125,12 @@ def _credibility_writes(window: str) -> dict[str, str]:
             places += [(f"{option.id}/{b.id}", b.effects) for b in option.outcomes]
             for place, effects in places:
                 for kind in ("set", "add"):
-                    text = getattr(effects, kind).get("credibility")
+                    text = getattr(effects, kind).get(variable)
                     if text is not None:
                         assert actor == "us" and kind == "set", (window, place, kind)
                         found[place] = str(text)
     every = scenario.every_step.effects
-    assert "credibility" not in every.set and "credibility" not in every.add, window
+    assert variable not in every.set and variable not in every.add, window
     return found
 
 
@@ -162,6 +163,62 @@ def test_hand_check_of_the_lessons():
 
 
 # --- One Iran ----------------------------------------------------------------------------------
+
+RED_LINE = {
+    "camp_taji_2020": ("soil_red_line", "restrain_proxies", "strike_iran"),
+    "direct_response_2020": ("red_line", "restrain_guard", "strike_irgc"),
+}
+"""Per March 2020 window: Iran's learnt belief that attacks will be answered on its soil, Iran's
+order to hold fire, and the US strike on Iranian soil."""
+
+
+@pytest.mark.parametrize("window", sorted(RED_LINE))
+def test_iran_restrains_its_militias_by_one_learnt_red_line(window):
+    """Issue 18 items 2 and 4: in both March 2020 windows Iran's order to hold fire is worth the
+    blow it expects if its militias keep firing, a strike on its soil (8) with its learnt
+    probability, for the share of KH that obeys: -1.5 + red_line_fear (1 - kh_autonomy) 8 b;
+    encouraging them costs the same blow, 0.5 + (1 - kh_capability) - red_line_fear 8 b. The
+    belief b moves only by the windows' rule, at a US move: toward 1 with a strike on Iran, toward
+    0 with each attack answered any other way (direct_response's attribution switch at its
+    default 0). Hand check: fear 0.45, autonomy 0.2, b 0.5: -1.5 + 0.45 x 0.8 x 4 = -0.06."""
+    belief, restrain, strike = RED_LINE[window]
+    scenario = load_scenario(SCENARIOS / f"{window}.yaml")
+    rng = np.random.default_rng(18)
+    n = 500
+    grid = {
+        belief: rng.uniform(0, 1, n),
+        "red_line_fear": rng.uniform(0, 2, n),
+        "kh_autonomy": rng.uniform(0, 1, n),
+        "kh_capability": rng.uniform(0.1, 1.5, n),
+        "credibility_learning": rng.uniform(0, 1, n),
+        "attacked": rng.integers(0, 2, n).astype(float),
+        "defiance_known": np.zeros(n),
+    }
+    names = Namespace(parameters=frozenset(grid), state=frozenset())
+    utilities = scenario.policies["iran"].utilities
+    b, fear = grid[belief], grid["red_line_fear"]
+    wants = {
+        restrain: -1.5 + fear * (1 - grid["kh_autonomy"]) * 8 * b,
+        "encourage_proxies": 0.5 + (1 - grid["kh_capability"]) - fear * 8 * b,
+    }
+    for option, want in wants.items():
+        got = compile_expr(str(utilities[option]), names)(_Grid(grid))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=f"{window} {option}")
+    learning = grid["credibility_learning"]
+    writes = _credibility_writes(window, belief)
+    assert strike in writes and len(writes) >= 2, writes
+    for place, text in writes.items():
+        got = compile_expr(text, names)(_Grid(grid))
+        toward = 1.0 if place == strike else 0.0  # a strike on Iran shows 1, the rest 0
+        weight = 1.0 if place == strike else grid["attacked"]
+        want = b + learning * weight * (toward - b)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=f"{window} {place}")
+    hand = {k: np.array([v]) for k, v in grid.items()}
+    hand |= {belief: np.array([0.5]), "red_line_fear": np.array([0.45])}
+    hand |= {"kh_autonomy": np.array([0.2])}
+    got = compile_expr(str(utilities[restrain]), names)(_Grid(hand))[0]
+    assert got == pytest.approx(-0.06)
+
 
 OWED_BLOW = {
     "kh_december_2019": "revenge_ready",
