@@ -164,6 +164,27 @@ def test_hand_check_of_the_lessons():
 
 # --- One Iran ----------------------------------------------------------------------------------
 
+ORDERS = {
+    "kh_december_2019": ("restrain_proxies", "encourage_proxies"),
+    "camp_taji_2020": ("restrain_proxies", "encourage_proxies"),
+    "direct_response_2020": ("restrain_guard", "encourage_proxies"),
+}
+"""Per window: Iran's order to hold fire and its resupply of the militias."""
+
+
+@pytest.mark.parametrize("window", sorted(ORDERS))
+def test_irans_orders_are_covert_in_every_window(window):
+    """DESIGN.md 8.1 and issue 18 item 4: every attack of the 2019-2020 record went unclaimed,
+    and no window lets the US see Tehran's orders: Iran's order and resupply are unseen by the
+    US, and the order's strength and KH's stock of weapons are visible to Iran and KH only."""
+    scenario = load_scenario(SCENARIOS / f"{window}.yaml")
+    menu = {o.id: o for o in scenario.options["iran"]}
+    for option in ORDERS[window]:
+        assert menu[option].seen_as.get("us", "seen") is None, (window, option)
+    for variable in ("iran_restraint", "kh_capability"):
+        assert set(scenario.state[variable].visible_to or ()) == {"iran", "kh"}, (window, variable)
+
+
 RED_LINE = {
     "camp_taji_2020": ("soil_red_line", "restrain_proxies", "strike_iran"),
     "direct_response_2020": ("red_line", "restrain_guard", "strike_irgc"),

@@ -73,7 +73,7 @@ def test_a_logit_policy_reads_its_view_of_the_move():
 
 
 def test_without_hidden_information_no_channel_and_no_view_is_compiled():
-    model = compile_model(load_scenario(ROOT / "scenarios" / "kh_december_2019.yaml"))
+    model = compile_model(load_scenario(ROOT / "scenarios" / "maximum_pressure_2019.yaml"))
     assert model.channels == () and model.views == ()
     assert model.n_last_rows == len(model.actors)
     assert not model.hidden_information
