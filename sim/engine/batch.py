@@ -23,12 +23,15 @@ from sim.model.compiled import (
 )
 from sim.model.policies import choose, sample
 from sim.model.semantics import checked_branch_probabilities, terminals_to_check
-from sim.model.step import acting_policy, advance, first_terminal, record_move, terminal_payoffs
+from sim.model.step import acting_policy, advance, ended_rows, record_move, terminal_payoffs
 from sim.model.tabulated import tabulated_policies
 
 ALL = slice(None)
 _CHOOSER = CompiledPolicy("chooser")
 """Marks an actor whose moves a `Chooser` makes (e.g. a student at the keyboard)."""
+LANES = 8
+"""Interleaved histograms of each count (a run's lane is its first position modulo 8): one
+histogram's few cells, incremented by run after run, make each increment wait for the last."""
 UNNAMED_SITE = 2**31 - 1
 """Site of a draw from an expression compiled without site numbers (not by compile_model)."""
 
@@ -219,7 +222,7 @@ class _Part:
         self.batch.pay[actor][self.idx] += value
 
     def set_state(self, var: int, value: Any) -> None:
-        self.batch.state[var, self.idx] = value
+        self.batch.state[var][self.idx] = value  # one row, then the runs (as add_payoff)
         self._view = None
 
     def set_rung(self, rung: int) -> None:
@@ -232,15 +235,16 @@ class _Part:
         if b.observer:
             runs = b.run if idx is ALL else b.run[idx]
             b.observer.branched(b.step, actor, option.index, runs, branch)
-        counts = np.bincount(branch, minlength=len(option.branches))
         out = []
-        for j in counts.nonzero()[0]:
-            if counts[j] == self.size:
-                sub = idx
-            else:
-                sel = (branch == j).nonzero()[0]
-                sub = sel if idx is ALL else idx[sel]
-            out.append((int(j), _Part(b, sub, int(counts[j]))))
+        for j in range(len(option.branches)):
+            # each branch's rows by one comparison (no bincount: a few branches, many rows)
+            sel = (branch == j).nonzero()[0]
+            count = sel.shape[0]
+            if count == self.size:
+                out.append((j, _Part(b, idx, count)))
+                break
+            if count:
+                out.append((j, _Part(b, sel if idx is ALL else idx[sel], count)))
         return out
 
 
@@ -281,7 +285,9 @@ class _Batch:
         self.ints[0] = np.arange(self.first_run, self.first_run + n)
         n_codes = model.max_options + 1
         self.width = max(n_codes, len(model.outcome_ids), model.n_rungs)
-        self.ints[1] = np.arange(n) // BLOCK_SIZE * self.width + 1
+        position = np.arange(n)
+        n_blocks_here = len(self.block_sizes)
+        self.ints[1] = (position % LANES * n_blocks_here + position // BLOCK_SIZE) * self.width + 1
         self.ints[2:4] = model.initial_rung
         self.ints[4] = RandomField.offsets(self.ints[0]).view(np.int64)
         self.ints[5:] = NOT_YET
@@ -423,7 +429,12 @@ class _Batch:
         view = part.view()
         m = view.size
         if option.constant_cumulative is not None:
-            cumulative = option.constant_cumulative[:-1, None]
+            # how many of the constant thresholds the uniform reaches, one comparison each
+            u = view.uniforms(option.branch_site)
+            branch = np.zeros(m, dtype=np.int64)
+            for threshold in option.constant_cumulative[:-1]:
+                branch += u >= threshold
+            return branch
         else:
             part, values = part.evaluate([b.p for b in option.branches if b.p is not None])
             probs = checked_branch_probabilities(self.m, actor, option, values, m, self.step)
@@ -438,10 +449,9 @@ class _Batch:
         self.checked_once = True
         if terminals is not None and not terminals:
             return True
-        _, outcome = first_terminal(self.everyone(), terminals)
-        done = outcome >= 0
-        if done.any():
-            self.finish(done, outcome, self.step, weight)
+        _, outcome = ended_rows(self.everyone(), terminals)
+        if outcome is not None:
+            self.finish(outcome >= 0, outcome, self.step, weight)
         return self.active > 0
 
     def finish(
@@ -459,13 +469,14 @@ class _Batch:
             self.observer.ended(step, self.run[gone], ended_as)
         rec = self.records
         local = self.run[gone] - self.first_run
-        rec.outcome[local] = ended_as
+        # cast before the scatter: numpy's indexed assignment that casts is several times slower
+        rec.outcome[local] = ended_as.astype(rec.outcome.dtype)
         rec.steps[local] = step
-        rec.peak_rung[local] = self.peak[gone]
-        rec.final_rung[local] = self.rung[gone]
+        rec.peak_rung[local] = self.peak[gone].astype(rec.peak_rung.dtype)
+        rec.final_rung[local] = self.rung[gone].astype(rec.final_rung.dtype)
         for into, rows in ((rec.payoffs, self.pay), (rec.state, self.state)):
             for i, row in enumerate(rows):  # row by row: numpy's fast one-axis indexing
-                into[i, local] = row[gone]
+                into[i][local] = row[gone]
         if self.moves is not None:
             rec.moves_by_run[local] = self.moves.take(gone, axis=0)
         if rec.rung_path is not None:
@@ -517,12 +528,13 @@ class _Batch:
 
     def _by_block(self, codes: np.ndarray, width: int, shift: int, at: Any = ALL) -> np.ndarray:
         """(blocks, width) counts of the codes (each in [-shift, width - shift)) of the runs `at`
-        in each block. `slot` is each run's block times `self.width`, plus 1."""
+        in each block. `slot` is each run's (lane, block) pair times `self.width`, plus 1: the
+        runs are counted in LANES interleaved histograms, added up at the end."""
         n_blocks = len(self.block_sizes)
         keys = self.slot[at] + codes
-        counts = np.bincount(keys, minlength=n_blocks * self.width + 1)
-        counts = counts[1 - shift : 1 - shift + n_blocks * self.width]
-        return counts.reshape(n_blocks, self.width)[:, :width]
+        cells = LANES * n_blocks * self.width
+        counts = np.bincount(keys, minlength=cells + 1)[1 - shift : 1 - shift + cells]
+        return counts.reshape(LANES, n_blocks, self.width).sum(axis=0)[:, :width]
 
     def output(self, first_block: int) -> BatchOutput:
         return BatchOutput(

@@ -27,6 +27,9 @@ from sim.model.inversion import invert
 BLOCK_SIZE = 4096
 """Runs per block: the unit of aggregation, batching and work distribution."""
 
+HASH_CHUNK = 32768
+"""Runs hashed at a time: 256 KiB a pass, so that a large batch's passes stay in cache."""
+
 _M64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
 _C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
@@ -104,11 +107,14 @@ class RandomField:
         if offsets is None:
             offsets = self.offsets(runs)
         # (integer arrays wrap around silently: no error state to set)
-        bits = _mix_array(offsets + _call_key(self.key, step, turn, site))
-        # 52 random mantissa bits under exponent 0 make a float in [1, 2); shift it into (0, 1)
-        bits >>= _U12
-        bits |= _UONE
-        doubles = bits.view(np.float64)
+        bits = offsets + _call_key(self.key, step, turn, site)
+        # the dozen passes of the hash run over pieces that stay in the CPU's cache
+        for lo in range(0, bits.shape[0], HASH_CHUNK):
+            piece = _mix_array(bits[lo : lo + HASH_CHUNK])
+            # 52 random mantissa bits under exponent 0 make a float in [1, 2)
+            piece >>= _U12
+            piece |= _UONE
+        doubles = bits.view(np.float64)  # shifted into (0, 1) below
         doubles -= _ONE_MINUS_HALF_ULP
         return doubles
 

@@ -87,7 +87,9 @@ def choice_weights(
     """Unnormalised weights per option and row of a table, logit or lookup policy, and whether
     they hold a PASS row 0 (lookup) rather than one row per option."""
     if policy.kind == "table":
-        weights = policy.rows_by_option.take(policy.row_of_code[latest + 2], axis=1)
+        # the table's row for each latest move code, then one gather per run (not two)
+        by_code = policy.rows_by_option.take(policy.row_of_code, axis=1)
+        weights = by_code.take(latest + 2, axis=1)
         if available is not None:
             weights = weights * available
         return weights, False

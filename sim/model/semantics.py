@@ -29,13 +29,16 @@ def terminals_to_check(model: Model) -> list[tuple[Any, ...]]:
         changed = {f"last_{model.actors[actor]}"}
         if turn == 0:
             changed.add("step")
+        rungs = set()
         for option in model.options[actor]:
             parts = [option, *option.branches]
             for part in parts:
                 changed.update(model.state_names[v] for v in changed_by(model, part.effects))
                 if part.rung is not None:
                     changed.update(("rung", "peak_rung"))
-        plans.append(_relevant(model, changed))
+                    rungs.add(part.rung)
+        relevant = _relevant(model, changed)
+        plans.append(tuple(t for t in relevant if not _false_on_rungs(model, t.when, rungs)))
     step_changes = changed_by(model, model.step_effects)
     plans.append(_relevant(model, {model.state_names[v] for v in step_changes}))
     return plans
@@ -48,6 +51,36 @@ def changed_by(model: Model, effects: Any) -> set[int]:
         if tally.var in changed:
             changed.update(tally.into)
     return changed
+
+
+def _false_on_rungs(model: Model, when: Located, rungs: set[int]) -> bool:
+    """Whether a condition of the rung (and parameters) alone is false on every rung a move
+    can set: then the move cannot make it true (a run whose rung it leaves unchanged had it false
+    at the previous check, or the run would have ended)."""
+    expr = when.expr
+    if expr.uses_random or not rungs or "rung" not in expr.names:
+        return False
+    if any(name != "rung" and name not in model.parameters for name in expr.names):
+        return False
+
+    class _Rungs:
+        rng = None
+        step = 0
+        size = len(rungs)
+
+        def value(self, name: str) -> Any:
+            return (
+                np.array(sorted(rungs), dtype=np.int64)
+                if name == "rung"
+                else (model.parameters[name])
+            )
+
+    try:
+        with np.errstate(all="ignore"):
+            holds = checked_condition(when, when(_Rungs()), len(rungs), 0)
+    except Exception:  # e.g. a NaN: keep checking it, so that the run reports it
+        return False
+    return not holds.any()
 
 
 def _relevant(model: Model, changed: set[str]) -> tuple[Any, ...]:

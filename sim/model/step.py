@@ -20,6 +20,7 @@ what order, how effects settle, which terminal wins) live here and in sim/model/
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +42,9 @@ from sim.model.semantics import (
     settle_value,
     vector,
 )
+
+NO_EFFECTS = CompiledEffects()
+"""The effects of a terminal condition (none): one object, so its plan is cached once."""
 
 
 class Part(Protocol):
@@ -228,6 +232,52 @@ def play_option(part: Part, actor: int, option: CompiledOption, weight: float) -
     return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What `payoffs_and_effects` reads of one (payoffs, effects) pair, worked out once."""
+
+    payoffs: tuple[tuple[int, Located], ...]
+    constants: tuple[Any, ...]
+    """Each payoff's value if its expression is a constant (checked finite here), else None."""
+    tallies: tuple[Any, ...]
+    rates: tuple[tuple[int, int, Located], ...]
+    exprs: tuple[Located, ...]
+    """The expressions evaluated on the state before: the non-constant payoffs, the effects'
+    right-hand sides (set, then add), the tallies' per-unit payoffs."""
+    n_payoffs: int
+
+
+_plans: dict[tuple[int, int, int], tuple[Any, Any, Any, _Plan]] = {}
+_PLAN_LIMIT = 4096
+
+
+def _plan(model: Model, payoffs: tuple[tuple[int, Located], ...], effects: Any) -> _Plan:
+    """The pair's plan, cached by identity (the compiled model's tuples live as long as it)."""
+    key = (id(model.tallies), id(payoffs), id(effects))
+    entry = _plans.get(key)
+    if entry and entry[0] is model.tallies and entry[1] is payoffs and entry[2] is effects:
+        return entry[3]
+    tallies = tuple(t for t in model.tallies if effects.changes(t.var)) if effects else ()
+    rates = tuple((t.var, actor, e) for t in tallies for actor, e in t.payoffs)
+    constants = tuple(_constant_payoff(e) for _, e in payoffs)
+    evaluated = [e for (_, e), c in zip(payoffs, constants, strict=True) if c is None]
+    exprs = (*evaluated, *(e for _, e in effects.set), *(e for _, e in effects.add))
+    exprs += tuple(e for *_, e in rates)
+    plan = _Plan(payoffs, constants, tallies, rates, exprs, len(evaluated))
+    if len(_plans) >= _PLAN_LIMIT:
+        _plans.clear()
+    _plans[key] = (model.tallies, payoffs, effects, plan)
+    return plan
+
+
+def _constant_payoff(expr: Located) -> Any:
+    """A constant payoff's value (what evaluating it returns), if it is finite; else None."""
+    value = expr.expr.constant
+    if value is None or not np.isscalar(value) or not np.isfinite(value):
+        return None
+    return value
+
+
 def payoffs_and_effects(
     part: Part,
     payoffs: tuple[tuple[int, Located], ...],
@@ -240,28 +290,43 @@ def payoffs_and_effects(
     same call (read on the state before too), so a run that ends right after loses none of it."""
     if not payoffs and not effects:
         return part
-    tallies = [t for t in part.model.tallies if effects.changes(t.var)] if effects else []
-    rates = [(t.var, actor, e) for t in tallies for actor, e in t.payoffs]
-    exprs = [e for _, e in payoffs] + [e for _, e in effects.set] + [e for _, e in effects.add]
-    part, values = part.evaluate(exprs + [e for _, _, e in rates])
-    k, n_set, n_fx = len(payoffs), len(effects.set), len(exprs)
-    for (actor, expr), value in zip(payoffs, values[:k], strict=True):
-        part.add_payoff(actor, discounted(weight, checked_payoff(expr, value)))
+    plan = _plan(part.model, payoffs, effects)
+    if plan.exprs:
+        part, values = part.evaluate(plan.exprs)
+    else:
+        values = []
+    k = plan.n_payoffs
+    evaluated = iter(values[:k])
+    for (actor, expr), constant in zip(payoffs, plan.constants, strict=True):
+        value = constant if constant is not None else checked_payoff(expr, next(evaluated))
+        part.add_payoff(actor, discounted(weight, value))
     if effects:
+        n_set = len(effects.set)
+        n_fx = k + n_set + len(effects.add)
         new = [
-            (var, np.array(vector(value, part.size), dtype=float), expr)
+            (var, _fresh(value, part.size), expr)
             for (var, expr), value in zip(effects.set, values[k : k + n_set], strict=True)
         ]
         new += [
             (var, part.state_value(var) + value, expr)
             for (var, expr), value in zip(effects.add, values[k + n_set : n_fx], strict=True)
         ]
+        tallies = list(plan.tallies)
         before = {t.var: np.array(part.state_value(t.var), dtype=float) for t in tallies}
         for var, value in settle_effects(part.model, new, part.step):
             part.set_state(var, value)
         if tallies:
-            settle_tallies(part, tallies, before, rates, values[n_fx:], weight)
+            settle_tallies(part, tallies, before, list(plan.rates), values[n_fx:], weight)
     return part
+
+
+def _fresh(value: Any, n: int) -> np.ndarray:
+    """A `set` effect's value as a float row of its own: a computed row that owns its memory is
+    used as it is (settling reads it and writes new rows); a state row or a scalar is copied."""
+    owned = type(value) is np.ndarray and value.flags.owndata and value.dtype == float
+    if owned and value.shape == (n,):
+        return value
+    return np.array(vector(value, n), dtype=float)
 
 
 def discounted(weight: float, value: Any) -> Any:
@@ -300,7 +365,7 @@ def terminal_payoffs(part: Part, outcome: int, weight: float) -> Part:
     """The payoffs of the terminal condition `outcome` (if it has any) added to `part`."""
     for terminal in part.model.terminals:
         if terminal.outcome == outcome and terminal.payoffs:
-            part = payoffs_and_effects(part, terminal.payoffs, CompiledEffects(), weight)
+            part = payoffs_and_effects(part, terminal.payoffs, NO_EFFECTS, weight)
     return part
 
 
@@ -308,16 +373,22 @@ def first_terminal(part: Part, terminals: Sequence[Any] | None = None) -> tuple[
     """Each row's first matching terminal outcome (-1: none), conditions in file order.
 
     `terminals`: the conditions that may have become true (default: all of the model's)."""
+    part, outcome = ended_rows(part, terminals)
+    return part, np.full(part.size, -1, dtype=np.int64) if outcome is None else outcome
+
+
+def ended_rows(part: Part, terminals: Sequence[Any] | None = None) -> tuple[Part, Any]:
+    """`first_terminal`, with None for the outcomes when no row ends (most checks)."""
     terminals = part.model.terminals if terminals is None else terminals
     part, values = part.evaluate([t.when for t in terminals])
-    outcome = np.full(part.size, -1, dtype=np.int64)
-    settled = False
+    outcome = None
     for terminal, value in zip(terminals, values, strict=True):
         hit = checked_condition(terminal.when, value, part.size, part.step)
-        if not hit.any():  # (most checks: no row ends, and nothing to write)
+        if not hit.any():  # nothing to write
             continue
-        if settled:
+        if outcome is None:
+            outcome = np.full(part.size, -1, dtype=np.int64)
+        else:
             hit = hit & (outcome < 0)
         outcome[hit] = terminal.outcome
-        settled = True
     return part, outcome
