@@ -318,7 +318,17 @@ def add_set_argument(
     p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides", help=help)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command an argument list names (its first argument that is not an option), if any:
+    the one subparser that parsing it needs filled in."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with `command` (a name from the arguments), only that
+    command's subparser gets its arguments: the others are listed with their help but left
+    empty, since parsing never reads them (building them all took some 25 ms of a short
+    `run`'s start-up on a loaded 2-CPU machine). An unknown name fills in all of them."""
     parser = argparse.ArgumentParser(
         prog="escalation",
         description="Escalation-ladder decision simulator: play out a crisis many times.",
@@ -330,9 +340,33 @@ def _parser() -> argparse.ArgumentParser:
 
     from sim.cli import validate
 
-    validate.add_arguments(sub.add_parser(validate.COMMAND, help=validate.HELP))
+    modules = _command_modules()
+    names = {"list", validate.COMMAND, "run", "schema"}
+    names.update(n for m in modules for n in (m.COMMAND, *getattr(m, "ALIASES", ())))
+    everything = command not in names
+
+    def wanted(*called: str) -> bool:
+        return everything or command in called
+
+    p = sub.add_parser(validate.COMMAND, help=validate.HELP)
+    if wanted(validate.COMMAND):
+        validate.add_arguments(p)
 
     p = sub.add_parser("run", help="Monte Carlo: outcome table with 95%% intervals, and charts")
+    if wanted("run"):
+        _add_run_arguments(p)
+
+    sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
+    for module in modules:
+        aliases = list(getattr(module, "ALIASES", ()))
+        p = sub.add_parser(module.COMMAND, help=module.HELP, aliases=aliases)
+        if wanted(module.COMMAND, *aliases):
+            module.add_arguments(p)
+    return parser
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of `run`."""
     add_scenario_argument(p)
     p.add_argument("--runs", type=_positive_int, default=10_000, help="runs (default 10000)")
     p.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
@@ -369,12 +403,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also solve exactly and report each outcome's z-score against it",
     )
-
-    sub.add_parser("schema", help="JSON Schema of the scenario format, for editor completion")
-    for module in _command_modules():
-        aliases = list(getattr(module, "ALIASES", ()))
-        module.add_arguments(sub.add_parser(module.COMMAND, help=module.HELP, aliases=aliases))
-    return parser
 
 
 def _command_modules() -> list:
@@ -435,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = _parser()
+    parser = _parser(_command_named(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

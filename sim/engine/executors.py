@@ -14,9 +14,9 @@ dask is imported only when a Dask executor is opened.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
-from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sim.errors import SimulationError
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Executor, Future
 
 # multiprocessing and the process pool are imported only when a pool is opened: one worker runs
 # in this process, and `escalation run` starts faster without them (tests/cli/test_startup.py).
@@ -152,7 +152,7 @@ def _dask_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     try:
         wait_for_workers(client, 1 if cluster is None else spec.workers, timeout, where)
         check_workers(client)
-        yield DaskExecutor(client)
+        yield _dask_executor_class()(client)
     finally:
         client.close()
         if cluster is not None:
@@ -338,29 +338,44 @@ def _task_function(mark: str):
     return run_task
 
 
-class DaskExecutor(Executor):
-    """A concurrent.futures executor on a Dask client whose tasks reach the workers as bytes.
+@functools.cache
+def _dask_executor_class() -> type:
+    """DaskExecutor, defined on first use: its base class comes from concurrent.futures, which
+    (with the logging it imports) a `run` on one worker never needs at start-up."""
+    from concurrent.futures import Executor
 
-    Each task is `run_task(pickle of (function, args))`, with `run_task` sent by value: a worker
-    that cannot import the package (one that joined after `check_workers`) fails the task with
-    a message naming it, instead of failing to read the task (which left the computation
-    waiting for ever)."""
+    class DaskExecutor(Executor):
+        """A concurrent.futures executor on a Dask client whose tasks reach the workers as bytes.
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._inner = client.get_executor(pure=False)
-        self._run_task = _task_function(_MARK)
+        Each task is `run_task(pickle of (function, args))`, with `run_task` sent by value: a worker
+        that cannot import the package (one that joined after `check_workers`) fails the task with
+        a message naming it, instead of failing to read the task (which left the computation
+        waiting for ever)."""
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
-        import pickle
+        def __init__(self, client: Any) -> None:
+            self._client = client
+            self._inner = client.get_executor(pure=False)
+            self._run_task = _task_function(_MARK)
 
-        if kwargs:
-            raise TypeError("DaskExecutor.submit takes positional arguments only")
-        payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
-        return self._inner.submit(self._run_task, payload)
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+            import pickle
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._inner.shutdown(wait=wait)
+            if kwargs:
+                raise TypeError("DaskExecutor.submit takes positional arguments only")
+            payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+            return self._inner.submit(self._run_task, payload)
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            self._inner.shutdown(wait=wait)
+
+    return DaskExecutor
+
+
+def __getattr__(name: str) -> Any:
+    """`sim.engine.executors.DaskExecutor`, made on first access (see `_dask_executor_class`)."""
+    if name == "DaskExecutor":
+        return _dask_executor_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def slots(executor: Executor | None) -> int:

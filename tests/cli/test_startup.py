@@ -153,7 +153,7 @@ RUN_LAZY = (
     "dask",
     "numba",
     "multiprocessing",  # a process pool: only for more than one worker
-    "concurrent.futures.process",
+    "concurrent.futures",  # executors: only for a pool or Dask (with the logging it imports)
     "sim.engine.workers",
     "sim.engine.compiled",  # the compiled backend: only for --backend compiled
     "sim.analysis",
@@ -230,3 +230,52 @@ def test_run_from_the_cache_imports_no_yaml_parser(tmp_path, monkeypatch):
     status, second = modules_after(*argv)
     assert status == 0
     assert loaded(second, ("ruamel.yaml",)) == []
+
+
+def _full_parse(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of parsing `argv` with every command filled in."""
+    from sim.cli.main import _parser
+
+    try:
+        _parser().parse_args(argv)
+        status = 0
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("extra", [["--help"], ["--no-such-option"], []])
+def test_the_parser_of_one_command_helps_and_refuses_as_the_full_one(command, extra, capsys):
+    """`escalation CMD ...` fills in only CMD's subparser (sim.cli.main._parser): its help and
+    its refusals (an unknown option, a missing argument) are those of the parser with every
+    command, character for character."""
+    from sim.cli.main import _command_named, _parser
+
+    argv = [command, *extra]
+    expected = _full_parse(argv, capsys)
+    if expected[0] == 0 and not extra:  # a command that runs without arguments: parse only
+        _parser(_command_named(argv)).parse_args(argv)
+        return
+    try:
+        _parser(_command_named(argv)).parse_args(argv)
+        status = 0
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert (status, out, err) == expected
+    assert status in (0, 2) and (out or err)
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["bogus"], ["--version"], ["--", "run"]])
+def test_the_top_level_help_and_errors_are_the_full_parsers(argv, capsys):
+    from sim.cli.main import _command_named, _parser
+
+    expected = _full_parse(argv, capsys)
+    try:
+        _parser(_command_named(argv)).parse_args(argv)
+        status = 0
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    assert (status, *capsys.readouterr()) == expected
