@@ -33,6 +33,22 @@ def scenario_text(body: str) -> str:
     return header + textwrap.dedent(body)
 
 
+BRANCH_LEAVES_RANGE = scenario_text("""
+    horizon: 5
+    ladder: [calm]
+    state: {x: 0.5}
+    actors: {a: {label: A}}
+    turn_order: [a]
+    options:
+      a:
+        - id: go
+          effects: {add: {x: 0.3}}
+          outcomes: [{id: up, p: "x"}, {id: stay}]
+    policies: {a: {kind: fixed, option: go}}
+    """)
+"""Valid when loaded; its branch probability leaves [0, 1] in the second step (run time)."""
+
+
 def build(body: str, overrides: dict | None = None) -> Model:
     """Load and compile an inline scenario."""
     return prepare_model(load_text(scenario_text(body), "inline.yaml"), overrides)

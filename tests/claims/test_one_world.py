@@ -114,7 +114,13 @@ class _Grid:
         return self.values[name]
 
 
-def _credibility_writes(window: str, variable: str = "credibility") -> dict[str, str]:
+def _on_grid(text: str, grid: dict[str, np.ndarray]) -> np.ndarray:
+    """An expression of the file evaluated at every point of `grid` (its names as parameters)."""
+    names = Namespace(parameters=frozenset(grid), state=frozenset())
+    return compile_expr(text, names)(_Grid(grid))
+
+
+def _belief_writes(window: str, variable: str = "credibility") -> dict[str, str]:
     """Every place in the window's file that writes `variable` (a belief only the US's moves
     teach), as 'option[/branch]' -> text."""
     scenario = load_scenario(SCENARIOS / f"{window}.yaml")
@@ -139,7 +145,7 @@ def test_credibility_moves_only_by_the_one_learning_rule(window):
     """Only the US moves KH's credibility, in the places listed, and each place computes its
     lesson's formula exactly, on a grid of beliefs and parameter values (the windows' own
     knock-out switches, such as camp_taji's `strike_damage`, at their default 1)."""
-    writes = _credibility_writes(window)
+    writes = _belief_writes(window)
     assert set(writes) == set(ROLES[window]), window
     rng = np.random.default_rng(18)
     n = 500
@@ -150,9 +156,8 @@ def test_credibility_moves_only_by_the_one_learning_rule(window):
         "attacked": rng.integers(0, 2, n).astype(float),
         "strike_damage": np.ones(n),
     }
-    names = Namespace(parameters=frozenset(grid), state=frozenset())
     for place, text in writes.items():
-        got = compile_expr(text, names)(_Grid(grid))
+        got = _on_grid(text, grid)
         want = LESSONS[ROLES[window][place]](grid["credibility"], grid)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=f"{window} {place}")
 
@@ -215,7 +220,6 @@ def test_iran_restrains_its_militias_by_one_learnt_red_line(window):
         "attacked": rng.integers(0, 2, n).astype(float),
         "defiance_known": np.zeros(n),
     }
-    names = Namespace(parameters=frozenset(grid), state=frozenset())
     utilities = scenario.policies["iran"].utilities
     b, fear = grid[belief], grid["red_line_fear"]
     wants = {
@@ -223,21 +227,19 @@ def test_iran_restrains_its_militias_by_one_learnt_red_line(window):
         "encourage_proxies": 0.5 + (1 - grid["kh_capability"]) - fear * 8 * b,
     }
     for option, want in wants.items():
-        got = compile_expr(str(utilities[option]), names)(_Grid(grid))
+        got = _on_grid(str(utilities[option]), grid)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=f"{window} {option}")
-    learning = grid["credibility_learning"]
-    writes = _credibility_writes(window, belief)
+    writes = _belief_writes(window, belief)
     assert strike in writes and len(writes) >= 2, writes
     for place, text in writes.items():
-        got = compile_expr(text, names)(_Grid(grid))
-        toward = 1.0 if place == strike else 0.0  # a strike on Iran shows 1, the rest 0
-        weight = 1.0 if place == strike else grid["attacked"]
-        want = b + learning * weight * (toward - b)
+        got = _on_grid(text, grid)
+        lesson = "hurt" if place == strike else "absorbed"  # KH's rule: toward 1, or toward 0
+        want = LESSONS[lesson](b, grid)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=f"{window} {place}")
     hand = {k: np.array([v]) for k, v in grid.items()}
     hand |= {belief: np.array([0.5]), "red_line_fear": np.array([0.45])}
     hand |= {"kh_autonomy": np.array([0.2])}
-    got = compile_expr(str(utilities[restrain]), names)(_Grid(hand))[0]
+    got = _on_grid(str(utilities[restrain]), hand)[0]
     assert got == pytest.approx(-0.06)
 
 
@@ -269,15 +271,14 @@ def test_iran_weighs_a_salvo_by_one_rule(window):
         "war_risk": rng.uniform(0, 1, n),
         blow: rng.uniform(0, 20, n),
     }
-    names = Namespace(parameters=frozenset(grid), state=frozenset())
-    got = compile_expr(text, names)(_Grid(grid))
+    got = _on_grid(text, grid)
     want = grid["iran_resolve"] * grid[blow] - grid["war_fear"] * grid["war_risk"]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, err_msg=window)
     salvo = next(o for o in scenario.options["iran"] if o.id == "missile_salvo")
     assert "iran" not in salvo.payoffs, f"{window}: the salvo's worth to Iran is its utility"
     hand = {"iran_resolve": np.array([0.85]), "war_fear": np.array([50.0])}
     hand |= {"war_risk": np.array([0.1]), blow: np.array([8.0])}
-    assert compile_expr(text, names)(_Grid(hand))[0] == pytest.approx(1.8)
+    assert _on_grid(text, hand)[0] == pytest.approx(1.8)
 
 
 STRIKE_AFTER_EVERY_ATTACK = {

@@ -16,22 +16,7 @@ from sim.format import bibliography, cache, loader
 from sim.format.digest import canonical_json, scenario_sha256
 from sim.model.compiler import compile_model
 from sim.model.loading import load_text
-from tests.conftest import CAMP_TAJI, SCENARIOS, scenario_text
-
-BAD_BRANCH = scenario_text("""
-    horizon: 5
-    ladder: [calm]
-    state: {x: 0.5}
-    actors: {a: {label: A}}
-    turn_order: [a]
-    options:
-      a:
-        - id: go
-          effects: {add: {x: 0.3}}
-          outcomes: [{id: up, p: "x"}, {id: stay}]
-    policies: {a: {kind: fixed, option: go}}
-    """)
-"""Valid when loaded; its branch probability leaves [0, 1] in the second step (run time)."""
+from tests.conftest import BRANCH_LEAVES_RANGE, CAMP_TAJI, SCENARIOS
 
 
 @pytest.fixture
@@ -73,9 +58,9 @@ def test_a_hit_gives_the_same_scenario_and_source_map(folder, monkeypatch):
 
 def test_the_file_name_comes_from_the_load_not_the_cache(folder, monkeypatch):
     """The same text under another name (a copy of the file) is a hit, named as loaded."""
-    model = compile_model(load_text(BAD_BRANCH, "a.yaml"))
+    model = compile_model(load_text(BRANCH_LEAVES_RANGE, "a.yaml"))
     monkeypatch.setattr(loader, "read_yaml", lambda *a: pytest.fail("parsed again"))
-    copy = compile_model(load_text(BAD_BRANCH, "b.yaml"))
+    copy = compile_model(load_text(BRANCH_LEAVES_RANGE, "b.yaml"))
     messages = []
     for m in (model, copy):
         with pytest.raises(SimulationError) as err:
@@ -104,7 +89,7 @@ def test_errors_on_a_hit_keep_their_file_line_col(folder, monkeypatch):
     same file:line:col as from the parse."""
     messages = []
     for _ in range(2):
-        model = compile_model(load_text(BAD_BRANCH, "inline.yaml"))
+        model = compile_model(load_text(BRANCH_LEAVES_RANGE, "inline.yaml"))
         with pytest.raises(SimulationError) as err:
             run_monte_carlo(model, 300, seed=1)
         messages.append(str(err.value))

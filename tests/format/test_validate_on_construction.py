@@ -23,7 +23,7 @@ from sim.format.loader import read_yaml
 from sim.format.scenario import FixedPolicy, Scenario
 from sim.model.compiler import compile_model
 from sim.model.loading import load_scenario, load_text
-from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, scenario_text
+from tests.conftest import BRANCH_LEAVES_RANGE, CAMP_TAJI, ROOT, SCENARIOS, scenario_text
 
 RUNS = 2 * 4096 + 1
 """Three blocks: more than one, so that two workers really share the work."""
@@ -252,20 +252,7 @@ def wheres(model) -> list[str]:
 
 
 def test_run_time_errors_on_workers_still_name_the_file_position():
-    text = scenario_text("""
-        horizon: 5
-        ladder: [calm]
-        state: {x: 0.5}
-        actors: {a: {label: A}}
-        turn_order: [a]
-        options:
-          a:
-            - id: go
-              effects: {add: {x: 0.3}}
-              outcomes: [{id: up, p: "x"}, {id: stay}]
-        policies: {a: {kind: fixed, option: go}}
-        """)
-    model = compile_model(load_text(text, "inline.yaml"))
+    model = compile_model(load_text(BRANCH_LEAVES_RANGE, "inline.yaml"))
     with pytest.raises(SimulationError) as err:
         run_monte_carlo(model, RUNS, seed=1, workers=2)
     assert str(err.value).startswith("inline.yaml:") and "branch 'up'" in str(err.value)

@@ -4,8 +4,6 @@ results do not change."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import sim.model.semantics as semantics
@@ -13,9 +11,7 @@ from sim.engine.runner import run_monte_carlo
 from sim.model.loading import load_scenario
 from sim.model.semantics import terminals_to_check
 from sim.solvers.prepare import prepare_model
-from tests.conftest import build
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, build
 
 GAME = """
 horizon: 6
