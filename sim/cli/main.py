@@ -711,47 +711,56 @@ def cmd_run(args: argparse.Namespace) -> int:
         writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
     total = cap if args.precision else args.runs
     show = show_progress(args) and total >= 50_000
-    with (
-        open_executor(executor_spec(args)) as pool,
-        ProgressBar(show, total, scenario.id, _run_columns) as advance,
-    ):
-        if args.precision:
-            results = run_to_precision(
-                model,
-                args.precision,
-                args.seed,
-                args.runs,
-                cap,
-                progress=advance,
-                executor=pool,
-                backend=backend,
-            )
+    with _early_charts(out_dir, args, model) as charts_writer:
+        with (
+            open_executor(executor_spec(args)) as pool,
+            ProgressBar(show, total, scenario.id, _run_columns) as advance,
+        ):
+            if args.precision:
+                results = run_to_precision(
+                    model,
+                    args.precision,
+                    args.seed,
+                    args.runs,
+                    cap,
+                    progress=advance,
+                    executor=pool,
+                    backend=backend,
+                )
+            else:
+                results = run_monte_carlo(
+                    model, args.runs, args.seed, progress=advance, executor=pool, backend=backend
+                )
+        if exact is not None:
+            from sim.solvers.exact import exact_check
+
+            results.extra["exact_check"] = exact_check(results, exact)
+        if results.precision is not None:
+            results.extra["precision"] = results.precision
+        if args.json:
+            print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
         else:
-            results = run_monte_carlo(
-                model, args.runs, args.seed, progress=advance, executor=pool, backend=backend
-            )
-    if exact is not None:
-        from sim.solvers.exact import exact_check
+            from sim.outputs.tables import print_run
 
-        results.extra["exact_check"] = exact_check(results, exact)
-    if results.precision is not None:
-        results.extra["precision"] = results.precision
-    if args.json:
-        print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
-    else:
-        from sim.outputs.tables import print_run
-
-        print_run(results, [], overrides)
-        print_beliefs(model, args)
-    if out_dir is not None:  # after the results are out: a chart failure cannot lose them
-        from sim.cli.chart_args import chart_options
-        from sim.outputs.charts import write_run_charts
-
-        with writing("charts", out_dir):
-            charts = write_run_charts(results, out_dir, chart_options(args), parallel=True)
-        if not args.json:
-            print("Charts: " + ", ".join(str(c) for c in charts))
+            print_run(results, [], overrides)
+            print_beliefs(model, args)
+        if out_dir is not None:  # after the results are out: a chart failure cannot lose them
+            with writing("charts", out_dir):
+                charts = charts_writer.write(results)
+            if not args.json:
+                print("Charts: " + ", ".join(str(c) for c in charts))
     return EXIT_OK
+
+
+def _early_charts(out_dir: Path | None, args: argparse.Namespace, model):
+    """`run`'s chart writer, forked before the runs so that matplotlib's import overlaps them
+    (sim.outputs.early_charts); nothing without charts."""
+    if out_dir is None:
+        return contextlib.nullcontext()
+    from sim.cli.chart_args import chart_options
+    from sim.outputs.early_charts import EarlyCharts
+
+    return EarlyCharts(out_dir, chart_options(args), shared=(model,))
 
 
 class ProgressBar:

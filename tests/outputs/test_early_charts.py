@@ -1,0 +1,84 @@
+"""`run`'s charts from a process forked before the runs (sim/outputs/early_charts.py)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from sim.engine.runner import run_monte_carlo
+from sim.outputs.charts import ChartOptions, write_run_charts
+from sim.outputs.early_charts import EarlyCharts
+from tests.conftest import BRANCH_LEAVES_RANGE
+
+
+def gone(pid: int) -> bool:
+    """The process was waited for already (no zombie left, no process running)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_the_forked_copy_writes_the_files_written_in_one_process(camp_taji, tmp_path):
+    options = ChartOptions(dpi=60)
+    with EarlyCharts(tmp_path / "early", options, shared=(camp_taji,)) as writer:
+        pid = writer.pid
+        assert pid > 0
+        results = run_monte_carlo(camp_taji, 400, 3)  # after the fork, as in `run`
+        early = writer.write(results)
+    assert gone(pid)
+    here = write_run_charts(results, tmp_path / "here", options)
+    assert [p.name for p in early] == [p.name for p in here]
+    assert sorted(p.name for p in (tmp_path / "early").iterdir()) == sorted(p.name for p in here)
+    for a, b in zip(early, here):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_left_without_results_the_copy_ends_and_writes_nothing(tmp_path):
+    with EarlyCharts(tmp_path / "none", ChartOptions()) as writer:
+        pid = writer.pid
+        assert pid > 0
+    assert writer.pid == -1 and gone(pid)
+    assert not (tmp_path / "none").exists()
+
+
+def test_an_error_in_the_runs_ends_the_copy(tmp_path, capsys, monkeypatch):
+    """A run-time error after the fork (a branch probability out of range): exit 2 as ever,
+    no chart, no process left."""
+    from sim.cli.main import main
+
+    forked = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    path = tmp_path / "bad.yaml"
+    path.write_text(BRANCH_LEAVES_RANGE)
+    out = tmp_path / "charts"
+    assert main(["run", str(path), "--runs", "100", "--quiet", "--out", str(out)]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+    assert len(forked) == 1 and gone(forked[0])
+
+
+def test_where_it_cannot_fork_the_charts_are_drawn_here(camp_taji, tmp_path):
+    """Another thread running (a notebook's kernel): no fork; the same files."""
+    results = run_monte_carlo(camp_taji, 300, 1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with EarlyCharts(tmp_path / "a", ChartOptions(dpi=50), shared=(camp_taji,)) as writer:
+            assert writer.pid == -1
+            paths = writer.write(results)
+    finally:
+        stop.set()
+        other.join()
+    here = write_run_charts(results, tmp_path / "b", ChartOptions(dpi=50))
+    for a, b in zip(paths, here):
+        assert a.read_bytes() == b.read_bytes(), a.name
