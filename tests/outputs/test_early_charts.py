@@ -8,7 +8,7 @@ import threading
 from sim.engine.runner import run_monte_carlo
 from sim.outputs.charts import ChartOptions, write_run_charts
 from sim.outputs.early_charts import EarlyCharts
-from tests.conftest import BRANCH_LEAVES_RANGE
+from tests.conftest import BRANCH_LEAVES_RANGE, CAMP_TAJI
 
 
 def gone(pid: int) -> bool:
@@ -20,13 +20,22 @@ def gone(pid: int) -> bool:
     return False
 
 
-def test_the_forked_copy_writes_the_files_written_in_one_process(camp_taji, tmp_path):
+def test_the_forked_copy_writes_the_files_written_in_one_process(tmp_path):
+    """The copy prepares its own model from the scenario sent (the same model: the same
+    charts, byte for byte, as in this process)."""
+    from sim.model.loading import load_scenario
+    from sim.solvers.prepare import prepare_model
+
     options = ChartOptions(dpi=60)
-    with EarlyCharts(tmp_path / "early", options, shared=(camp_taji,)) as writer:
+    overrides = {"kh_rationality": 1.5}
+    with EarlyCharts() as writer:
         pid = writer.pid
         assert pid > 0
-        results = run_monte_carlo(camp_taji, 400, 3)  # after the fork, as in `run`
-        early = writer.write(results)
+        scenario = load_scenario(CAMP_TAJI)  # after the fork, as in `run`
+        writer.scenario(scenario, overrides)
+        model = prepare_model(scenario, overrides)
+        results = run_monte_carlo(model, 400, 3)
+        early = writer.write(results, tmp_path / "early", options)
     assert gone(pid)
     here = write_run_charts(results, tmp_path / "here", options)
     assert [p.name for p in early] == [p.name for p in here]
@@ -36,11 +45,16 @@ def test_the_forked_copy_writes_the_files_written_in_one_process(camp_taji, tmp_
 
 
 def test_left_without_results_the_copy_ends_and_writes_nothing(tmp_path):
-    with EarlyCharts(tmp_path / "none", ChartOptions()) as writer:
-        pid = writer.pid
-        assert pid > 0
-    assert writer.pid == -1 and gone(pid)
-    assert not (tmp_path / "none").exists()
+    for send in (False, True):
+        with EarlyCharts() as writer:
+            pid = writer.pid
+            assert pid > 0
+            if send:
+                from sim.model.loading import load_scenario
+
+                writer.scenario(load_scenario(CAMP_TAJI), {})
+        assert writer.pid == -1 and gone(pid)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_error_in_the_runs_ends_the_copy(tmp_path, capsys, monkeypatch):
@@ -73,12 +87,30 @@ def test_where_it_cannot_fork_the_charts_are_drawn_here(camp_taji, tmp_path):
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        with EarlyCharts(tmp_path / "a", ChartOptions(dpi=50), shared=(camp_taji,)) as writer:
+        with EarlyCharts() as writer:
             assert writer.pid == -1
-            paths = writer.write(results)
+            writer.scenario(camp_taji.scenario, {})
+            paths = writer.write(results, tmp_path / "a", ChartOptions(dpi=50))
     finally:
         stop.set()
         other.join()
+    here = write_run_charts(results, tmp_path / "b", ChartOptions(dpi=50))
+    for a, b in zip(paths, here):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_a_scenario_too_big_for_the_pipe_is_drawn_here(camp_taji, tmp_path, monkeypatch):
+    """The scenario is sent only if it fits in the pipe (the run must not wait for the copy
+    to read it): otherwise the copy is ended and the charts are drawn in this process."""
+    from sim.outputs import early_charts
+
+    monkeypatch.setattr(early_charts.fcntl, "fcntl", lambda fd, op, *a: 1000)  # a tiny pipe
+    results = run_monte_carlo(camp_taji, 300, 1)
+    with EarlyCharts() as writer:
+        pid = writer.pid
+        writer.scenario(camp_taji.scenario, {})
+        assert writer.pid == -1 and gone(pid)
+        paths = writer.write(results, tmp_path / "a", ChartOptions(dpi=50))
     here = write_run_charts(results, tmp_path / "b", ChartOptions(dpi=50))
     for a, b in zip(paths, here):
         assert a.read_bytes() == b.read_bytes(), a.name
