@@ -688,18 +688,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    # --json is for scripts: charts only when asked for with --out
-    charts = not args.no_charts and (args.out is not None or not args.json)
-    if not charts:
-        return _run(args, None)
-    from sim.outputs.early_charts import EarlyCharts
-
-    with EarlyCharts() as writer:  # forked first: matplotlib's import overlaps all that follows
-        return _run(args, writer)
-
-
-def _run(args: argparse.Namespace, charts_writer) -> int:
-    """`run`, its charts written through `charts_writer` (None: no charts)."""
     from sim.engine.executors import open_executor
     from sim.engine.runner import PRECISION_CAP, run_monte_carlo, run_to_precision
     from sim.engine.streams import BLOCK_SIZE
@@ -707,8 +695,6 @@ def _run(args: argparse.Namespace, charts_writer) -> int:
 
     backend = backend_of(args)
     scenario, overrides = load_with_overrides(args.file, args.overrides)
-    if charts_writer is not None:
-        charts_writer.scenario(scenario, overrides)
     model = prepare_model(scenario, overrides)
     exact = None
     if args.exact_check:  # solved first: a scenario that cannot be solved fails before the runs
@@ -719,51 +705,62 @@ def _run(args: argparse.Namespace, charts_writer) -> int:
     if args.precision and cap < BLOCK_SIZE:
         raise UsageError(f"--max-runs must be at least {BLOCK_SIZE:,} (one block) with --precision")
     out_dir = None
-    if charts_writer is not None:
+    # --json is for scripts: charts only when asked for with --out
+    if not args.no_charts and (args.out is not None or not args.json):
         out_dir = args.out or default_out_dir(scenario.id, overrides)
         writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
     total = cap if args.precision else args.runs
     show = show_progress(args) and total >= 50_000
-    with (
-        open_executor(executor_spec(args)) as pool,
-        ProgressBar(show, total, scenario.id, _run_columns) as advance,
-    ):
-        if args.precision:
-            results = run_to_precision(
-                model,
-                args.precision,
-                args.seed,
-                args.runs,
-                cap,
-                progress=advance,
-                executor=pool,
-                backend=backend,
-            )
+    with _early_charts(out_dir, args, model) as charts_writer:
+        with (
+            open_executor(executor_spec(args)) as pool,
+            ProgressBar(show, total, scenario.id, _run_columns) as advance,
+        ):
+            if args.precision:
+                results = run_to_precision(
+                    model,
+                    args.precision,
+                    args.seed,
+                    args.runs,
+                    cap,
+                    progress=advance,
+                    executor=pool,
+                    backend=backend,
+                )
+            else:
+                results = run_monte_carlo(
+                    model, args.runs, args.seed, progress=advance, executor=pool, backend=backend
+                )
+        if exact is not None:
+            from sim.solvers.exact import exact_check
+
+            results.extra["exact_check"] = exact_check(results, exact)
+        if results.precision is not None:
+            results.extra["precision"] = results.precision
+        if args.json:
+            print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
         else:
-            results = run_monte_carlo(
-                model, args.runs, args.seed, progress=advance, executor=pool, backend=backend
-            )
-    if exact is not None:
-        from sim.solvers.exact import exact_check
+            from sim.outputs.tables import print_run
 
-        results.extra["exact_check"] = exact_check(results, exact)
-    if results.precision is not None:
-        results.extra["precision"] = results.precision
-    if args.json:
-        print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2))
-    else:
-        from sim.outputs.tables import print_run
-
-        print_run(results, [], overrides)
-        print_beliefs(model, args)
-    if out_dir is not None:  # after the results are out: a chart failure cannot lose them
-        from sim.cli.chart_args import chart_options
-
-        with writing("charts", out_dir):
-            charts = charts_writer.write(results, out_dir, chart_options(args))
-        if not args.json:
-            print("Charts: " + ", ".join(str(c) for c in charts))
+            print_run(results, [], overrides)
+            print_beliefs(model, args)
+        if out_dir is not None:  # after the results are out: a chart failure cannot lose them
+            with writing("charts", out_dir):
+                charts = charts_writer.write(results)
+            if not args.json:
+                print("Charts: " + ", ".join(str(c) for c in charts))
     return EXIT_OK
+
+
+def _early_charts(out_dir: Path | None, args: argparse.Namespace, model):
+    """`run`'s chart writer, forked before the runs so that matplotlib's import overlaps them
+    (sim.outputs.early_charts); nothing without charts."""
+    if out_dir is None:
+        return contextlib.nullcontext()
+    from sim.cli.chart_args import chart_options
+    from sim.outputs.early_charts import EarlyCharts
+
+    return EarlyCharts(out_dir, chart_options(args), shared=(model,))
 
 
 class ProgressBar:

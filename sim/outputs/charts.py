@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -503,11 +504,16 @@ def write_run_charts(
 
 
 def can_fork() -> bool:
-    """True where `in_parallel` may fork (sim.outputs.early_charts.can_fork: POSIX with fork,
-    and this the only Python thread)."""
-    from sim.outputs.early_charts import can_fork as only_thread
+    """True where `in_parallel` may fork: POSIX with fork, and this the only Python thread (a
+    notebook's kernel has others: it writes the charts one after another)."""
+    import threading
 
-    return only_thread()
+    return (
+        hasattr(os, "fork")
+        and sys.platform.startswith("linux")
+        and threading.active_count() == 1
+        and threading.current_thread() is threading.main_thread()
+    )
 
 
 def in_parallel(work: Callable[[Any], None], theirs: Any, ours: Any) -> None:

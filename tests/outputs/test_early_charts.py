@@ -5,10 +5,21 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from sim.engine.runner import run_monte_carlo
 from sim.outputs.charts import ChartOptions, write_run_charts
 from sim.outputs.early_charts import EarlyCharts
-from tests.conftest import BRANCH_LEAVES_RANGE, CAMP_TAJI
+from tests.conftest import BRANCH_LEAVES_RANGE
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """A fork even if an earlier test of the session left a thread running (as `run` forks,
+    the only thread of its process)."""
+    from sim.outputs import early_charts
+
+    monkeypatch.setattr(early_charts, "can_fork", lambda: True)
 
 
 def gone(pid: int) -> bool:
@@ -20,22 +31,13 @@ def gone(pid: int) -> bool:
     return False
 
 
-def test_the_forked_copy_writes_the_files_written_in_one_process(tmp_path):
-    """The copy prepares its own model from the scenario sent (the same model: the same
-    charts, byte for byte, as in this process)."""
-    from sim.model.loading import load_scenario
-    from sim.solvers.prepare import prepare_model
-
+def test_the_forked_copy_writes_the_files_written_in_one_process(camp_taji, tmp_path, forking):
     options = ChartOptions(dpi=60)
-    overrides = {"kh_rationality": 1.5}
-    with EarlyCharts() as writer:
+    with EarlyCharts(tmp_path / "early", options, shared=(camp_taji,)) as writer:
         pid = writer.pid
         assert pid > 0
-        scenario = load_scenario(CAMP_TAJI)  # after the fork, as in `run`
-        writer.scenario(scenario, overrides)
-        model = prepare_model(scenario, overrides)
-        results = run_monte_carlo(model, 400, 3)
-        early = writer.write(results, tmp_path / "early", options)
+        results = run_monte_carlo(camp_taji, 400, 3)  # after the fork, as in `run`
+        early = writer.write(results)
     assert gone(pid)
     here = write_run_charts(results, tmp_path / "here", options)
     assert [p.name for p in early] == [p.name for p in here]
@@ -44,20 +46,15 @@ def test_the_forked_copy_writes_the_files_written_in_one_process(tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
-def test_left_without_results_the_copy_ends_and_writes_nothing(tmp_path):
-    for send in (False, True):
-        with EarlyCharts() as writer:
-            pid = writer.pid
-            assert pid > 0
-            if send:
-                from sim.model.loading import load_scenario
-
-                writer.scenario(load_scenario(CAMP_TAJI), {})
-        assert writer.pid == -1 and gone(pid)
-    assert list(tmp_path.iterdir()) == []
+def test_left_without_results_the_copy_ends_and_writes_nothing(tmp_path, forking):
+    with EarlyCharts(tmp_path / "none", ChartOptions()) as writer:
+        pid = writer.pid
+        assert pid > 0
+    assert writer.pid == -1 and gone(pid)
+    assert not (tmp_path / "none").exists()
 
 
-def test_an_error_in_the_runs_ends_the_copy(tmp_path, capsys, monkeypatch):
+def test_an_error_in_the_runs_ends_the_copy(tmp_path, capsys, monkeypatch, forking):
     """A run-time error after the fork (a branch probability out of range): exit 2 as ever,
     no chart, no process left."""
     from sim.cli.main import main
@@ -87,30 +84,12 @@ def test_where_it_cannot_fork_the_charts_are_drawn_here(camp_taji, tmp_path):
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        with EarlyCharts() as writer:
+        with EarlyCharts(tmp_path / "a", ChartOptions(dpi=50), shared=(camp_taji,)) as writer:
             assert writer.pid == -1
-            writer.scenario(camp_taji.scenario, {})
-            paths = writer.write(results, tmp_path / "a", ChartOptions(dpi=50))
+            paths = writer.write(results)
     finally:
         stop.set()
         other.join()
-    here = write_run_charts(results, tmp_path / "b", ChartOptions(dpi=50))
-    for a, b in zip(paths, here):
-        assert a.read_bytes() == b.read_bytes(), a.name
-
-
-def test_a_scenario_too_big_for_the_pipe_is_drawn_here(camp_taji, tmp_path, monkeypatch):
-    """The scenario is sent only if it fits in the pipe (the run must not wait for the copy
-    to read it): otherwise the copy is ended and the charts are drawn in this process."""
-    from sim.outputs import early_charts
-
-    monkeypatch.setattr(early_charts.fcntl, "fcntl", lambda fd, op, *a: 1000)  # a tiny pipe
-    results = run_monte_carlo(camp_taji, 300, 1)
-    with EarlyCharts() as writer:
-        pid = writer.pid
-        writer.scenario(camp_taji.scenario, {})
-        assert writer.pid == -1 and gone(pid)
-        paths = writer.write(results, tmp_path / "a", ChartOptions(dpi=50))
     here = write_run_charts(results, tmp_path / "b", ChartOptions(dpi=50))
     for a, b in zip(paths, here):
         assert a.read_bytes() == b.read_bytes(), a.name
