@@ -813,6 +813,7 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         if self.timer is not None:
             self.timer.cancel()
+            self.timer.join()  # no thread left behind (a later fork needs to be the only one)
         with self.lock:
             self.closed = True
             if self.started and self.bar is not None:

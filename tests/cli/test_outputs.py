@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -382,7 +383,9 @@ def test_long_commands_show_a_progress_bar_on_a_terminal_only(argv, tmp_path, mo
 def test_a_delayed_progress_bar_never_shows_for_quick_work():
     from sim.cli.main import ProgressBar
 
+    before = threading.active_count()
     with ProgressBar(True, None, "quick", delay=60) as bar:
         bar.stage("next")
         bar(1)
     assert bar is not None
+    assert threading.active_count() == before  # its timer is gone, not left waiting
