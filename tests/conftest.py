@@ -33,7 +33,7 @@ def scenario_text(body: str) -> str:
     return header + textwrap.dedent(body)
 
 
-BRANCH_LEAVES_RANGE = scenario_text("""
+BRANCH_LEAVES_RANGE_BODY = """
     horizon: 5
     ladder: [calm]
     state: {x: 0.5}
@@ -45,7 +45,8 @@ BRANCH_LEAVES_RANGE = scenario_text("""
           effects: {add: {x: 0.3}}
           outcomes: [{id: up, p: "x"}, {id: stay}]
     policies: {a: {kind: fixed, option: go}}
-    """)
+    """
+BRANCH_LEAVES_RANGE = scenario_text(BRANCH_LEAVES_RANGE_BODY)
 """Valid when loaded; its branch probability leaves [0, 1] in the second step (run time)."""
 
 

@@ -20,7 +20,7 @@ from sim.results import Results
 from sim.solvers.exact import exact_check, solve
 from sim.solvers.exact_states import binomial_pmf, row_keys
 from sim.solvers.prepare import prepare_model
-from tests.conftest import CAMP_TAJI, ROOT, SCENARIOS, build
+from tests.conftest import BRANCH_LEAVES_RANGE_BODY, CAMP_TAJI, ROOT, SCENARIOS, build
 
 TINY = ROOT / "tests" / "scenarios" / "exact"
 TOL = 1e-12
@@ -279,19 +279,7 @@ def test_early_merging_of_wide_moves_changes_nothing(monkeypatch):
 
 
 def test_branch_probability_violations_are_reported_as_by_the_engine():
-    model = build("""
-horizon: 5
-ladder: [low, mid, high]
-state: {x: 0.5}
-actors: {a: {label: A}}
-turn_order: [a]
-options:
-  a:
-    - id: go
-      effects: {add: {x: 0.3}}
-      outcomes: [{id: up, p: "x"}, {id: stay}]
-policies: {a: {kind: fixed, option: go}}
-""")
+    model = build(BRANCH_LEAVES_RANGE_BODY)
     with pytest.raises(SimulationError) as err:
         solve(model)
     message = str(err.value)
