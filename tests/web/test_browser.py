@@ -256,6 +256,36 @@ def test_a_newer_slider_position_cancels_the_requests_of_the_older_one(watched):
     assert w.errors == []
 
 
+def test_a_request_cancelled_while_its_body_arrives_stays_a_cancellation(watched):
+    """Chromium rejects `response.json()` with an AbortError when the abort lands mid-body.
+
+    That race (the headers of a 200 in, the body not yet) once reached the page as "the server
+    answered 200" and marked the explorer as failed (CI, stop 27); the abort must pass through.
+    """
+    w = watched()
+    page = w.page
+    page.goto("/")
+    page.wait_for_function("() => typeof esc !== 'undefined'")
+    names = page.evaluate(
+        """async () => {
+          const real = window.fetch;
+          const out = {};
+          window.fetch = async () => {
+            const r = new Response("{", { status: 200 });
+            r.json = () => Promise.reject(new DOMException("aborted", "AbortError"));
+            return r;
+          };
+          try { await esc.api("/api/scenarios"); } catch (e) { out.aborted = e.name; }
+          window.fetch = async () => new Response("not json", { status: 200 });
+          try { await esc.api("/api/scenarios"); } catch (e) { out.garbled = e.message; }
+          window.fetch = real;
+          return out;
+        }"""
+    )
+    assert names == {"aborted": "AbortError", "garbled": "the server answered 200"}
+    assert w.errors == []
+
+
 def play_to_the_end(page) -> int:
     moves = 0
     while page.eval_on_selector("#main", "m => m.dataset.status") == "waiting":

@@ -18,6 +18,7 @@ esc.api = async function (path, { body, token, signal, method } = {}) {
   try {
     data = await response.json();
   } catch (e) {
+    if (e.name === "AbortError" || (signal && signal.aborted)) throw e; // cancelled mid-body
     throw new Error("the server answered " + response.status);
   }
   if (!response.ok) {

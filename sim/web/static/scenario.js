@@ -192,7 +192,7 @@
         : [el("p", { class: "muted", text: "This scenario names no alternative doctrines." })]));
       main.dataset.ready = String(mine);
     } catch (error) {
-      if (error.name === "AbortError") return; // superseded by a newer request
+      if (error.name === "AbortError" || mine !== generation) return; // superseded by a newer request
       status.textContent = "";
       esc.showError(esc.$("#run-errors"), error);
       main.dataset.ready = "error";
