@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -880,55 +881,153 @@ class ValueCountsWindow:
         return at + self.lo, self.counts[at]
 
 
+class ExactSum:
+    """The exact sum of a stream of finite floats (rows, values), one per row, in fixed memory:
+    a Python integer over a power of two, so it does not depend on the order of the values or
+    on how they are cut into pieces. Integers below 2^40 are summed as int64 (exact); other
+    values split exactly into 53-bit integer significands and exponents, whose halves numpy sums
+    exactly per exponent. Its mean is the exact mean rounded once, which is numpy's mean of the
+    values bit for bit whenever their pairwise sum is exact (integers whose absolute values sum
+    below 2^53), and nearer the truth otherwise."""
+
+    CHUNK = 1 << 20
+    """Values summed at a time: int64 sums of integers below 2^40 and float64 sums of 27-bit
+    halves stay exact."""
+    _SMALL = 2.0**40
+    _HALF = 27
+
+    def __init__(self, rows: int):
+        self.totals = [0] * rows  # int or Fraction: the exact sum of each row
+        self.nan = np.zeros(rows, dtype=bool)
+        self.pos_inf = np.zeros(rows, dtype=bool)
+        self.neg_inf = np.zeros(rows, dtype=bool)
+
+    def add(self, values: np.ndarray) -> None:
+        for lo in range(0, values.shape[1], self.CHUNK):
+            self._add(values[:, lo : lo + self.CHUNK])
+
+    def _add(self, values: np.ndarray) -> None:
+        if not values.size:
+            return
+        with np.errstate(invalid="ignore"):
+            fast = np.abs(values).max(axis=1) <= self._SMALL  # NaN: not fast
+        if fast.any():
+            small = values if fast.all() else values[fast]
+            ints = small.astype(np.int64)
+            whole = (ints == small).all(axis=1)
+            for r, ok, total in zip(np.flatnonzero(fast), whole, ints.sum(axis=1).tolist()):
+                if ok:
+                    self.totals[r] += total
+                else:
+                    fast[r] = False
+        for r in np.flatnonzero(~fast):
+            self._add_any(int(r), values[r])
+
+    def _add_any(self, r: int, row: np.ndarray) -> None:
+        """Any floats: each finite one is exactly `significand * 2**exponent`, the significand a
+        53-bit integer split into two halves, whose sums per exponent are exact in float64."""
+        finite = np.isfinite(row)
+        if not finite.all():
+            self.nan[r] |= bool(np.isnan(row).any())
+            self.pos_inf[r] |= bool((row == np.inf).any())
+            self.neg_inf[r] |= bool((row == -np.inf).any())
+            row = row[finite]
+        fraction, exponent = np.frexp(row)
+        significand = (fraction * 2.0**53).astype(np.int64)
+        exponents, at = np.unique(exponent, return_inverse=True)
+        high = np.bincount(at, weights=significand >> self._HALF, minlength=exponents.size)
+        low = np.bincount(
+            at, weights=significand & ((1 << self._HALF) - 1), minlength=exponents.size
+        )
+        total = Fraction(0)
+        for e, h, lo in zip(exponents.tolist(), high.tolist(), low.tolist()):
+            whole = (int(h) << self._HALF) + int(lo)
+            total += whole * Fraction(2) ** (e - 53)
+        self.totals[r] += total
+
+    def means(self, n: int) -> np.ndarray:
+        """Each row's exact mean over n values, rounded once (NaN and infinities as IEEE sums
+        give them)."""
+        out = np.empty(len(self.totals))
+        for r, total in enumerate(self.totals):
+            if self.nan[r] or self.pos_inf[r] and self.neg_inf[r]:
+                out[r] = math.nan
+            elif self.pos_inf[r] or self.neg_inf[r]:
+                out[r] = math.inf if self.pos_inf[r] else -math.inf
+            else:
+                out[r] = float(Fraction(total) / n) if isinstance(total, Fraction) else total / n
+        return out
+
+
 class StateStream:
     """Fixed-memory summary of the final states of an experiment of `runs` runs, fed block by
-    block in run order: per variable the mean (numpy's pairwise sum, bit for bit, so the same
-    number as `final_state[i].mean()`) and counts of its values for the quantiles."""
+    block in run order: per variable the mean and counts of its values for the quantiles. The
+    mean of a variable that is not an integer is numpy's pairwise sum, bit for bit, so the same
+    number as `final_state[i].mean()`; an integer variable's sum is exact (`ExactSum`: the same
+    number whenever its values' absolute sum is below 2^53, as it is when the pairwise sum is
+    exact), which is cheaper than the pairwise tree."""
 
     def __init__(self, model: Model, runs: int):
         n_state = len(model.state_names)
         self.runs = runs
         self.added = 0
-        self.sums = PairwiseSum(2 * n_state, runs)
-        self.counts = [ValueCounts(bool(model.state_integer[i])) for i in range(n_state)]
-        self.all_finite = np.ones(n_state, dtype=bool)
-        self.scale = np.zeros(n_state)
+        integer = np.array([bool(model.state_integer[i]) for i in range(n_state)], dtype=bool)
+        self.exact_rows = np.flatnonzero(integer)
+        self.paired_rows = np.flatnonzero(~integer)
+        self.exact = ExactSum(self.exact_rows.size)
+        self.sums = PairwiseSum(2 * self.paired_rows.size, runs) if self.paired_rows.size else None
+        self.counts = [ValueCounts(bool(integer[i])) for i in range(n_state)]
+        self.all_finite = np.ones(self.paired_rows.size, dtype=bool)
+        self.scale = np.zeros(self.paired_rows.size)
 
     def add(self, state: np.ndarray) -> None:
         """The final states (state vars, runs) of the next runs, in run order."""
         self.added += state.shape[1]
         if self.added > self.runs:
             raise ValueError(f"more than the {self.runs:,} runs announced")
-        with np.errstate(all="ignore"):
-            self.sums.add(np.concatenate([state, state * _SCALE]))
-            finite = np.isfinite(state)
-            self.all_finite &= finite.all(axis=1)
-            if state.size:
-                self.scale = np.maximum(self.scale, np.where(finite, np.abs(state), 0).max(axis=1))
+        if self.exact_rows.size:
+            self.exact.add(state[self.exact_rows])
+        if self.paired_rows.size:
+            paired = state[self.paired_rows]
+            with np.errstate(all="ignore"):
+                self.sums.add(np.concatenate([paired, paired * _SCALE]))
+                finite = np.isfinite(paired)
+                self.all_finite &= finite.all(axis=1)
+                if paired.size:
+                    self.scale = np.maximum(
+                        self.scale, np.where(finite, np.abs(paired), 0).max(axis=1)
+                    )
         for i, counts in enumerate(self.counts):
             counts.add(state[i])
 
     def nbytes(self) -> int:
-        return self.sums.nbytes() + sum(c.nbytes() for c in self.counts)
+        paired = self.sums.nbytes() if self.sums is not None else 0
+        return paired + sum(c.nbytes() for c in self.counts)
 
     def means(self) -> np.ndarray:
-        """Each variable's mean final value: `final_state[i].mean()` bit for bit, and, like
-        `_finite_mean`, finite for finite values whose plain sum overflows."""
-        if self.added != self.runs or self.sums.total is None:
+        """Each variable's mean final value: `final_state[i].mean()` bit for bit (see the
+        class), and, like `_finite_mean`, finite for finite values whose plain sum overflows."""
+        if self.added != self.runs or self.sums is not None and self.sums.total is None:
             raise ValueError(f"{self.added:,} of {self.runs:,} runs added")
-        n_state = len(self.counts)
+        mean = np.empty(len(self.counts))
+        mean[self.exact_rows] = self.exact.means(self.runs)
+        if self.sums is None:
+            return mean
+        n_paired = self.paired_rows.size
         with np.errstate(all="ignore"):
-            mean = self.sums.total[:n_state] / self.runs
-            for i in np.flatnonzero(~np.isfinite(mean) & self.all_finite):
-                mean[i] = self._scaled_mean(i)
+            paired = self.sums.total[:n_paired] / self.runs
+            for k in np.flatnonzero(~np.isfinite(paired) & self.all_finite):
+                paired[k] = self._scaled_mean(k)
+        mean[self.paired_rows] = paired
         return mean
 
-    def _scaled_mean(self, i: int) -> float:
-        counts = self.counts[i].merged()
-        scale = float(self.scale[i])
+    def _scaled_mean(self, k: int) -> float:
+        """The mean of the k-th variable summed pairwise, whose plain sum overflowed."""
+        counts = self.counts[int(self.paired_rows[k])].merged()
+        scale = float(self.scale[k])
         if counts.mode == "sketch" or not scale:
             # summed a second time scaled down by a power of two (exact), then scaled back
-            return float(self.sums.total[len(self.counts) + i] / self.runs / _SCALE)
+            return float(self.sums.total[self.paired_rows.size + k] / self.runs / _SCALE)
         values = counts.values
         if counts.mode == "dense":
             values = np.arange(counts.lo, counts.lo + counts.counts.size, dtype=float)

@@ -8,6 +8,7 @@ final state, bit for bit, for any batch size and worker count.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -16,7 +17,14 @@ import sim.results as results_module
 from sim.engine.runner import run_monte_carlo, simulate_blocks
 from sim.engine.streams import BLOCK_SIZE, block_count
 from sim.model.loading import load_scenario
-from sim.results import KEEP_FINAL_RUNS, Aggregate, PairwiseSum, ValueCounts, _finite_mean
+from sim.results import (
+    KEEP_FINAL_RUNS,
+    Aggregate,
+    ExactSum,
+    PairwiseSum,
+    ValueCounts,
+    _finite_mean,
+)
 from sim.solvers.prepare import prepare_model
 from tests.conftest import CAMP_TAJI, SCENARIOS
 
@@ -94,6 +102,55 @@ def test_pairwise_sum_equals_numpy_fed_in_any_pieces(n):
         for i in range(0, n, piece):
             total.add(a[:, i : i + piece])
         assert np.array_equal(total.total, a.sum(axis=1))
+
+
+def _exact_values(kind: str, n: int) -> np.ndarray:
+    rng = np.random.default_rng(n)
+    if kind == "small integers":
+        return rng.integers(-50, 50, (3, n)).astype(float)
+    if kind == "53-bit integers":
+        return rng.integers(-(2**52), 2**52, (3, n)).astype(float)
+    if kind == "any magnitude":
+        return rng.standard_normal((3, n)) * 10.0 ** rng.integers(-320, 300, (3, n))
+    values = rng.integers(0, 5, (3, n)).astype(float)  # mixed: subnormals, halves, 2^60, 1e308
+    values[0, ::7], values[1, ::5] = 5e-324, 0.5
+    values[2, :3] = [2.0**60, -1e308, 1e308][:n]
+    return values
+
+
+@pytest.mark.parametrize("kind", ["small integers", "53-bit integers", "any magnitude", "mixed"])
+@pytest.mark.parametrize("n", [1, 4097, 20_000])
+def test_an_exact_sum_is_the_exact_sum_fed_in_any_pieces(kind, n):
+    """Brute force: Python's exact rationals of every value; the mean is that sum rounded once,
+    and numpy's mean itself for integers whose absolute sum is below 2^53."""
+    values = _exact_values(kind, n)
+    want = [sum(map(Fraction, row.tolist()), Fraction(0)) for row in values]
+    for piece in (1, 1000, 4096) if n < 5000 else (4096, 7000):
+        total = ExactSum(3)
+        for i in range(0, n, piece):
+            total.add(values[:, i : i + piece])
+        assert [Fraction(t) for t in total.totals] == want
+        means = total.means(n)
+        assert means.tolist() == [float(w / n) for w in want]
+        if kind == "small integers":
+            assert np.array_equal(means, values.mean(axis=1))
+
+
+def test_an_exact_sum_of_infinities_and_nan_is_ieees():
+    total = ExactSum(4)
+    total.add(np.array([[1.0, np.inf], [np.nan, 2.0], [np.inf, -np.inf], [-np.inf, 3.0]]))
+    assert np.array_equal(total.means(2), [np.inf, np.nan, np.nan, -np.inf], equal_nan=True)
+
+
+def test_an_integer_variables_streamed_mean_is_numpys_past_the_kept_runs(monkeypatch):
+    """tit_for_tat's variables are integers: summed exactly, not pairwise; the mean of 3 blocks
+    equals numpy's mean of the final states, which only the kept copy still has."""
+    tit = prepare_model(load_scenario(SCENARIOS / "tit_for_tat.yaml"))
+    assert tit.state_integer.all()
+    results = run_monte_carlo(tit, 3 * BLOCK_SIZE + 5, 3, batch_blocks=2)
+    stream = results.state_stream
+    assert stream.sums is None and stream.exact_rows.size == len(tit.state_names)
+    assert np.array_equal(stream.means(), results.final_state.mean(axis=1))
 
 
 @pytest.mark.parametrize("kind", ["integer", "unbounded integer", "grid", "continuous"])
