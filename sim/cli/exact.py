@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim.cli.main import (
         ProgressBar,
+        early_charts,
         load_with_overrides,
         print_beliefs,
         show_progress,
@@ -70,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
     label = f"{scenario.id}: solving exactly"
     with ProgressBar(show_progress(args), None, label, delay=SLOW):  # shown only when slow
         model = prepare_model(scenario, overrides)
-        results = solve(model, max_states=args.max_states)
     charts = []
-    if args.out:
-        from sim.cli.chart_args import chart_options
-        from sim.outputs.charts import write_run_charts
-
-        with writing("charts", args.out):
-            charts = write_run_charts(results, args.out, chart_options(args), parallel=True)
+    # the chart process is forked between the two bars: a bar's timer thread forbids a fork
+    with early_charts(args.out, args, model) as charts_writer:
+        with ProgressBar(show_progress(args), None, label, delay=SLOW):
+            results = solve(model, max_states=args.max_states)
+        if args.out:
+            with writing("charts", args.out):
+                charts = charts_writer.write(results)
     if args.json:
         print(json.dumps(with_beliefs(results.to_json(), model, args), indent=2, allow_nan=False))
     else:

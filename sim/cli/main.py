@@ -711,7 +711,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         writable_folder(out_dir, "charts")  # before the runs: a bad folder costs no simulation
     total = cap if args.precision else args.runs
     show = show_progress(args) and total >= 50_000
-    with _early_charts(out_dir, args, model) as charts_writer:
+    with early_charts(out_dir, args, model) as charts_writer:
         with (
             open_executor(executor_spec(args)) as pool,
             ProgressBar(show, total, scenario.id, _run_columns) as advance,
@@ -752,9 +752,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _early_charts(out_dir: Path | None, args: argparse.Namespace, model):
-    """`run`'s chart writer, forked before the runs so that matplotlib's import overlaps them
-    (sim.outputs.early_charts); nothing without charts."""
+def early_charts(out_dir: Path | None, args: argparse.Namespace, model):
+    """The four `run` charts' writer of `run` and `exact`, forked before the runs or the solve
+    so that matplotlib's import overlaps them (sim.outputs.early_charts); nothing without
+    charts."""
     if out_dir is None:
         return contextlib.nullcontext()
     from sim.cli.chart_args import chart_options

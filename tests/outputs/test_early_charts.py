@@ -1,4 +1,5 @@
-"""`run`'s charts from a process forked before the runs (sim/outputs/early_charts.py)."""
+"""`run`'s and `exact`'s charts from a process forked before the runs or the solve
+(sim/outputs/early_charts.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sim.engine.runner import run_monte_carlo
 from sim.outputs.charts import ChartOptions, write_run_charts
 from sim.outputs.early_charts import EarlyCharts
-from tests.conftest import BRANCH_LEAVES_RANGE
+from tests.conftest import BRANCH_LEAVES_RANGE, ROOT
 
 
 @pytest.fixture
@@ -93,3 +94,59 @@ def test_where_it_cannot_fork_the_charts_are_drawn_here(camp_taji, tmp_path):
     here = write_run_charts(results, tmp_path / "b", ChartOptions(dpi=50))
     for a, b in zip(paths, here):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_exact_writes_its_charts_through_the_copy_as_it_would_alone(tmp_path, monkeypatch, forking):
+    """`exact --out`: forked once, before the solve; the files of an in-process write."""
+    import sim.solvers.exact as exact
+    from sim.cli.main import main
+    from sim.model.loading import load_scenario
+    from sim.solvers.prepare import prepare_model
+
+    events, forked = [], []
+    fork, solve = os.fork, exact.solve
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            events.append("fork")
+            forked.append(pid)
+        return pid
+
+    def solving(*args, **kwargs):
+        events.append("solve")
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(os, "fork", recorded)
+    monkeypatch.setattr(exact, "solve", solving)
+    path = ROOT / "scenarios" / "chicken.yaml"
+    out = tmp_path / "early"
+    assert main(["exact", str(path), "--quiet", "--dpi", "40", "--out", str(out)]) == 0
+    assert events == ["fork", "solve"] and gone(forked[0])
+    results = solve(prepare_model(load_scenario(path)))  # (not recorded: the real solver)
+    here = write_run_charts(results, tmp_path / "here", ChartOptions(dpi=40))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in here)
+    for b in here:
+        assert (out / b.name).read_bytes() == b.read_bytes(), b.name
+
+
+def test_a_scenario_exact_cannot_solve_leaves_no_chart_and_no_process(
+    tmp_path, capsys, monkeypatch, forking
+):
+    from sim.cli.main import main
+
+    forked = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    out = tmp_path / "charts"
+    camp = ROOT / "scenarios" / "camp_taji_2020.yaml"
+    assert main(["exact", str(camp), "--quiet", "--out", str(out)]) == 2
+    assert "not exactly solvable" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
+    assert len(forked) == 1 and gone(forked[0])
