@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import time
 
 import numpy as np
@@ -32,15 +31,13 @@ RUNS = "9000"  # three blocks of 4,096: enough to spread over workers
 
 
 def _cluster(n_workers: int):
+    """The LocalCluster `--executor dask` makes (no dashboard on port 8787: one there already
+    made every later cluster warn that the port was taken)."""
     from dask.distributed import LocalCluster
 
-    return LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    from sim.engine.executors import _local_cluster
+
+    return _local_cluster(LocalCluster, n_workers)
 
 
 @pytest.fixture(scope="module")
