@@ -882,10 +882,11 @@ class ValueCountsWindow:
 
 
 class ExactSum:
-    """The exact sum of a stream of finite floats (rows, values), one per row, in fixed memory:
-    a Python integer over a power of two, so it does not depend on the order of the values or
-    on how they are cut into pieces. Integers below 2^40 are summed as int64 (exact); other
-    values split exactly into 53-bit integer significands and exponents, whose halves numpy sums
+    """The exact sum of a stream of floats (rows, values), one per row, in fixed memory: a
+    Python int (or, once a value is not an integer, a Fraction over a power of two), so it does
+    not depend on the order of the values or on how they are cut into pieces; NaN and
+    infinities are noted apart. Integers below 2^40 are summed as int64 (exact); other values
+    split exactly into 53-bit integer significands and exponents, whose halves numpy sums
     exactly per exponent. Its mean is the exact mean rounded once, which is numpy's mean of the
     values bit for bit whenever their pairwise sum is exact (integers whose absolute values sum
     below 2^53), and nearer the truth otherwise."""
