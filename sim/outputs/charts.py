@@ -517,13 +517,21 @@ def can_fork() -> bool:
 
 
 def in_parallel(work: Callable[[Any], None], theirs: Any, ours: Any) -> None:
-    """`work(theirs)` in a forked child while this process runs `work(ours)`; then the child's
-    exception, if it had one, is raised here (an OSError as itself: the caller names the file).
+    """`work(theirs)` in a forked child while this process runs `work(ours)` (`beside`)."""
+    beside(lambda: work(theirs), lambda: work(ours))
+
+
+def beside(theirs: Callable[[], Any], ours: Callable[[], Any]) -> tuple[Any, Any]:
+    """`theirs()` in a forked child while this process runs `ours()`; returns both results
+    (the child's pickled back through a pipe). The child's exception, if it had one, is raised
+    here (an OSError as itself: the caller names the file). Call it where `can_fork`.
 
     matplotlib is imported first, so that the child starts drawing at once. SIGINT and SIGTERM
     are blocked across the fork, so that the child never runs the parent's code; a signal that
     unwinds this process ends the child too (its temporary file removed: sim.files), and it is
-    waited for before this returns or raises."""
+    waited for before this returns or raises. Where no process can be spared, `theirs()` runs
+    here first."""
+    import pickle
     import signal
 
     import matplotlib.backends.backend_agg  # noqa: F401 (imported once, for both processes)
@@ -541,11 +549,13 @@ def in_parallel(work: Callable[[Any], None], theirs: Any, ours: Any) -> None:
             os.close(read_end)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             try:
-                work(theirs)
+                value = pickle.dumps(theirs(), protocol=pickle.HIGHEST_PROTOCOL)
+                report = b"+" + value
                 status = 0
             except BaseException as exc:  # noqa: BLE001 - handed to the parent
-                with os.fdopen(write_end, "wb") as pipe:
-                    pipe.write(_pickled_exception(exc))
+                report = b"-" + _pickled_exception(exc)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(report)
         finally:
             os._exit(status)
     os.close(write_end)
@@ -553,10 +563,10 @@ def in_parallel(work: Callable[[Any], None], theirs: Any, ours: Any) -> None:
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if pid < 0:
-            work(theirs)
-        work(ours)
-        report = reader.read()
-        code = os.waitpid(pid, 0)[1] if pid > 0 else 0
+            return theirs(), ours()
+        mine = ours()
+        report = reader.read()  # the child's result, written as it ends
+        code = os.waitpid(pid, 0)[1]
         pid = -1
     finally:
         reader.close()
@@ -564,10 +574,11 @@ def in_parallel(work: Callable[[Any], None], theirs: Any, ours: Any) -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
                 os.waitpid(pid, 0)
-    if report:
-        raise _unpickled_exception(report)
-    if code != 0:
+    if report[:1] == b"-":
+        raise _unpickled_exception(report[1:])
+    if report[:1] != b"+" or code != 0:
         raise RuntimeError(f"the process writing charts beside this one ended with status {code}")
+    return pickle.loads(report[1:]), mine  # written by our own child
 
 
 def _pickled_exception(exc: BaseException) -> bytes:

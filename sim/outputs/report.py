@@ -213,15 +213,33 @@ def make_report(
 ) -> str:
     """Simulate, draw every `run` chart, add the comparison section, and build the page.
     `progress` is told the runs done; `stage` the name of each later stage of the work. With
-    `executor` (sim.engine.executors), every run goes there and `workers` is not used."""
+    `executor` (sim.engine.executors), every run goes there and `workers` is not used.
+
+    Where it can fork (`can_fork`: no other thread, such as a progress bar's or an executor's),
+    a forked copy draws the `run` charts while this process compares the doctrines and draws
+    theirs (`beside`): the same page, sooner."""
     from sim.engine.runner import run_monte_carlo
-    from sim.outputs.charts import write_run_charts
+    from sim.outputs.charts import beside, can_fork, write_run_charts
 
     results = run_monte_carlo(model, runs, seed, workers, progress=progress, executor=executor)
-    if stage is not None:
-        stage(f"{model.scenario.id}: drawing the charts")
-    charts = render_charts(write_run_charts, results)
-    if stage is not None and any(model.scenario.alternatives.values()):
-        stage(f"{model.scenario.id}: comparing the doctrines")
-    compare_html = compare_section(model.scenario, model, runs, seed, executor)
+
+    def run_charts() -> dict[str, bytes]:
+        return render_charts(write_run_charts, results)
+
+    def comparison() -> str | None:
+        return compare_section(model.scenario, model, runs, seed, executor)
+
+    alternatives = any(model.scenario.alternatives.values())
+    if can_fork():
+        if stage is not None:
+            both = " and comparing the doctrines" if alternatives else ""
+            stage(f"{model.scenario.id}: drawing the charts{both}")
+        charts, compare_html = beside(run_charts, comparison)
+    else:
+        if stage is not None:
+            stage(f"{model.scenario.id}: drawing the charts")
+        charts = run_charts()
+        if stage is not None and alternatives:
+            stage(f"{model.scenario.id}: comparing the doctrines")
+        compare_html = comparison()
     return build_report(results, charts, file, compare_html)

@@ -277,6 +277,32 @@ def test_same_inputs_give_the_same_bytes():
     assert make_report(model, 300, 2, "x.yaml") == make_report(model, 300, 2, "x.yaml")
 
 
+def test_the_run_charts_drawn_beside_the_comparison_make_the_same_page(monkeypatch):
+    """Where it can fork, a copy draws the run charts while the doctrines are compared: the
+    page of one process, byte for byte; without the fork (another thread) the same page."""
+    import sim.outputs.charts as charts
+
+    forks = []
+    fork = os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    model = prepare_model(load_scenario(SCENARIOS / "chicken.yaml"))
+    assert any(model.scenario.alternatives.values())
+    monkeypatch.setattr(os, "fork", counted)
+    monkeypatch.setattr(charts, "can_fork", lambda: True)
+    with charts.using_chart_options(charts.ChartOptions(dpi=30)):
+        forked = make_report(model, 500, 3, "chicken.yaml")
+        assert len(forks) == 1  # the copy that drew the run charts
+        monkeypatch.setattr(charts, "can_fork", lambda: False)
+        alone = make_report(model, 500, 3, "chicken.yaml")
+    assert forked == alone
+
+
 TINY_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
 )
@@ -298,6 +324,7 @@ def test_every_bundled_scenario_has_a_report(path, tmp_path, monkeypatch):
         }
 
     monkeypatch.setattr("sim.outputs.report.render_charts", charts)
+    monkeypatch.setattr("sim.outputs.charts.can_fork", lambda: False)  # every draw seen here
     out = tmp_path / "r.html"
     assert main(["report", str(path), "--runs", "300", "--out", str(out)]) == 0
     page = Page(out.read_text(encoding="utf-8"))
