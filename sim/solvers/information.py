@@ -139,6 +139,30 @@ class _Game:
             self.slices[index] = slice(start, start + k * s.count)
             start += k * s.count
         self.size = start
+        # bins of one bincount for every actor (or option) at once: actor a's (option o's)
+        # entries come after those of a - 1, so each bin adds the same values in the same
+        # order as a bincount of its own would
+        self.value_bins: dict[int, np.ndarray] = {}
+        self.alive: list[np.ndarray] = []  # the transitions of each layer that go on
+        self.alive_dst: list[np.ndarray] = []  # and the nodes they go to
+        self.option_rows: list[np.ndarray] = []  # each transition's row of node_pi
+        for index, layer in enumerate(graph.layers):
+            t, n = layer.out, layer.states.n
+            self.alive.append(np.flatnonzero(t.dst >= 0))
+            self.alive_dst.append(t.dst[self.alive[-1]])
+            self.option_rows.append(t.option + 1)
+            if layer.actor >= 0:
+                k = len(model.options[layer.actor])
+                t_bins, width = t.src * (k + 1) + (t.option + 1), n * (k + 1)
+            else:
+                t_bins, width = t.src, n
+            self.value_bins[index] = (
+                np.arange(self.n_actors)[:, None] * width + t_bins[None, :]
+            ).ravel()
+        self.belief_bins: dict[int, np.ndarray] = {}
+        for index, s in sets.items():
+            k = len(model.options[graph.layers[index].actor])
+            self.belief_bins[index] = (np.arange(k)[:, None] * s.count + s.of_node[None, :]).ravel()
 
     def rationality(self, index: int) -> float:
         return self.m.policies[self.g.layers[index].actor].rationality
@@ -178,22 +202,19 @@ class _Game:
             layer = self.g.layers[index]
             t, n = layer.out, layer.states.n
             cont = np.zeros((self.n_actors, t.dst.size))
-            alive = t.dst >= 0
-            if after is not None and alive.any():
-                cont[:, alive] = after[:, t.dst[alive]]
+            alive = self.alive[index]
+            if after is not None and alive.size:
+                cont[:, alive] = after[:, self.alive_dst[index]]
             gain = t.p * (t.reward + cont)
+            bins = self.value_bins[index]
             if layer.actor < 0:
-                values = np.stack(
-                    [np.bincount(t.src, weights=gain[a], minlength=n) for a in range(self.n_actors)]
+                values = np.bincount(
+                    bins, weights=gain.ravel(), minlength=self.n_actors * n
                 ).reshape(self.n_actors, n)
             else:
                 k = len(self.m.options[layer.actor])
-                slot = t.src * (k + 1) + (t.option + 1)
-                q = np.stack(
-                    [
-                        np.bincount(slot, weights=gain[a], minlength=n * (k + 1))
-                        for a in range(self.n_actors)
-                    ]
+                q = np.bincount(
+                    bins, weights=gain.ravel(), minlength=self.n_actors * n * (k + 1)
                 ).reshape(self.n_actors, n, k + 1)
                 q = q.transpose(0, 2, 1)
                 qs[index] = q
@@ -208,10 +229,11 @@ class _Game:
             t = layer.out
             w = reach[index][t.src] * t.p
             if layer.actor >= 0:
-                w = w * node_pi[index][t.option + 1, t.src]
-            alive = t.dst >= 0
+                w = w * node_pi[index][self.option_rows[index], t.src]
             n_next = self.g.layers[index + 1].states.n
-            reach.append(np.bincount(t.dst[alive], weights=w[alive], minlength=n_next))
+            reach.append(
+                np.bincount(self.alive_dst[index], weights=w[self.alive[index]], minlength=n_next)
+            )
         return reach
 
     def qbar(self, qs: dict[int, np.ndarray], reach: list[np.ndarray]) -> np.ndarray:
@@ -225,8 +247,8 @@ class _Game:
             weight = np.where(mass[s.of_node] > 0, r, 1.0)
             total = np.bincount(s.of_node, weights=weight, minlength=s.count)
             k = q.shape[0]
-            sums = np.stack(
-                [np.bincount(s.of_node, weights=weight * q[o], minlength=s.count) for o in range(k)]
+            sums = np.bincount(
+                self.belief_bins[index], weights=(weight * q).ravel(), minlength=k * s.count
             ).reshape(k, s.count)
             z[self.slices[index]] = (sums / total).ravel()
         return z
