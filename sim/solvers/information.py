@@ -142,11 +142,11 @@ class _Game:
         # bins of one bincount for every actor (or option) at once: actor a's (option o's)
         # entries come after those of a - 1, so each bin adds the same values in the same
         # order as a bincount of its own would
-        self.value_bins: dict[int, np.ndarray] = {}
+        self.value_bins: list[np.ndarray] = []
         self.alive: list[np.ndarray] = []  # the transitions of each layer that go on
         self.alive_dst: list[np.ndarray] = []  # and the nodes they go to
         self.option_rows: list[np.ndarray] = []  # each transition's row of node_pi
-        for index, layer in enumerate(graph.layers):
+        for layer in graph.layers:
             t, n = layer.out, layer.states.n
             self.alive.append(np.flatnonzero(t.dst >= 0))
             self.alive_dst.append(t.dst[self.alive[-1]])
@@ -156,9 +156,9 @@ class _Game:
                 t_bins, width = t.src * (k + 1) + (t.option + 1), n * (k + 1)
             else:
                 t_bins, width = t.src, n
-            self.value_bins[index] = (
-                np.arange(self.n_actors)[:, None] * width + t_bins[None, :]
-            ).ravel()
+            self.value_bins.append(
+                (np.arange(self.n_actors)[:, None] * width + t_bins[None, :]).ravel()
+            )
         self.belief_bins: dict[int, np.ndarray] = {}
         for index, s in sets.items():
             k = len(model.options[graph.layers[index].actor])

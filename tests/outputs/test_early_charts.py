@@ -55,27 +55,18 @@ def test_left_without_results_the_copy_ends_and_writes_nothing(tmp_path, forking
     assert not (tmp_path / "none").exists()
 
 
-def test_an_error_in_the_runs_ends_the_copy(tmp_path, capsys, monkeypatch, forking):
+def test_an_error_in_the_runs_ends_the_copy(tmp_path, capsys, forks, forking):
     """A run-time error after the fork (a branch probability out of range): exit 2 as ever,
     no chart, no process left."""
     from sim.cli.main import main
 
-    forked = []
-    fork = os.fork
-
-    def recorded() -> int:
-        pid = fork()
-        forked.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recorded)
     path = tmp_path / "bad.yaml"
     path.write_text(BRANCH_LEAVES_RANGE)
     out = tmp_path / "charts"
     assert main(["run", str(path), "--runs", "100", "--quiet", "--out", str(out)]) == 2
     assert "error: " in capsys.readouterr().err
     assert list(out.iterdir()) == []
-    assert len(forked) == 1 and gone(forked[0])
+    assert len(forks) == 1 and gone(forks[0])
 
 
 def test_where_it_cannot_fork_the_charts_are_drawn_here(camp_taji, tmp_path):
@@ -96,33 +87,27 @@ def test_where_it_cannot_fork_the_charts_are_drawn_here(camp_taji, tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
-def test_exact_writes_its_charts_through_the_copy_as_it_would_alone(tmp_path, monkeypatch, forking):
+def test_exact_writes_its_charts_through_the_copy_as_it_would_alone(
+    tmp_path, monkeypatch, forks, forking
+):
     """`exact --out`: forked once, before the solve; the files of an in-process write."""
     import sim.solvers.exact as exact
     from sim.cli.main import main
     from sim.model.loading import load_scenario
     from sim.solvers.prepare import prepare_model
 
-    events, forked = [], []
-    fork, solve = os.fork, exact.solve
-
-    def recorded() -> int:
-        pid = fork()
-        if pid:
-            events.append("fork")
-            forked.append(pid)
-        return pid
+    forks_at_solve = []
+    solve = exact.solve
 
     def solving(*args, **kwargs):
-        events.append("solve")
+        forks_at_solve.append(len(forks))
         return solve(*args, **kwargs)
 
-    monkeypatch.setattr(os, "fork", recorded)
     monkeypatch.setattr(exact, "solve", solving)
     path = ROOT / "scenarios" / "chicken.yaml"
     out = tmp_path / "early"
     assert main(["exact", str(path), "--quiet", "--dpi", "40", "--out", str(out)]) == 0
-    assert events == ["fork", "solve"] and gone(forked[0])
+    assert forks_at_solve == [1] and len(forks) == 1 and gone(forks[0])
     results = solve(prepare_model(load_scenario(path)))  # (not recorded: the real solver)
     here = write_run_charts(results, tmp_path / "here", ChartOptions(dpi=40))
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in here)
@@ -131,22 +116,13 @@ def test_exact_writes_its_charts_through_the_copy_as_it_would_alone(tmp_path, mo
 
 
 def test_a_scenario_exact_cannot_solve_leaves_no_chart_and_no_process(
-    tmp_path, capsys, monkeypatch, forking
+    tmp_path, capsys, forks, forking
 ):
     from sim.cli.main import main
 
-    forked = []
-    fork = os.fork
-
-    def recorded() -> int:
-        pid = fork()
-        forked.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recorded)
     out = tmp_path / "charts"
     camp = ROOT / "scenarios" / "camp_taji_2020.yaml"
     assert main(["exact", str(camp), "--quiet", "--out", str(out)]) == 2
     assert "not exactly solvable" in capsys.readouterr().err
     assert not out.exists() or list(out.iterdir()) == []
-    assert len(forked) == 1 and gone(forked[0])
+    assert len(forks) == 1 and gone(forks[0])

@@ -277,23 +277,13 @@ def test_same_inputs_give_the_same_bytes():
     assert make_report(model, 300, 2, "x.yaml") == make_report(model, 300, 2, "x.yaml")
 
 
-def test_the_run_charts_drawn_beside_the_comparison_make_the_same_page(monkeypatch):
+def test_the_run_charts_drawn_beside_the_comparison_make_the_same_page(monkeypatch, forks):
     """Where it can fork, a copy draws the run charts while the doctrines are compared: the
     page of one process, byte for byte; without the fork (another thread) the same page."""
     import sim.outputs.charts as charts
 
-    forks = []
-    fork = os.fork
-
-    def counted() -> int:
-        pid = fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
     model = prepare_model(load_scenario(SCENARIOS / "chicken.yaml"))
     assert any(model.scenario.alternatives.values())
-    monkeypatch.setattr(os, "fork", counted)
     monkeypatch.setattr(charts, "can_fork", lambda: True)
     with charts.using_chart_options(charts.ChartOptions(dpi=30)):
         forked = make_report(model, 500, 3, "chicken.yaml")
