@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     sock.listen(128)
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
-    from sim.web.app import create_app
+    from sim.web.app import KEEP_ALIVE_SECONDS, create_app
 
     everywhere = host in ("0.0.0.0", "::")
     address = lan_address() if everywhere else None
@@ -148,7 +148,12 @@ def run(args: argparse.Namespace) -> int:
 
         threading.Timer(0.5, webbrowser.open, (local,)).start()
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="on"
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=3,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        lifespan="on",
     )
     hub = app.state.hub
 

@@ -27,6 +27,11 @@ from sim.web.store import Store
 
 STATIC = Path(__file__).parent / "static"
 PAGES = ("index", "scenario", "play", "class", "team")
+KEEP_ALIVE_SECONDS = 75
+"""How long the server keeps an idle connection open (uvicorn's default is 5 s): longer than a
+client keeps one (httpx 5 s; browsers retry on their own), so that the client, not the server,
+closes it. With both at 5 s, a team that thought about 5 s sent its move on a connection the
+server was closing that moment, and got "connection reset" (tests/web/test_load.py)."""
 log = logging.getLogger("escalation.web")
 
 SECURITY_HEADERS = {

@@ -68,7 +68,7 @@ class Server:
     def __init__(self, db: Path):
         import uvicorn
 
-        from sim.web.app import create_app
+        from sim.web.app import KEEP_ALIVE_SECONDS, create_app
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,6 +80,7 @@ class Server:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

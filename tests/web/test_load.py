@@ -144,6 +144,30 @@ def test_sixty_students_move_fast_and_no_move_is_lost(served):
     assert not watching.is_alive()
 
 
+def test_an_idle_connection_outlives_a_teams_think_time(served):
+    """A keep-alive connection idle for longer than a team thinks (THINK) still takes the next
+    request: the server closes idle connections after KEEP_ALIVE_SECONDS, not uvicorn's 5 s, so
+    a move is never sent on a connection the server is closing (a 'connection reset')."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from sim.web.app import KEEP_ALIVE_SECONDS
+
+    assert THINK[1] < KEEP_ALIVE_SECONDS
+    url = urlsplit(served[0])
+    request = f"GET /api/scenarios HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        for pause in (0.0, THINK[1] + 0.5):
+            time.sleep(pause)
+            sock.sendall(request)
+            head = sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            body = head.split(b"\r\n\r\n", 1)[1]
+            while len(body) < length:
+                body += sock.recv(65536)
+
+
 def client(url: str):
     """An HTTP client that sends each request at once (TCP_NODELAY, as browsers do)."""
     import socket
