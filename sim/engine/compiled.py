@@ -490,6 +490,7 @@ def simulate_batch_compiled(
         u_scratch=np.zeros((1, tables.width), dtype=np.uint64),
         i_scratch=np.zeros((2, tables.width), dtype=np.int64),
         b_scratch=np.zeros((2, tables.width), dtype=np.bool_),
+        tkeys=np.zeros((h + 1, len(tables.args["turn_actor"]) + 2), dtype=np.uint64),
         out_outcome=rec.outcome,
         out_steps=rec.steps,
         out_peak=rec.peak_rung,

@@ -567,11 +567,13 @@ def run_batch(
     pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
     target_var, target_span, target_tally, step_pe,
     term_when, term_out, term_type, term_pay, term_pay_span, plan, plan_idx, end_outcome,
-    ea, ptype, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch,
+    ea, ptype, fw, ci, f_scratch, u_scratch, i_scratch, b_scratch, tkeys,
     out_outcome, out_steps, out_peak, out_rung, out_pay, out_state,
     occupancy, ended, move_counts,
 ):  # fmt: skip
-    """Every run of a batch, one after the other; returns (status, run index it stopped at)."""
+    """Every run of a batch, one after the other; returns (status, run index it stopped at).
+
+    `tkeys` (horizon + 1, turns + 2) receives each (step, turn)'s key once, for all the runs."""
     n_state = st_init.shape[0]
     n_actors = n_opts.shape[0]
     n_turns = turn_actor.shape[0]
@@ -586,6 +588,9 @@ def run_batch(
     gamma = np.uint64(0x9E3779B97F4A7C15)
     fx = (pe, entry_actor, entry_prog, fx_var, fx_prog, tal_var, tal_rate, tal_idx,
           target_var, target_span, target_tally, st_min, st_max, st_int)  # fmt: skip
+    for step in range(1, horizon + 1):
+        for turn in range(n_turns + 2):
+            tkeys[step, turn] = turn_key(key, step, turn)
     for r in range(n):
         run = first_run + r
         block = r // 4096
@@ -609,7 +614,7 @@ def run_batch(
             w = weights[step]
             for turn in range(n_turns + 1):
                 ci[_TURN] = turn
-                tkey = turn_key(key, step, turn)
+                tkey = tkeys[step, turn]
                 if turn < n_turns:
                     actor = turn_actor[turn]
                     mnum = move_number[step - 1, turn]
@@ -871,9 +876,9 @@ def run_batch(
             outcome = end_outcome
             ci[_TURN] = n_turns + 1
             w = weights[horizon]
-            tkey = turn_key(key, horizon, n_turns + 1)
+            tkey = tkeys[horizon, n_turns + 1]
         else:
-            tkey = turn_key(key, end_step, ci[_TURN])
+            tkey = tkeys[end_step, ci[_TURN]]
         for e in range(term_pay_span[outcome, 0], term_pay_span[outcome, 1]):
             _apply(
                 term_pay[e],
