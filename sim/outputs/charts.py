@@ -44,7 +44,7 @@ RUN_DPI = 150
 CHART_FORMATS = ("png", "svg", "pdf")
 """The file formats a chart can be written in (`--format`; a file's suffix decides)."""
 PNG_COMPRESS_LEVEL = 3
-"""zlib level of PNG files: PIL's default, 6, spends a third more time compressing (26 against
+"""zlib level of PNG files: PIL's default, 6, spends half as long again compressing (26 against
 17 ms a chart at 150 dpi) for files 8% smaller (benchmarks/README.md)."""
 FOOTER_SIZE = 9
 """Font size of the provenance footer, in points: readable on a slide."""
