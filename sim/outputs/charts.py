@@ -376,14 +376,7 @@ def steps_chart(results: Results, *, ax: Axes | None = None) -> Figure:
     for o, oid in enumerate(m.outcome_ids):
         share = results.ended[:, o] / total
         if np.any(share > 1e-12):
-            ax.bar(
-                steps,
-                share,
-                bottom=bottom,
-                width=0.85,
-                label=s.outcome_label(oid),
-                color=palette[oid],
-            )
+            columns(ax, steps, share, bottom, 0.85, palette[oid], s.outcome_label(oid))
             bottom += share
     first = 0 if bottom[0] > 1e-12 else 1
     ax.set_xlim(first - 0.6, m.horizon + 0.6)
@@ -425,6 +418,24 @@ def steps_chart(results: Results, *, ax: Axes | None = None) -> Figure:
         ax.set_ylim(0, max(bottom.max(), 1e-9) * 1.08)
     outside_legend(ax)
     return finish(fig, footer(results)) if own else fig
+
+
+def columns(
+    ax: Axes, x: Any, heights: Any, bottom: Any, width: float, colour: str, label: str
+) -> Any:
+    """The bars of `ax.bar(x, heights, width, bottom, color=colour, label=label)` (edgeless), as
+    one collection instead of one patch a bar: the same pixels, and camp_taji's steps chart (27
+    steps by 4 outcomes) drawn in a third of the time (benchmarks/README.md). The axis limits
+    are the caller's."""
+    from matplotlib.collections import PolyCollection
+
+    x, heights, bottom = (np.asarray(v, dtype=float) for v in (x, heights, bottom))
+    left, right, top = x - width / 2, x + width / 2, bottom + heights
+    corners = [(left, bottom), (left, top), (right, top), (right, bottom)]
+    verts = np.stack([np.stack(corner, axis=-1) for corner in corners], axis=1)
+    bars = PolyCollection(verts, facecolors=colour, edgecolors="none", label=label)
+    ax.add_collection(bars, autolim=True)
+    return bars
 
 
 def _cut_mark(ax: Axes, x: float, top: float) -> None:

@@ -123,10 +123,13 @@ def test_colours_are_the_palettes_and_distinct_within_a_chart():
 def test_every_chart_uses_the_same_colour_for_an_outcome(camp, comparison, line_sweep):
     war = palette.VERMILLION
     assert colour_of(camp, "war") == war
-    for fig in (charts.steps_chart(camp), compare_charts.outcome_bars(comparison)):
-        first = next(c for c in fig.axes[0].containers if isinstance(c, BarContainer))
-        assert first.get_label() == "Regional war"
-        assert to_hex(first.patches[0].get_facecolor()).upper() == war
+    bars = compare_charts.outcome_bars(comparison).axes[0].containers
+    first = next(c for c in bars if isinstance(c, BarContainer))
+    assert first.get_label() == "Regional war"
+    assert to_hex(first.patches[0].get_facecolor()).upper() == war
+    columns = charts.steps_chart(camp).axes[0].collections[0]  # one collection per outcome
+    assert columns.get_label() == "Regional war"
+    assert {to_hex(c).upper() for c in columns.get_facecolor()} == {war}
     lines = sweep_charts.line_chart(line_sweep).axes[0].get_lines()
     assert to_hex(next(ln for ln in lines if ln.get_label() == "Regional war").get_color()) == (
         war.lower()
@@ -250,6 +253,26 @@ def test_the_horizon_spike_does_not_flatten_the_steps_chart():
     assert top < spike and rest > 0.6 * top  # the other steps fill most of the axis
     notes = " ".join(t.get_text() for t in ax.texts)
     assert f"{spike:.1%}" in notes and "still going at the horizon" in notes
+
+
+def test_the_steps_columns_stack_each_outcomes_share_of_the_runs_ending_in_each_step(camp):
+    ax = charts.steps_chart(camp).axes[0]
+    m = camp.model
+    shares = camp.ended / camp.runs
+    drawn_outcomes = [o for o in range(len(m.outcome_ids)) if np.any(shares[:, o] > 1e-12)]
+    assert [c.get_label() for c in ax.collections] == [
+        m.scenario.outcome_label(m.outcome_ids[o]) for o in drawn_outcomes
+    ]
+    below = np.zeros(m.horizon + 1)
+    for o, columns in zip(drawn_outcomes, ax.collections, strict=True):
+        corners = np.array([path.vertices[:4] for path in columns.get_paths()])
+        lefts, rights = corners[:, 0, 0], corners[:, 2, 0]
+        assert np.allclose((lefts + rights) / 2, np.arange(m.horizon + 1))
+        assert np.allclose(rights - lefts, 0.85)
+        assert np.allclose(corners[:, 0, 1], below)  # on top of the outcomes before it
+        assert np.allclose(corners[:, 1, 1] - corners[:, 0, 1], shares[:, o])
+        below = corners[:, 1, 1]
+    assert np.allclose(below, shares.sum(axis=1))
 
 
 def test_a_single_step_steps_chart_says_so(chicken):
