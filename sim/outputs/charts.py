@@ -512,9 +512,9 @@ def write_run_charts(
             save_figure(draw(results), path, options.dpi)
 
     if parallel and can_fork():
-        # drawing and saving times about even (camp_taji: outcomes + steps against occupancy
-        # + peak rung, 0.78 s and 0.68 s one by one; benchmarks/startup.py prints the parts)
-        in_parallel(write, jobs[1::2], jobs[0::2])
+        # drawing and saving times about even (camp_taji: steps + peak rung against outcomes +
+        # occupancy, 261 and 288 ms one by one; benchmarks/startup.py prints the parts)
+        in_parallel(write, jobs[2:], jobs[:2])
     else:
         write(jobs)
     return [path for _, path in jobs]
