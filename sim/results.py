@@ -956,7 +956,7 @@ class ExactSum:
             elif self.pos_inf[r] or self.neg_inf[r]:
                 out[r] = math.inf if self.pos_inf[r] else -math.inf
             else:
-                out[r] = float(Fraction(total) / n) if isinstance(total, Fraction) else total / n
+                out[r] = float(total / n)  # int / int and Fraction / int: rounded once
         return out
 
 
