@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import shutil
+import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,46 @@ def camp_taji() -> Model:
     from sim.model.loading import load_scenario
 
     return prepare_model(load_scenario(CAMP_TAJI))
+
+
+THREADED_SOURCE = " + ".join(f"where(b > {i}, a{i} * 2, max(c, {i}))" for i in range(40))
+"""An expression deep and wide enough that building its tree takes many allocations."""
+
+
+class _Finalised:
+    """Cyclic garbage whose finaliser runs Python code, so a collection can switch threads."""
+
+    def __del__(self) -> None:
+        total = 0
+        for i in range(200):
+            total += i
+
+
+def parse_in_threads(parse, threads: int = 4, rounds: int = 400) -> list[str]:
+    """Parse THREADED_SOURCE from several threads under collection pressure; the errors met."""
+    errors: list[str] = []
+
+    def work() -> None:
+        for _ in range(rounds):
+            for _ in range(20):
+                junk = _Finalised()
+                junk.me = junk
+            try:
+                parse(THREADED_SOURCE)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(50, 1, 1)
+    try:
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    return errors

@@ -22,6 +22,7 @@ from sim.format.scenario import (
     TablePolicy,
 )
 from sim.format.source import Path, SourceMap
+from sim.format.syntax import parse_expression
 
 BUILTIN_NAMES = ("step", "rung", "peak_rung")
 FUNCTIONS = (
@@ -358,7 +359,7 @@ class _Checker:
         text = value.replace("\r", " ").replace("\n", " ").replace("\t", " ")
         stripped = text.lstrip()
         try:
-            tree = ast.parse(stripped, mode="eval")
+            tree = parse_expression(stripped)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return  # the expression compiler reports it, located
         for node in sorted(

@@ -6,6 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from sim.errors import ScenarioError
+from sim.format.syntax import parse_expression
 from sim.model.compiled import Located, Model
 from sim.model.expr import RANDOM_DRAWS
 
@@ -53,7 +54,7 @@ def draw_offsets(source: str) -> list[tuple[str, int]]:
     stripped = text.lstrip()
     lead = len(text) - len(stripped)
     try:
-        tree = ast.parse(stripped, mode="eval")
+        tree = parse_expression(stripped)
     except SyntaxError:
         return []
     out: list[tuple[str, int]] = []

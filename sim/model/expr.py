@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import math
 import unicodedata
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sim.errors import ExpressionError, SimulationError, did_you_mean
+from sim.format.syntax import parse_expression
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 100
@@ -507,9 +507,7 @@ def compile_expr(
         if "#" in stripped:
             raise ExpressionError("'#' is not allowed in an expression", lead + stripped.index("#"))
         _ascii_only(stripped, lead)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(stripped, mode="eval")
+        tree = parse_expression(stripped)
     except SyntaxError as exc:
         offset = exc.offset or 0
         if offset <= 1 and exc.msg == "invalid syntax":

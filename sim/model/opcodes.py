@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.format.syntax import parse_expression
 from sim.model.compiled import Located, Model
 from sim.model.expr import _BINOPS, _COMPARE, _MATH1
 
@@ -445,9 +446,7 @@ def lower(model: Model, located: Located) -> Program:
         program.type = BOOL if isinstance(expr.constant, bool) else NUM
         return program
     text = expr.source.replace("\r", " ").replace("\n", " ").replace("\t", " ").lstrip()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = ast.parse(text, mode="eval")
+    tree = parse_expression(text)
     lowering = _Lowering(model, located)
     value = lowering.lower(tree.body)
     if value.choice is not None or value.text is not None:

@@ -19,6 +19,7 @@ from sim.model.expr import (
     evaluate_constant,
 )
 from sim.model.loading import load_text
+from tests.conftest import parse_in_threads
 
 NS = Namespace(
     parameters=frozenset({"x", "y", "c"}),
@@ -497,3 +498,13 @@ def test_comment_sign_is_rejected_with_its_column():
 def test_long_sums_are_not_mistaken_for_deep_nesting():
     text = " + ".join(["x"] * 60)
     assert compile_expr(text, NS).names == {"x"}
+
+
+def test_expressions_compile_from_many_threads_at_once():
+    # The web server compiles scenarios in a thread pool; every parse must survive that.
+    names = frozenset({f"a{i}" for i in range(40)} | {"b", "c"})
+
+    def compile_one(text: str) -> None:
+        compile_expr(text, Namespace(parameters=names))
+
+    assert parse_in_threads(compile_one, rounds=80) == []

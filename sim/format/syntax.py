@@ -1,0 +1,20 @@
+"""One thread-safe parse of expression text into Python's AST, shared by every layer."""
+
+from __future__ import annotations
+
+import ast
+import threading
+import warnings
+
+# CPython 3.11 and 3.12 keep the AST constructor's recursion counter in state shared by every
+# thread: two threads building trees at once (a garbage collection can switch threads midway)
+# make ast.parse raise "SystemError: AST constructor recursion depth mismatch". The web server
+# compiles scenarios in a thread pool, so every parse of expression text goes through this lock.
+_PARSE_LOCK = threading.RLock()
+
+
+def parse_expression(text: str) -> ast.Expression:
+    """Parse `text` as one Python expression, one thread at a time, with warnings silenced."""
+    with _PARSE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text, mode="eval")
