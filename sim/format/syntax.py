@@ -6,10 +6,11 @@ import ast
 import threading
 import warnings
 
-# CPython 3.11 and 3.12 keep the AST constructor's recursion counter in state shared by every
-# thread: two threads building trees at once (a garbage collection can switch threads midway)
-# make ast.parse raise "SystemError: AST constructor recursion depth mismatch". The web server
-# compiles scenarios in a thread pool, so every parse of expression text goes through this lock.
+# CPython 3.11 keeps the AST constructor's recursion counter in state shared by every thread:
+# two threads building trees at once (a garbage collection can switch threads midway) make
+# ast.parse raise "SystemError: AST constructor recursion depth mismatch" (seen with 3.11.7; a
+# stress test did not reproduce it with 3.10, 3.12 or 3.13). The web server compiles scenarios
+# in a thread pool, so every parse of expression text goes through this lock.
 _PARSE_LOCK = threading.RLock()
 
 

@@ -10,7 +10,7 @@ from tests.conftest import parse_in_threads
 
 
 def test_parses_from_many_threads_under_collection_pressure_all_succeed():
-    # CPython 3.11's raw ast.parse fails this with "AST constructor recursion depth mismatch".
+    # CPython 3.11.7's raw ast.parse fails this with "AST constructor recursion depth mismatch".
     assert parse_in_threads(parse_expression, rounds=200) == []
 
 
