@@ -78,7 +78,7 @@ class _Finalised:
             total += i
 
 
-def parse_in_threads(parse, threads: int = 4, rounds: int = 400) -> list[str]:
+def parse_in_threads(parse, rounds: int, threads: int = 4) -> list[str]:
     """Parse THREADED_SOURCE from several threads under collection pressure; the errors met."""
     errors: list[str] = []
 

@@ -22,7 +22,7 @@ from sim.format.scenario import (
     TablePolicy,
 )
 from sim.format.source import Path, SourceMap
-from sim.format.syntax import parse_expression
+from sim.format.syntax import one_line, parse_expression
 
 BUILTIN_NAMES = ("step", "rung", "peak_rung")
 FUNCTIONS = (
@@ -356,8 +356,7 @@ class _Checker:
         """Policy numbers are resolved once from parameters: no state, built-ins or last moves."""
         if not isinstance(value, str) or len(value) > MAX_LENGTH:
             return
-        text = value.replace("\r", " ").replace("\n", " ").replace("\t", " ")
-        stripped = text.lstrip()
+        stripped, lead = one_line(value)
         try:
             tree = parse_expression(stripped)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -373,7 +372,7 @@ class _Checker:
             else:
                 continue  # parameters, functions and undefined names: the compiler checks them
             column = len(stripped.encode()[: node.col_offset].decode(errors="ignore"))
-            offset = len(text) - len(stripped) + column
+            offset = lead + column
             message = f"policy numbers may only use parameters: '{name}' is {kind}"
             self.problems.append(self.src.expression_problem(path, offset, message))
             return

@@ -14,6 +14,14 @@ import warnings
 _PARSE_LOCK = threading.RLock()
 
 
+def one_line(text: str) -> tuple[str, int]:
+    """The expression on one line (line breaks and tabs as spaces) without its leading blanks,
+    and how many were cut: a column in the result plus that count is a column in `text`."""
+    line = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    stripped = line.lstrip()
+    return stripped, len(line) - len(stripped)
+
+
 def parse_expression(text: str) -> ast.Expression:
     """Parse `text` as one Python expression, one thread at a time, with warnings silenced."""
     with _PARSE_LOCK, warnings.catch_warnings():

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from sim.errors import ScenarioError
-from sim.format.syntax import parse_expression
+from sim.format.syntax import one_line, parse_expression
 from sim.model.compiled import Located, Model
 from sim.model.expr import RANDOM_DRAWS
 
@@ -50,9 +50,7 @@ def refuse_random_draws(model: Model, purpose: str) -> None:
 
 def draw_offsets(source: str) -> list[tuple[str, int]]:
     """Random draws of an expression in evaluation order, with their 0-based character offsets."""
-    text = source.replace("\r", " ").replace("\n", " ").replace("\t", " ")
-    stripped = text.lstrip()
-    lead = len(text) - len(stripped)
+    stripped, lead = one_line(source)
     try:
         tree = parse_expression(stripped)
     except SyntaxError:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sim.errors import ExpressionError, SimulationError, did_you_mean
-from sim.format.syntax import parse_expression
+from sim.format.syntax import one_line, parse_expression
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 100
@@ -500,9 +500,7 @@ def compile_expr(
         raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters", 0)
     if not text.strip():
         raise ExpressionError("expression is empty", 0)
-    source = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
-    stripped = source.lstrip()
-    lead = len(source) - len(stripped)
+    stripped, lead = one_line(text)
     try:
         if "#" in stripped:
             raise ExpressionError("'#' is not allowed in an expression", lead + stripped.index("#"))

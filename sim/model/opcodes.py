@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.format.syntax import parse_expression
+from sim.format.syntax import one_line, parse_expression
 from sim.model.compiled import Located, Model
 from sim.model.expr import _BINOPS, _COMPARE, _MATH1
 
@@ -445,8 +445,7 @@ def lower(model: Model, located: Located) -> Program:
         program.uses.add(CONST)
         program.type = BOOL if isinstance(expr.constant, bool) else NUM
         return program
-    text = expr.source.replace("\r", " ").replace("\n", " ").replace("\t", " ").lstrip()
-    tree = parse_expression(text)
+    tree = parse_expression(one_line(expr.source)[0])
     lowering = _Lowering(model, located)
     value = lowering.lower(tree.body)
     if value.choice is not None or value.text is not None:
