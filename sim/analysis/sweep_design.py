@@ -7,7 +7,6 @@ import importlib
 import itertools
 import json
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import did_you_mean
+from sim.format.quiet import warnings_silenced
 from sim.format.scenario import Scenario
 
 METHODS = ("grid", "lhs", "sobol")
@@ -35,8 +35,7 @@ SALIB_MISSING = (
 def import_salib(name: str) -> Any:
     """A module of SALib, the optional extra `sobol` (it brings pandas: imported only for
     `--method sobol`); SweepError, exit status 2, with how to install it if it is absent."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings_silenced():
         try:
             return importlib.import_module(name)
         except ImportError:
@@ -206,8 +205,7 @@ def _saltelli(varies: tuple[Vary, ...], samples: int, seed: int) -> np.ndarray:
     if samples & (samples - 1):
         raise ValueError(f"--samples for sobol must be a power of 2 (e.g. 64), got {samples}")
     saltelli = import_salib("SALib.sample.sobol")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings_silenced():
         values = saltelli.sample(
             salib_problem(varies), samples, calc_second_order=False, scramble=True, seed=seed
         )

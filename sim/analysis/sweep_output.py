@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 from sim import __version__
 from sim.analysis.sweep_design import SweepSpec, import_salib, salib_problem
 from sim.files import write_atomic
+from sim.format.quiet import warnings_silenced
 from sim.format.scenario import Scenario
 from sim.model.compiled import Model
 
@@ -61,8 +61,7 @@ def sobol_indices(result: SweepResult) -> list[dict[str, Any]]:
         if np.ptp(y) == 0:  # a constant metric has no variance to share out
             r = {k: np.full(len(design.names), np.nan) for k in ("S1", "S1_conf", "ST", "ST_conf")}
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings_silenced():
                 r = sobol.analyze(
                     problem,
                     y,

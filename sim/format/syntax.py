@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import threading
-import warnings
+
+from sim.format.quiet import warnings_silenced
 
 # CPython 3.11 keeps the AST constructor's recursion counter in state shared by every thread:
 # two threads building trees at once (a garbage collection can switch threads midway) make
@@ -24,6 +25,5 @@ def one_line(text: str) -> tuple[str, int]:
 
 def parse_expression(text: str) -> ast.Expression:
     """Parse `text` as one Python expression, one thread at a time, with warnings silenced."""
-    with _PARSE_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _PARSE_LOCK, warnings_silenced():
         return ast.parse(text, mode="eval")

@@ -7,11 +7,10 @@ likelihood's particle filter (sim/solvers/likelihood.py) to its own.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from sim.errors import SimulationError
+from sim.format.quiet import warnings_silenced
 from sim.model.expr import MAX_BINOMIAL_N, MAX_POISSON_LAMBDA
 
 
@@ -92,8 +91,7 @@ def _poisson_inverse(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
     if big.any():
         from scipy.stats import poisson
 
-        with warnings.catch_warnings():  # scipy's search warns on its own; never on stderr
-            warnings.simplefilter("ignore")
+        with warnings_silenced():  # scipy's search warns on its own; never on stderr
             out[big] = poisson.ppf(u[big], lam[big])
     small = ~big
     if small.any():
@@ -114,8 +112,7 @@ def _poisson_inverse(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
 def _binomial_inverse(u: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     from scipy.stats import binom
 
-    with warnings.catch_warnings():  # scipy's search warns on its own; never on stderr
-        warnings.simplefilter("ignore")
+    with warnings_silenced():  # scipy's search warns on its own; never on stderr
         return binom.ppf(u, n, p)
 
 

@@ -16,12 +16,12 @@ model to the numpy engine (the same numbers, by definition).
 from __future__ import annotations
 
 import ast
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from sim.format.quiet import warnings_silenced
 from sim.format.syntax import one_line, parse_expression
 from sim.model.compiled import Located, Model
 from sim.model.expr import _BINOPS, _COMPARE, _MATH1
@@ -130,8 +130,7 @@ class _Lowering:
     def __init__(self, model: Model, located: Located):
         self.model = model
         recorder = _Recorder()
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"), warnings_silenced():
             located.expr(recorder)
         self.reads = recorder.names
         self.sites = iter(recorder.sites)
