@@ -78,6 +78,16 @@ class _Finalised:
             total += i
 
 
+def assert_same_batch(a, b) -> None:
+    """Two BatchOutputs equal below the summaries: every run's record, occupancy, endings, moves."""
+    import numpy as np
+
+    for field in ("outcome", "steps", "peak_rung", "final_rung", "payoffs", "state"):
+        assert np.array_equal(getattr(a.records, field), getattr(b.records, field)), field
+    for field in ("occupancy", "ended", "move_counts"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
 def parse_in_threads(parse, rounds: int, threads: int = 4) -> list[str]:
     """Parse THREADED_SOURCE from several threads under collection pressure; the errors met."""
     errors: list[str] = []

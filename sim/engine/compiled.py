@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from sim.engine.batch import BatchOutput, RunRecords, simulate_batch
+from sim.engine.compiled_specialise import specialised_run_batch
 from sim.engine.streams import RandomField, block_runs
 from sim.model import opcodes as oc
 from sim.model.compiled import Located, Model
@@ -479,11 +480,7 @@ def simulate_batch_compiled(
     ended = np.zeros((n_blocks, h + 1, len(model.outcome_ids)), dtype=np.int64)
     moves = np.zeros((n_blocks, n_actors, model.max_options + 1), dtype=np.int64)
     key = np.uint64(RandomField(seed, stream).key & ((1 << 64) - 1))
-    status, at = k.run_batch(
-        first_run,
-        n,
-        key,
-        **tables.args,
+    work = dict(
         fw=np.zeros(tables.fw),
         ci=tables.ci.copy(),
         f_scratch=np.zeros((11, tables.width)),
@@ -501,6 +498,11 @@ def simulate_batch_compiled(
         ended=ended,
         move_counts=moves,
     )
+    special = specialised_run_batch(k, tables.args, runs)
+    if special is None:
+        status, at = k.run_batch(first_run, n, key, **tables.args, **work)
+    else:
+        status, at = special(first_run, n, key, ea=tables.args["ea"], **work)
     if status != k.OK:
         why = "a run-time error" if status == k.ERROR else "a step it does not compile"
         return _fallback(

@@ -21,7 +21,7 @@ from sim.errors import SimulationError  # noqa: E402
 from sim.format.library import bundled_names, resolve_scenario_path  # noqa: E402
 from sim.model.loading import load_scenario  # noqa: E402
 from sim.solvers.prepare import prepare_model  # noqa: E402
-from tests.conftest import build  # noqa: E402
+from tests.conftest import assert_same_batch, build  # noqa: E402
 
 NAMES = bundled_names()
 RUNS = 5_000  # two blocks, the second one partial
@@ -62,10 +62,7 @@ def test_batch_records_identical(name):
     model = bundled(name)
     a = simulate_batch(model, 11, 1, 2, 3 * 4096 + 17, stream=(4,), record_moves=False)
     b = compiled.simulate_batch_compiled(model, 11, 1, 2, 3 * 4096 + 17, stream=(4,))
-    for field in ("outcome", "steps", "peak_rung", "final_rung", "payoffs", "state"):
-        assert np.array_equal(getattr(a.records, field), getattr(b.records, field)), field
-    for field in ("occupancy", "ended", "move_counts"):
-        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert_same_batch(a, b)
 
 
 def test_paired_records_identical():
