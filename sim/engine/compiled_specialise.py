@@ -90,8 +90,8 @@ def specialised_run_batch(
         _write(folder, name, kernel, constants)
         _prune(folder, keep=name)
     else:
-        with contextlib.suppress(OSError):
-            os.utime(source)  # recently used: kept longest by _prune
+        with contextlib.suppress(OSError):  # recently used, kept longest by _prune; not the
+            os.utime(source.with_suffix(".npz"))  # .py, whose date older numba caches check
     try:
         _LOADED[name] = _import(name, source).run_batch
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a damaged pair
@@ -169,7 +169,14 @@ def _write(folder: Path, name: str, kernel: ModuleType, constants: dict[str, Any
 
 def _prune(folder: Path, keep: str) -> None:
     """Remove the least recently used kernels beyond MAX_KERNELS (never `keep`)."""
-    sources = sorted(folder.glob("k_*.py"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def last_used(source: Path) -> float:
+        try:
+            return source.with_suffix(".npz").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    sources = sorted(folder.glob("k_*.py"), key=last_used, reverse=True)
     for old in sources[MAX_KERNELS:]:
         if old.stem == keep:
             continue

@@ -141,9 +141,9 @@ def test_the_generated_module_holds_only_literals_and_the_kernels_body():
 def test_only_the_most_recently_used_kernels_are_kept(scratch, monkeypatch):
     monkeypatch.setattr(cs, "MAX_KERNELS", 2)
     for i, name in enumerate(["k_old", "k_mid", "k_new"]):
-        for suffix in (".py", ".npz"):
-            (scratch / f"{name}{suffix}").write_text("")
-            os.utime(scratch / f"{name}{suffix}", (1000 + i, 1000 + i))
+        (scratch / f"{name}.py").write_text("")  # its date is the same for all: the .npz says
+        (scratch / f"{name}.npz").write_text("")  # when a kernel was last used
+        os.utime(scratch / f"{name}.npz", (1000 + i, 1000 + i))
     (scratch / "__pycache__").mkdir()
     (scratch / "__pycache__" / "k_old.run_batch-77.py311.nbi").write_text("")
     cs._prune(scratch, keep="k_new")
