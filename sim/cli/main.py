@@ -244,7 +244,7 @@ def backend_of(args: argparse.Namespace) -> str:
 
         try:
             check_backend(backend)
-        except ImportError as exc:
+        except (ImportError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         if os.environ.get("ESCALATION_DEBUG"):  # which batches fell back to numpy, and why
             import logging

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from sim.engine.batch import BatchOutput, RunRecords, simulate_batch
-from sim.engine.compiled_specialise import specialised_run_batch
+from sim.engine.compiled_specialise import mode as specialise_mode
+from sim.engine.compiled_specialise import play, specialised_run_batch
 from sim.engine.streams import RandomField, block_runs
 from sim.model import opcodes as oc
 from sim.model.compiled import Located, Model
@@ -45,10 +46,12 @@ _MATH_OPS = {oc.EXP: "exp", oc.LOG: "log", oc.POW: "pow"}
 
 
 def check_backend(backend: str) -> None:
-    """ValueError for an unknown backend; ImportError (NEEDS_NUMBA) when numba is missing."""
+    """ValueError for an unknown backend (or ESCALATION_SPECIALISE value); ImportError
+    (NEEDS_NUMBA) when numba is missing."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "compiled":
+        specialise_mode()  # a misspelt ESCALATION_SPECIALISE stops here, before any work
         kernel()
 
 
@@ -499,10 +502,10 @@ def simulate_batch_compiled(
         move_counts=moves,
     )
     special = specialised_run_batch(k, tables.args, runs)
-    if special is None:
-        status, at = k.run_batch(first_run, n, key, **tables.args, **work)
-    else:
-        status, at = special(first_run, n, key, ea=tables.args["ea"], **work)
+    played = None if special is None else play(special, first_run, n, key, tables.args["ea"], work)
+    if played is None:
+        played = k.run_batch(first_run, n, key, **tables.args, **work)
+    status, at = played
     if status != k.OK:
         why = "a run-time error" if status == k.ERROR else "a step it does not compile"
         return _fallback(

@@ -12,6 +12,9 @@ from contextlib import contextmanager
 # warnings). Two threads interleaving (A enters, B enters, A leaves, B leaves) leave B's saved
 # list, "ignore" included, installed for good: every later warning of the process is lost. The
 # web server compiles and simulates in a thread pool, so every silenced block takes this lock.
+# The filters are the process's, so while one thread's block is open, warnings raised by other
+# threads are dropped too; and third-party code that calls catch_warnings itself is not
+# serialised by this lock.
 _LOCK = threading.RLock()
 
 

@@ -27,3 +27,9 @@ def parse_expression(text: str) -> ast.Expression:
     """Parse `text` as one Python expression, one thread at a time, with warnings silenced."""
     with _PARSE_LOCK, warnings_silenced():
         return ast.parse(text, mode="eval")
+
+
+def parse_source(text: str) -> ast.Module:
+    """Parse `text` as a Python module (the package's own code), under the same lock."""
+    with _PARSE_LOCK, warnings_silenced():
+        return ast.parse(text)
