@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -161,20 +162,11 @@ def compiled_side_by_side(model, runs: int, repeats: int) -> dict | None:
     return figures
 
 
-@contextlib.contextmanager
 def specialise(how: str):
     """ESCALATION_SPECIALISE set to `how` for the block (worker pools opened inside inherit it)."""
     from sim.engine.compiled_specialise import ENV
 
-    saved = os.environ.get(ENV)
-    os.environ[ENV] = how
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = saved
+    return mock.patch.dict(os.environ, {ENV: how})
 
 
 def time_on_two_workers(model, runs: int, repeats: int) -> float:

@@ -39,6 +39,7 @@ import numpy as np
 
 from sim.errors import did_you_mean
 from sim.files import write_atomic
+from sim.format.cache import STALE_TEMP_SECONDS
 from sim.format.syntax import parse_source
 
 RUNTIME_ARGS = (
@@ -66,7 +67,6 @@ MODES = {"auto": "auto", "always": "always", "never": "never"}
 MODES.update(dict.fromkeys(("on", "1", "yes", "true"), "always"))
 MODES.update(dict.fromkeys(("off", "0", "no", "false"), "never"))
 """Values of ESCALATION_SPECIALISE (any case) and what they mean; unset or empty is auto."""
-STALE_TEMP_SECONDS = 3600
 _FORMAT = 2
 _MAX_LOADED = 32
 _OPTIONS = ("error_model", "_nrt", "boundscheck", "fastmath", "nogil", "parallel")
@@ -132,12 +132,12 @@ def play(
     """The specialised kernel's (status, run) for a batch, or None if it could not run (numba
     failed to compile or load it: logged, never tried again here; nothing of `work` written,
     since numba compiles before the first run starts)."""
+    name = _name_of(run_batch)
     try:
         result = run_batch(first_run, n, key, ea=ea, **work)
     except Exception as exc:
-        _forget(_name_of(run_batch), _folder_of(run_batch), exc)
+        _forget(name, _folder_of(run_batch), exc)
         return None
-    name = _name_of(run_batch)
     if name not in _CONFIRMED:  # it ran, so numba has it: auto mode may use it for any runs
         _CONFIRMED.add(name)
         with contextlib.suppress(OSError):
